@@ -1,0 +1,101 @@
+//! Grouping, overlap, throughput and comparisons on synthetic workers with known answers.
+
+use super::*;
+use crate::result::records::KernelRecord;
+use crate::result::tests::sample_result;
+
+/// A worker of `mode` whose kernels run back to back from `start`, each `duration` ns, `gap` ns apart.
+pub fn synthetic(mode: &str, workers: u32, index: u32, start: u64, kernels: u64, duration: u64, gap: u64) -> Worker {
+    let base = sample_result();
+    let mut h = histogram::new_latency_histogram();
+    let records: Vec<KernelRecord> = (0..kernels)
+        .map(|k| {
+            let s = start + k * (duration + gap);
+            histogram::record(&mut h, duration + 10_000);
+            KernelRecord {
+                submit_ns: k * (duration + gap),
+                latency_ns: duration + 10_000,
+                device_start_ns: s,
+                device_end_ns: s + duration,
+                sm_count: 132,
+            }
+        })
+        .collect();
+    let mut config = base.config.clone();
+    config.workers = workers;
+    config.worker_index = index;
+    Worker {
+        source: format!("{mode}-{index}.json"),
+        run_id: "run-1".into(),
+        mode: mode.into(),
+        gpu: base.gpu.clone(),
+        host: base.host.clone(),
+        config,
+        verdict: if mode == "mps" { SharingVerdict::MpsJoined } else { SharingVerdict::NoDaemon },
+        status: base.status.clone(),
+        worker: index,
+        histogram: h,
+        records,
+    }
+}
+
+#[test]
+fn time_slicing_shows_no_overlap_and_mps_does() {
+    // Two time-sliced workers alternate 1 ms kernels; two MPS workers run theirs side by side, 1.5 ms each.
+    let mut ws = vec![
+        synthetic("timeslice", 2, 0, 0, 100, 1_000_000, 1_000_000),
+        synthetic("timeslice", 2, 1, 1_000_000, 100, 1_000_000, 1_000_000),
+        synthetic("mps", 2, 0, 0, 100, 1_500_000, 0),
+        synthetic("mps", 2, 1, 0, 100, 1_500_000, 0),
+    ];
+    ws.push(synthetic("timeslice", 1, 0, 0, 100, 1_000_000, 0));
+    let a = analyze(&ws);
+    let get = |mode: &str, n: u32| a.groups.iter().find(|g| g.key.mode == mode && g.key.workers == n).unwrap();
+    let ts = get("timeslice", 2);
+    assert_eq!(ts.overlap_fraction, 0.0);
+    assert_eq!(ts.kernels, 200);
+    assert!((ts.kernels_per_s.value - 1000.0).abs() < 1.0, "{}", ts.kernels_per_s.value);
+    let mps = get("mps", 2);
+    assert_eq!(mps.overlap_fraction, 1.0);
+    assert!((mps.mean_concurrency - 2.0).abs() < 1e-9);
+    assert!((mps.kernels_per_s.value - 200.0 / 0.15).abs() < 1.0);
+    assert!((mps.fairness_jain - 1.0).abs() < 1e-9);
+    assert_eq!(mps.verified_workers, 2);
+    let c = a.comparisons.iter().find(|c| c.workers == 2).unwrap();
+    let r = c.mps_over_timeslice.unwrap();
+    assert!((r.value - 1.3333).abs() < 0.01, "{r:?}");
+    assert!(r.ci_low <= r.value && r.value <= r.ci_high);
+    // Solo latency is 1.01 ms; MPS workers wait 1.51 ms per kernel.
+    let slow = mps.per_worker[0].slowdown_vs_solo.unwrap();
+    assert!((slow - 1.51 / 1.01).abs() < 0.01, "{slow}");
+    assert!(a.warnings.iter().all(|w| !w.contains("different GPUs")));
+}
+
+#[test]
+fn workers_on_different_gpus_are_not_averaged() {
+    let a0 = synthetic("mps", 2, 0, 0, 10, 1000, 0);
+    let mut a1 = synthetic("mps", 2, 1, 0, 10, 1000, 0);
+    a1.gpu.uuid = "GPU-other".into();
+    let a = analyze(&[a0, a1]);
+    assert_eq!(a.groups.len(), 2);
+    assert!(a.groups.iter().all(|g| g.overlap_fraction == 0.0 && !g.complete));
+    assert!(a.warnings.iter().any(|w| w.contains("2 different GPUs")));
+}
+
+#[test]
+fn unverified_mps_workers_and_thin_samples_are_warned_about() {
+    let mut w = synthetic("mps", 1, 0, 0, 20, 1000, 0);
+    w.verdict = SharingVerdict::MpsNotJoined;
+    let a = analyze(&[w]);
+    assert!(a.warnings.iter().any(|m| m.contains("NOT verified as MPS clients")));
+    assert!(a.warnings.iter().any(|m| m.contains("too few for a meaningful p99")));
+}
+
+#[test]
+fn group_order_does_not_change_results() {
+    let ws = vec![synthetic("mps", 2, 0, 0, 50, 1000, 10), synthetic("mps", 2, 1, 5, 50, 1000, 10)];
+    let mut rev = ws.clone();
+    rev.reverse();
+    let (a, b) = (analyze(&ws), analyze(&rev));
+    assert_eq!(serde_json::to_string(&a.groups).unwrap(), serde_json::to_string(&b.groups).unwrap());
+}

@@ -1,0 +1,315 @@
+//! Analysis of loaded worker results, as pure functions: grouping by run, mode, worker count and GPU; per-group
+//! throughput, overlap, latency and fairness; comparisons between modes with confidence intervals.
+//!
+//! Workers that ran on different GPUs did not share one; they are never averaged together.
+
+pub mod overlap;
+pub mod stats;
+
+use crate::report::input::Worker;
+use crate::result::histogram::{self, LatencyHistogram};
+use crate::result::SharingVerdict;
+use crate::workload::KernelShape;
+use serde::Serialize;
+use stats::{Estimate, LatencySummary};
+use std::collections::BTreeMap;
+
+/// Bootstrap resamples behind every interval.
+const RESAMPLES: usize = 1000;
+/// Time windows a group's makespan is cut into for throughput intervals.
+const WINDOWS: usize = 20;
+
+/// What makes workers comparable: same run, mode, worker count and GPU.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct GroupKey {
+    pub run_id: String,
+    pub workers: u32,
+    pub gpu_uuid: String,
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerSummary {
+    pub worker: u32,
+    pub source: String,
+    pub host: String,
+    pub pid: u32,
+    pub verdict: SharingVerdict,
+    pub complete: bool,
+    pub error: Option<String>,
+    pub kernels: u64,
+    pub kernels_per_s: f64,
+    pub latency: LatencySummary,
+    pub mean_device_ns: f64,
+    pub mean_sm_count: f64,
+    /// Mean latency over the solo run's mean latency, when a solo run of this configuration exists.
+    pub slowdown_vs_solo: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupSummary {
+    pub key: GroupKey,
+    pub gpu_name: String,
+    pub driver_version: Option<String>,
+    pub shape: KernelShape,
+    /// Workers whose sharing verdict matches the mode (`mps`: joined; `timeslice`/`streams`: not a client).
+    pub verified_workers: u32,
+    pub workers_reported: u32,
+    pub complete: bool,
+    pub kernels: u64,
+    pub makespan_ns: u64,
+    pub busy_ns: u64,
+    pub overlap_ns: u64,
+    pub overlap_fraction: f64,
+    pub mean_concurrency: f64,
+    pub time_at_concurrency_ns: Vec<u64>,
+    pub kernels_per_s: Estimate,
+    pub flop_per_s: Option<f64>,
+    pub bytes_per_s: Option<f64>,
+    pub latency: LatencySummary,
+    pub fairness_jain: f64,
+    pub per_worker: Vec<WorkerSummary>,
+}
+
+/// Ratios between the modes of one run, worker count and GPU.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub run_id: String,
+    pub workers: u32,
+    pub gpu_uuid: String,
+    /// Aggregate throughput of MPS over time-slicing.
+    pub mps_over_timeslice: Option<Estimate>,
+    /// MPS throughput as a fraction of the single-process multi-stream ceiling.
+    pub mps_over_streams: Option<Estimate>,
+    pub timeslice_over_streams: Option<Estimate>,
+    /// p99 latency of MPS over time-slicing.
+    pub p99_mps_over_timeslice: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub groups: Vec<GroupSummary>,
+    pub comparisons: Vec<Comparison>,
+    pub warnings: Vec<String>,
+}
+
+fn verified(mode: &str, verdict: SharingVerdict) -> bool {
+    match mode {
+        "mps" => verdict == SharingVerdict::MpsJoined,
+        "timeslice" | "streams" => matches!(verdict, SharingVerdict::NoDaemon | SharingVerdict::MpsNotJoined),
+        _ => false,
+    }
+}
+
+/// Kernels finishing in each of `WINDOWS` equal windows of [first, last], as rates (kernels/s).
+fn window_rates(ends: impl Iterator<Item = u64>, first: u64, last: u64) -> Vec<f64> {
+    let span = (last - first).max(1);
+    let mut counts = vec![0u64; WINDOWS];
+    for end in ends {
+        let i = (((end - first) as u128 * WINDOWS as u128) / span as u128).min(WINDOWS as u128 - 1) as usize;
+        counts[i] += 1;
+    }
+    let window_s = span as f64 / 1e9 / WINDOWS as f64;
+    counts.into_iter().map(|c| c as f64 / window_s).collect()
+}
+
+fn mean_latency(h: &LatencyHistogram) -> f64 {
+    if h.is_empty() {
+        f64::NAN
+    } else {
+        h.mean()
+    }
+}
+
+fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option<f64>) -> GroupSummary {
+    let first = members.iter().filter_map(|w| w.records.iter().map(|r| r.device_start_ns).min()).min().unwrap_or(0);
+    let last = members.iter().filter_map(|w| w.records.iter().map(|r| r.device_end_ns).max()).max().unwrap_or(first);
+    let intervals =
+        members.iter().map(|w| w.records.iter().map(|r| (r.device_start_ns, r.device_end_ns)).collect()).collect();
+    let overlap = overlap::overlap(intervals);
+    let kernels: u64 = members.iter().map(|w| w.records.len() as u64).sum();
+    let makespan_s = overlap.makespan_ns.max(1) as f64 / 1e9;
+    let rates = window_rates(members.iter().flat_map(|w| w.records.iter().map(|r| r.device_end_ns)), first, last);
+    let seed = key.workers as u64 * 7919 + key.mode.len() as u64;
+    let mut kernels_per_s =
+        stats::mean_estimate(&rates, RESAMPLES, seed).unwrap_or(Estimate { value: 0.0, ci_low: 0.0, ci_high: 0.0 });
+    kernels_per_s.value = kernels as f64 / makespan_s;
+    let mut merged = histogram::new_latency_histogram();
+    let per_worker: Vec<WorkerSummary> = members
+        .iter()
+        .map(|w| {
+            // Both come from new_latency_histogram's bounds, so the merge cannot fail.
+            let _ = histogram::merge(&mut merged, &w.histogram);
+            let n = w.records.len().max(1) as f64;
+            let span = match (
+                w.records.iter().map(|r| r.device_start_ns).min(),
+                w.records.iter().map(|r| r.device_end_ns).max(),
+            ) {
+                (Some(s), Some(e)) if e > s => (e - s) as f64 / 1e9,
+                _ => f64::NAN,
+            };
+            WorkerSummary {
+                worker: w.worker,
+                source: w.source.clone(),
+                host: w.host.pod.clone().unwrap_or_else(|| w.host.hostname.clone()),
+                pid: w.host.pid,
+                verdict: w.verdict,
+                complete: w.status.complete,
+                error: w.status.error.clone(),
+                kernels: w.records.len() as u64,
+                kernels_per_s: w.records.len() as f64 / span,
+                latency: LatencySummary::of(&w.histogram),
+                mean_device_ns: w.records.iter().map(|r| r.device_duration_ns() as f64).sum::<f64>() / n,
+                mean_sm_count: w.records.iter().map(|r| r.sm_count as f64).sum::<f64>() / n,
+                slowdown_vs_solo: solo_mean_latency.map(|solo| mean_latency(&w.histogram) / solo),
+            }
+        })
+        .collect();
+    let shares: Vec<f64> =
+        per_worker.iter().map(|w| if w.kernels_per_s.is_finite() { w.kernels_per_s } else { 0.0 }).collect();
+    let shape = members[0].config.shape;
+    GroupSummary {
+        gpu_name: members[0].gpu.name.clone(),
+        driver_version: members[0].gpu.driver_version.clone(),
+        shape,
+        verified_workers: members.iter().filter(|w| verified(&key.mode, w.verdict)).count() as u32,
+        workers_reported: members.len() as u32,
+        complete: members.len() as u32 == key.workers && members.iter().all(|w| w.status.complete),
+        kernels,
+        makespan_ns: overlap.makespan_ns,
+        busy_ns: overlap.busy_ns,
+        overlap_ns: overlap.overlap_ns,
+        overlap_fraction: overlap.overlap_fraction(),
+        mean_concurrency: overlap.mean_concurrency(),
+        time_at_concurrency_ns: overlap.time_at_concurrency_ns.clone(),
+        kernels_per_s,
+        flop_per_s: (shape.flop_per_launch() > 0).then(|| kernels as f64 * shape.flop_per_launch() as f64 / makespan_s),
+        bytes_per_s: (shape.bytes_per_launch() > 0)
+            .then(|| kernels as f64 * shape.bytes_per_launch() as f64 / makespan_s),
+        latency: LatencySummary::of(&merged),
+        fairness_jain: stats::jain_index(&shares),
+        per_worker,
+        key,
+    }
+}
+
+/// The window rates of a group again, for ratio intervals.
+fn group_rates(members: &[&Worker]) -> Vec<f64> {
+    let first = members.iter().filter_map(|w| w.records.iter().map(|r| r.device_start_ns).min()).min().unwrap_or(0);
+    let last = members.iter().filter_map(|w| w.records.iter().map(|r| r.device_end_ns).max()).max().unwrap_or(first);
+    window_rates(members.iter().flat_map(|w| w.records.iter().map(|r| r.device_end_ns)), first, last)
+}
+
+/// Groups, summarizes and compares.
+pub fn analyze(workers: &[Worker]) -> Analysis {
+    let mut groups: BTreeMap<GroupKey, Vec<&Worker>> = BTreeMap::new();
+    for w in workers {
+        let key = GroupKey {
+            run_id: w.run_id.clone(),
+            workers: w.config.workers,
+            gpu_uuid: w.gpu.uuid.clone(),
+            mode: w.mode.clone(),
+        };
+        groups.entry(key).or_default().push(w);
+    }
+    for members in groups.values_mut() {
+        members.sort_by_key(|w| w.worker);
+    }
+    let mut warnings = Vec::new();
+    let mut gpus_per_run: BTreeMap<(String, u32, String), Vec<String>> = BTreeMap::new();
+    for key in groups.keys() {
+        gpus_per_run.entry((key.run_id.clone(), key.workers, key.mode.clone())).or_default().push(key.gpu_uuid.clone());
+    }
+    for ((run, workers, mode), gpus) in &gpus_per_run {
+        if gpus.len() > 1 {
+            warnings.push(format!(
+                "run {run}, mode {mode}, {workers} workers: workers ran on {} different GPUs ({}), so they did not share one; each GPU is reported on its own",
+                gpus.len(),
+                gpus.join(", ")
+            ));
+        }
+    }
+    let solo_latency = |key: &GroupKey| -> Option<f64> {
+        ["timeslice", "unverified", "mps"].iter().find_map(|mode| {
+            let solo = GroupKey {
+                run_id: key.run_id.clone(),
+                workers: 1,
+                gpu_uuid: key.gpu_uuid.clone(),
+                mode: mode.to_string(),
+            };
+            let members = groups.get(&solo)?;
+            let mut h = histogram::new_latency_histogram();
+            for w in members {
+                let _ = histogram::merge(&mut h, &w.histogram);
+            }
+            Some(mean_latency(&h))
+        })
+    };
+    let summaries: Vec<GroupSummary> =
+        groups.iter().map(|(key, members)| summarize_group(key.clone(), members, solo_latency(key))).collect();
+    for g in &summaries {
+        if !g.complete {
+            warnings.push(format!(
+                "run {}, mode {}: {} of {} workers reported, {} complete; figures cover what was recorded",
+                g.key.run_id,
+                g.key.mode,
+                g.workers_reported,
+                g.key.workers,
+                g.per_worker.iter().filter(|w| w.complete).count()
+            ));
+        }
+        if g.key.mode == "mps" && g.verified_workers < g.workers_reported {
+            warnings.push(format!(
+                "run {}, {} workers: {} of {} 'mps' workers were NOT verified as MPS clients; their numbers may be time-slicing",
+                g.key.run_id, g.key.workers, g.workers_reported - g.verified_workers, g.workers_reported
+            ));
+        }
+        if g.latency.samples > 0 && !g.latency.enough_for(0.99) {
+            warnings.push(format!(
+                "run {}, mode {}, {} workers: {} samples are too few for a meaningful p99 (need {})",
+                g.key.run_id, g.key.mode, g.key.workers, g.latency.samples, 1000
+            ));
+        }
+    }
+    let mut comparisons = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for key in groups.keys() {
+        let base = (key.run_id.clone(), key.workers, key.gpu_uuid.clone());
+        if !seen.insert(base.clone()) {
+            continue;
+        }
+        let find = |mode: &str| {
+            let k = GroupKey { run_id: base.0.clone(), workers: base.1, gpu_uuid: base.2.clone(), mode: mode.into() };
+            groups.get(&k).map(|m| (group_rates(m), summaries.iter().find(|s| s.key == k)))
+        };
+        let (ts, mps, streams) = (find("timeslice"), find("mps"), find("streams"));
+        if [&ts, &mps, &streams].iter().filter(|m| m.is_some()).count() < 2 {
+            continue;
+        }
+        let seed = base.1 as u64;
+        let ratio = |a: &Option<(Vec<f64>, _)>, b: &Option<(Vec<f64>, _)>| match (a, b) {
+            (Some((ra, _)), Some((rb, _))) => stats::ratio_of_means(ra, rb, RESAMPLES, seed),
+            _ => None,
+        };
+        let p99 = match (&mps, &ts) {
+            (Some((_, Some(m))), Some((_, Some(t)))) if t.latency.p99_ns > 0 => {
+                Some(m.latency.p99_ns as f64 / t.latency.p99_ns as f64)
+            }
+            _ => None,
+        };
+        comparisons.push(Comparison {
+            run_id: base.0.clone(),
+            workers: base.1,
+            gpu_uuid: base.2.clone(),
+            mps_over_timeslice: ratio(&mps, &ts),
+            mps_over_streams: ratio(&mps, &streams),
+            timeslice_over_streams: ratio(&ts, &streams),
+            p99_mps_over_timeslice: p99,
+        });
+    }
+    Analysis { groups: summaries, comparisons, warnings }
+}
+
+#[cfg(test)]
+#[path = "analysis_tests.rs"]
+pub mod tests;

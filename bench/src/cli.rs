@@ -1,0 +1,293 @@
+//! The command line: clap definitions only. Turning flags into validated settings happens in the commands.
+
+use crate::units::{parse_bytes, parse_duration};
+use crate::workload::KernelKind;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How well do N workloads share one NVIDIA GPU: CUDA MPS versus time-slicing, measured.
+#[derive(Parser, Debug)]
+#[command(name = "sharebench", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// One worker (one per Pod): verify the sharing mode, meet peers at a barrier, launch kernels, record them.
+    Run(RunArgs),
+    /// MPS dial tone: can this process reach the MPS daemon, and does its CUDA context really join it?
+    Check(CheckArgs),
+    /// The default job: N workers time-sliced, then under MPS (a private daemon), then as N streams in one
+    /// process; then the report.
+    Compare(CompareArgs),
+    /// Merge worker results (a run directory, files, or - for `kubectl logs` on stdin) into a report.
+    Report(ReportArgs),
+    /// Measure this GPU's ceilings (copy bandwidth, FP32 peak) and sharebench's own overhead.
+    Calibrate(CalibrateArgs),
+}
+
+/// The sharing mode a worker runs under; `mps` and `timeslice` are verified before measuring.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Time-slicing: the process must NOT be an MPS client.
+    Timeslice,
+    /// MPS: the process must be verified as a client of the MPS server.
+    Mps,
+    /// The single-process multi-stream ceiling (use with --streams N).
+    Streams,
+    /// No verification; the result is labelled unverified.
+    Unverified,
+}
+
+impl Mode {
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Timeslice => "timeslice",
+            Mode::Mps => "mps",
+            Mode::Streams => "streams",
+            Mode::Unverified => "unverified",
+        }
+    }
+}
+
+/// Default FMA iterations: about 0.6 ms per kernel with one 256-thread block per SM on an H100.
+pub const DEFAULT_FMA_ITERS: u32 = 70_000;
+
+/// What each worker launches.
+#[derive(Args, Debug, Clone)]
+pub struct WorkloadArgs {
+    /// Kernel: fma (compute-bound), stream (memory-bound) or tiny (one block, launch latency).
+    #[arg(long, default_value = "fma", value_parser = clap::value_parser!(KernelKind))]
+    pub kernel: KernelKind,
+    /// Blocks per launch [default: the GPU's SM count].
+    #[arg(long)]
+    pub blocks: Option<u32>,
+    /// Threads per block (1-1024).
+    #[arg(long, default_value_t = 256)]
+    pub threads: u32,
+    /// Loop iterations per thread [default: 70000 for fma, 0 for tiny].
+    #[arg(long)]
+    pub iters: Option<u32>,
+    /// Buffer size for the stream kernel (read and written once per launch).
+    #[arg(long, default_value = "256MiB", value_parser = parse_bytes)]
+    pub bytes: u64,
+    /// Kernels to record per worker (closed loop) [default: 1000].
+    #[arg(long, conflicts_with = "duration")]
+    pub kernels: Option<u64>,
+    /// Record for this long instead of a kernel count (e.g. 10s).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Unrecorded warm-up kernels before the measurement.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: u32,
+}
+
+impl WorkloadArgs {
+    /// The same workload as `sharebench run` flags, for child workers.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args =
+            vec!["--kernel".to_string(), self.kernel.to_string(), "--threads".into(), self.threads.to_string()];
+        args.extend(["--bytes".to_string(), self.bytes.to_string(), "--warmup".into(), self.warmup.to_string()]);
+        if let Some(b) = self.blocks {
+            args.extend(["--blocks".to_string(), b.to_string()]);
+        }
+        if let Some(i) = self.iters {
+            args.extend(["--iters".to_string(), i.to_string()]);
+        }
+        if let Some(k) = self.kernels {
+            args.extend(["--kernels".to_string(), k.to_string()]);
+        }
+        if let Some(d) = self.duration {
+            args.extend(["--duration".to_string(), format!("{}ms", d.as_millis())]);
+        }
+        args
+    }
+}
+
+impl clap::builder::ValueParserFactory for KernelKind {
+    type Parser = clap::builder::ValueParser;
+    fn value_parser() -> Self::Parser {
+        clap::builder::ValueParser::new(|s: &str| s.parse::<KernelKind>())
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Sharing mode to verify and record.
+    #[arg(long, value_enum, default_value = "unverified")]
+    pub mode: Mode,
+    /// CUDA device ordinal.
+    #[arg(long, default_value_t = 0)]
+    pub gpu: u32,
+    /// CUDA streams in this process, each its own closed loop (the multi-stream ceiling).
+    #[arg(long, default_value_t = 1)]
+    pub streams: u32,
+    /// Number of workers in the run.
+    #[arg(long, default_value_t = 1)]
+    pub workers: u32,
+    /// This worker's index in 0..workers [default: $JOB_COMPLETION_INDEX, else 0].
+    #[arg(long, env = "JOB_COMPLETION_INDEX")]
+    pub worker_index: Option<u32>,
+    /// Identifier shared by the workers of one run [default: derived from the start time].
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Meet the other workers at this barrier (HOST:PORT) before measuring.
+    #[arg(long)]
+    pub barrier: Option<String>,
+    /// Also serve the barrier on this address (worker 0 of a Job), e.g. 0.0.0.0:7777.
+    #[arg(long)]
+    pub barrier_listen: Option<String>,
+    /// How long to wait for all workers at the barrier.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub barrier_timeout: Duration,
+    /// Write the result here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace an existing --out file.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub control: MpsControlArgs,
+}
+
+/// How to reach and judge the MPS control daemon.
+#[derive(Args, Debug, Clone)]
+pub struct MpsControlArgs {
+    /// The control client to use [default: nvidia-cuda-mps-control on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub mps_control: Option<PathBuf>,
+    /// Deadline for each control-client call; a daemon that does not answer in time is reported as hung.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub mps_timeout: Duration,
+}
+
+/// The sharing a check expects.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// This process must join MPS.
+    Mps,
+    /// This process must NOT be an MPS client.
+    Timeslice,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// What this process should be.
+    #[arg(long, value_enum, default_value = "mps")]
+    pub expect: Expect,
+    /// Pipe directory to query [default: $CUDA_MPS_PIPE_DIRECTORY, else /tmp/nvidia-mps].
+    #[arg(long, value_name = "DIR")]
+    pub pipe_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub control: MpsControlArgs,
+    /// CUDA device ordinal for the membership probe.
+    #[arg(long, default_value_t = 0)]
+    pub gpu: u32,
+    /// Print the full report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CalibrateArgs {
+    /// CUDA device ordinal.
+    #[arg(long, default_value_t = 0)]
+    pub gpu: u32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Run directories, result files, or - (stdin: worker output mixed with other log lines).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Directory for report.json, report.md, report.html, summary.csv, trace.json and the charts.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Report the valid results and list the invalid ones as excluded, instead of stopping at the first.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Replace an existing report in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Print report.json to stdout instead of the summary table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The ways `compare` runs the workload.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CompareMode {
+    Timeslice,
+    Mps,
+    Streams,
+}
+
+impl CompareMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            CompareMode::Timeslice => "timeslice",
+            CompareMode::Mps => "mps",
+            CompareMode::Streams => "streams",
+        }
+    }
+}
+
+/// Worker counts of a compare run, ascending and distinct.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerCounts(pub Vec<u32>);
+
+/// Parses `4` or `1,2,4,8` into worker counts.
+pub fn parse_worker_counts(text: &str) -> Result<WorkerCounts, String> {
+    let mut counts = Vec::new();
+    for part in text.split(',') {
+        let n: u32 = part.trim().parse().map_err(|_| format!("'{part}' is not a worker count (e.g. 4 or 1,2,4,8)"))?;
+        if n == 0 || n > 48 {
+            return Err(format!("{n} workers is not in 1..=48 (48 is the MPS client limit per GPU)"));
+        }
+        if !counts.contains(&n) {
+            counts.push(n);
+        }
+    }
+    counts.sort_unstable();
+    Ok(WorkerCounts(counts))
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Worker processes; a list (1,2,4,8) sweeps the counts and adds a scaling chart.
+    #[arg(long, default_value = "4", value_parser = parse_worker_counts)]
+    pub workers: WorkerCounts,
+    /// Modes to run, in this order.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "timeslice,mps,streams")]
+    pub modes: Vec<CompareMode>,
+    /// Skip the one-worker run that slowdowns are measured against.
+    #[arg(long)]
+    pub no_solo: bool,
+    /// CUDA device ordinal.
+    #[arg(long, default_value_t = 0)]
+    pub gpu: u32,
+    /// Run directory [default: ./sharebench-compare-<time>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Reuse a non-empty run directory, replacing its results and report.
+    #[arg(long)]
+    pub force: bool,
+    /// Use the MPS daemon of this pipe directory instead of starting a private one.
+    #[arg(long, value_name = "DIR")]
+    pub mps_pipe_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub control: MpsControlArgs,
+    /// How long workers wait for each other at the start barrier.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub barrier_timeout: Duration,
+}

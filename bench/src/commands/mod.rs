@@ -1,0 +1,7 @@
+//! The subcommands: each turns parsed flags into validated settings, drives the effects, and returns an exit code.
+
+pub mod calibrate;
+pub mod check;
+pub mod compare;
+pub mod report;
+pub mod run;

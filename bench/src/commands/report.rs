@@ -1,0 +1,36 @@
+//! `sharebench report`: load results, analyse, print the summary, write the report directory.
+
+use crate::cli::ReportArgs;
+use crate::error::{exit, Error, Result};
+use crate::fsio::Overwrite;
+use crate::report::{input, model, terminal, write};
+use std::path::Path;
+
+/// Loads, analyses and (with `out`) writes; returns the report and the summary text.
+pub fn produce(
+    inputs: &[String],
+    keep_going: bool,
+    out: Option<&Path>,
+    overwrite: Overwrite,
+) -> Result<(model::Report, String)> {
+    let loaded = input::load(inputs, keep_going)?;
+    let report = model::build(&loaded);
+    let mut summary = terminal::render(&report);
+    if let Some(dir) = out {
+        let files = write::write_all(&report, &loaded, dir, overwrite)?;
+        summary += &format!("\nwrote {} files to {}: {}\n", files.len(), dir.display(), files.join(", "));
+    }
+    Ok((report, summary))
+}
+
+pub fn execute(args: &ReportArgs) -> Result<i32> {
+    let (report, summary) =
+        produce(&args.inputs, args.keep_going, args.out.as_deref(), Overwrite::from_force(args.force))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::new(e.to_string()))?);
+    } else {
+        print!("{summary}");
+    }
+    let incomplete = !report.excluded.is_empty() || report.analysis.groups.iter().any(|g| !g.complete);
+    Ok(if incomplete { exit::INCOMPLETE } else { exit::OK })
+}

@@ -1,0 +1,241 @@
+//! `sharebench run`: one worker. Validates its flags, verifies the sharing mode, warms up, meets its peers at
+//! the barrier, runs the closed loop on each lane and writes one result document.
+
+use crate::cli::{Mode, RunArgs, WorkloadArgs, DEFAULT_FMA_ITERS};
+use crate::error::{exit, Error, Result};
+use crate::fsio::{self, Overwrite};
+use crate::gpu::Gpu;
+use crate::result::{self, histogram, records, LaneResult, RunConfig, RunStatus, WorkerResult};
+use crate::worker::{self, LaneRecording, LoopPlan, Stop};
+use crate::workload::{KernelKind, KernelShape};
+use crate::{host, rendezvous, units};
+use std::time::Instant;
+
+/// Default recorded kernels per worker when neither --kernels nor --duration is given.
+pub const DEFAULT_KERNELS: u64 = 1000;
+
+/// The kernel shape the workload flags describe, on a GPU with `sm_count` SMs.
+pub fn shape(args: &WorkloadArgs, sm_count: u32) -> Result<KernelShape> {
+    let default_iters = match args.kernel {
+        KernelKind::Fma => DEFAULT_FMA_ITERS,
+        KernelKind::Tiny | KernelKind::Stream => 0,
+    };
+    let shape = KernelShape {
+        kernel: args.kernel,
+        blocks: args.blocks.unwrap_or(sm_count),
+        threads: args.threads,
+        iters: args.iters.unwrap_or(default_iters),
+        bytes: args.bytes,
+    };
+    shape.validate()?;
+    Ok(shape)
+}
+
+/// The loop every lane runs.
+pub fn plan(args: &WorkloadArgs) -> Result<LoopPlan> {
+    let stop = match (args.kernels, args.duration) {
+        (Some(0), _) => return Err(Error::flag("--kernels", "must be at least 1")),
+        (Some(n), _) => Stop::AfterKernels(n),
+        (None, Some(d)) if d.is_zero() => return Err(Error::flag("--duration", "must be longer than 0")),
+        (None, Some(d)) => Stop::AfterDuration(d),
+        (None, None) => Stop::AfterKernels(DEFAULT_KERNELS),
+    };
+    Ok(LoopPlan { stop, warmup: args.warmup })
+}
+
+/// Checks the flags that do not need a GPU.
+pub fn validate(args: &RunArgs) -> Result<()> {
+    plan(&args.workload)?;
+    shape(&args.workload, 1)?;
+    if args.streams == 0 || args.streams > 128 {
+        return Err(Error::flag("--streams", format!("{} is not in 1..=128", args.streams)));
+    }
+    if args.streams > 1 && args.mode != Mode::Streams {
+        return Err(Error::flag("--streams", "more than one stream is the multi-stream ceiling: add --mode streams"));
+    }
+    if args.workers == 0 {
+        return Err(Error::flag("--workers", "must be at least 1"));
+    }
+    let index = args.worker_index.unwrap_or(0);
+    if index >= args.workers {
+        return Err(Error::flag("--worker-index", format!("{index} is not in 0..{} (--workers)", args.workers)));
+    }
+    if args.barrier_listen.is_some() && args.barrier.is_none() {
+        return Err(Error::flag(
+            "--barrier-listen",
+            "needs --barrier too (the address every worker, this one included, joins)",
+        ));
+    }
+    if let Some(out) = &args.out {
+        if out.exists() && !args.force {
+            return Err(Error::new(format!("{} already exists", out.display()))
+                .fix("pass --force to replace it, or choose another --out"));
+        }
+    }
+    Ok(())
+}
+
+fn default_run_id() -> String {
+    format!("run-{}-{}", host::unix_now_ns() / 1_000_000_000, std::process::id())
+}
+
+/// Starts serving the barrier in the background when this worker is its host.
+fn spawn_barrier_server(args: &RunArgs) -> Result<Option<std::thread::JoinHandle<Result<()>>>> {
+    let Some(listen) = &args.barrier_listen else { return Ok(None) };
+    let listener = rendezvous::bind(listen)?;
+    let (workers, timeout) = (args.workers, args.barrier_timeout);
+    Ok(Some(std::thread::spawn(move || rendezvous::serve(listener, workers, timeout).map(|_| ()))))
+}
+
+pub fn execute(args: &RunArgs) -> Result<i32> {
+    validate(args)?;
+    let plan = plan(&args.workload)?;
+    let worker_index = args.worker_index.unwrap_or(0);
+    let barrier_server = spawn_barrier_server(args)?;
+    let gpu = Gpu::open(args.gpu)?;
+    let shape = shape(&args.workload, gpu.identity().sm_count)?;
+    let sharing = match super::check::expectation_for(args.mode) {
+        Some(expect) => super::check::verify(expect, &args.control, &gpu)?,
+        None => super::check::unverified(),
+    };
+
+    let mut lanes = (0..args.streams).map(|_| gpu.lane(shape, plan.stamp_capacity())).collect::<Result<Vec<_>>>()?;
+    for lane in &lanes {
+        worker::warm_up(lane, &plan)?;
+    }
+    let start = match &args.barrier {
+        Some(addr) => rendezvous::start_instant(rendezvous::join(addr, worker_index, args.barrier_timeout)?),
+        None => Instant::now(),
+    };
+    let started_unix_ns = host::unix_now_ns();
+    let lane_index = |i: u32| if args.mode == Mode::Streams { i } else { worker_index };
+    let labels: Vec<u32> = (0..args.streams).map(lane_index).collect();
+    let recordings = worker::run_lanes(&mut lanes, &labels, &plan, start);
+    let finished_unix_ns = host::unix_now_ns();
+    if let Some(server) = barrier_server {
+        server.join().map_err(|_| Error::new("the barrier server thread failed"))??;
+    }
+
+    let errors: Vec<String> = recordings.iter().filter_map(|r| r.error.as_ref().map(|e| e.problem.clone())).collect();
+    let lanes =
+        recordings.iter().enumerate().map(|(i, rec)| lane_result(labels[i], rec)).collect::<Result<Vec<_>>>()?;
+    let result = WorkerResult {
+        format: result::FORMAT.into(),
+        schema_version: result::SCHEMA_VERSION,
+        sharebench_version: env!("CARGO_PKG_VERSION").into(),
+        run_id: args.run_id.clone().unwrap_or_else(default_run_id),
+        mode: args.mode.label().into(),
+        status: RunStatus { complete: errors.is_empty(), error: (!errors.is_empty()).then(|| errors.join("; ")) },
+        host: host::identity(),
+        gpu: gpu.identity().clone(),
+        config: RunConfig {
+            shape,
+            kernels: match plan.stop {
+                Stop::AfterKernels(n) => Some(n),
+                Stop::AfterDuration(_) => None,
+            },
+            duration_s: match plan.stop {
+                Stop::AfterDuration(d) => Some(d.as_secs_f64()),
+                Stop::AfterKernels(_) => None,
+            },
+            warmup: plan.warmup,
+            workers: if args.mode == Mode::Streams { args.streams } else { args.workers },
+            worker_index,
+            streams: args.streams,
+            barrier: args.barrier.is_some(),
+            command_line: std::env::args().collect(),
+        },
+        sharing,
+        started_unix_ns,
+        finished_unix_ns,
+        lanes,
+    };
+    summarize(&result, &recordings);
+    let line = result.to_json_line();
+    match &args.out {
+        Some(path) => fsio::write_atomic(path, format!("{line}\n").as_bytes(), Overwrite::from_force(args.force))?,
+        None => println!("{line}"),
+    }
+    if let Some(e) = recordings.iter().find_map(|r| r.error.as_ref()) {
+        eprintln!("sharebench: error: the run stopped early; the kernels recorded before that were kept\n  cause: {e}");
+        return Ok(exit::INCOMPLETE);
+    }
+    Ok(exit::OK)
+}
+
+fn lane_result(worker: u32, rec: &LaneRecording) -> Result<LaneResult> {
+    let encoded = records::encode(&rec.records, rec.host_base_unix_ns)
+        .map_err(|e| Error::new(format!("encoding records: {e}")))?;
+    Ok(LaneResult {
+        worker,
+        kernels: encoded.count,
+        latency_histogram: histogram::to_base64(&rec.histogram),
+        records: encoded,
+    })
+}
+
+/// One line per lane on stderr, so a person watching sees what was measured.
+fn summarize(result: &WorkerResult, recordings: &[LaneRecording]) {
+    for (lane, rec) in result.lanes.iter().zip(recordings) {
+        let h = &rec.histogram;
+        eprintln!(
+            "sharebench run: {} worker {} on {}: {} kernels {} | latency p50 {} p99 {} max {}",
+            result.mode,
+            lane.worker,
+            result.gpu.name,
+            lane.kernels,
+            result.config.shape.kernel,
+            units::format_ns(h.value_at_quantile(0.5) as f64),
+            units::format_ns(h.value_at_quantile(0.99) as f64),
+            units::format_ns(h.max() as f64),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn run_args(extra: &[&str]) -> RunArgs {
+        let mut argv = vec!["sharebench", "run"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn defaults_fill_the_gpu_with_one_block_per_sm() {
+        let a = run_args(&[]);
+        let s = shape(&a.workload, 132).unwrap();
+        assert_eq!((s.kernel, s.blocks, s.threads, s.iters), (KernelKind::Fma, 132, 256, DEFAULT_FMA_ITERS));
+        assert_eq!(plan(&a.workload).unwrap().stop, Stop::AfterKernels(DEFAULT_KERNELS));
+        let t = shape(&run_args(&["--kernel", "tiny"]).workload, 132).unwrap();
+        assert_eq!((t.grid_blocks(), t.iters), (1, 0));
+    }
+
+    #[test]
+    fn invalid_combinations_name_the_flag() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--kernels", "0"], "--kernels"),
+            (&["--duration", "0s"], "--duration"),
+            (&["--streams", "4"], "--streams"),
+            (&["--workers", "2", "--worker-index", "2"], "--worker-index"),
+            (&["--barrier-listen", "0.0.0.0:7777"], "--barrier-listen"),
+            (&["--mode", "streams", "--streams", "0"], "--streams"),
+        ];
+        for (argv, flag) in cases {
+            let err = validate(&run_args(argv)).unwrap_err();
+            assert!(err.problem.contains(flag), "{argv:?}: {}", err.problem);
+        }
+        assert!(validate(&run_args(&["--mode", "streams", "--streams", "4"])).is_ok());
+    }
+
+    #[test]
+    fn kernels_and_duration_conflict_at_parse_time() {
+        assert!(Cli::try_parse_from(["sharebench", "run", "--kernels", "5", "--duration", "1s"]).is_err());
+    }
+}

@@ -1,0 +1,291 @@
+//! The GPU layer: the only module that touches cudarc. Opens a device, describes it, loads the embedded PTX,
+//! launches the sharebench kernels into per-launch stamp slots and reads the stamps back.
+//!
+//! All unsafe code of the crate lives here. Soundness rests on three rules kept in this file:
+//! every kernel gets arguments matching its signature in `kernels/sharebench.cu`; each lane's buffers are used
+//! only by that lane's stream; and the host reads a buffer only after synchronizing that stream. Because of the
+//! last two rules cudarc's per-buffer event tracking is switched off (it would add two events to every launch).
+
+use crate::error::{Error, Result};
+use crate::result::GpuIdentity;
+use crate::stamp::{self, DeviceInterval, STAMP_WORDS};
+use crate::workload::{self, KernelKind, KernelShape};
+use cudarc::driver::{
+    result as cu, sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
+    PushKernelArg,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The kernels, built from `kernels/sharebench.cu` by `kernels/build_ptx.py`.
+pub const PTX: &str = include_str!("../../kernels/sharebench.ptx");
+
+/// Fails with a clear message when libcuda cannot be loaded (no NVIDIA driver here).
+pub fn ensure_driver() -> Result<()> {
+    // SAFETY: only tries to dlopen libcuda under its usual names; no CUDA call is made.
+    if unsafe { sys::is_culib_present() } {
+        return Ok(());
+    }
+    Err(Error::new("no NVIDIA driver: libcuda.so could not be loaded")
+        .observed("dlopen of libcuda.so / libcuda.so.1 failed")
+        .fix("run on a machine with an NVIDIA GPU and driver R525 or newer; in a container, use the NVIDIA container runtime with NVIDIA_DRIVER_CAPABILITIES=compute,utility"))
+}
+
+fn driver_error(what: &str, e: cu::DriverError) -> Error {
+    let name = e.error_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|_| format!("{:?}", e.0));
+    let mut err = Error::new(format!("{what} failed: {name}"));
+    if e.0 == sys::CUresult::CUDA_ERROR_DEVICE_UNAVAILABLE {
+        err = err.observed("the driver refused a new context (cudaErrorDevicesUnavailable)").fix(
+            "under MPS this is the per-device client limit (48 on current drivers): run fewer workers per GPU; otherwise the GPU is in an exclusive compute mode and held by another process",
+        );
+    }
+    if e.0 == sys::CUresult::CUDA_ERROR_NO_DEVICE {
+        err = err.fix("no CUDA GPU is visible: check nvidia-smi, CUDA_VISIBLE_DEVICES and the container's GPU request");
+    }
+    err
+}
+
+/// Formats a CUDA UUID as nvidia-smi does: `GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+pub fn format_uuid(bytes: &[u8; 16]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("GPU-{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+/// An open device with the sharebench kernels loaded.
+pub struct Gpu {
+    ctx: Arc<CudaContext>,
+    module: Arc<CudaModule>,
+    identity: GpuIdentity,
+}
+
+impl Gpu {
+    /// Creates (retains) the primary context on device `ordinal` and loads the kernels.
+    pub fn open(ordinal: u32) -> Result<Gpu> {
+        ensure_driver()?;
+        let count = CudaContext::device_count().map_err(|e| driver_error("cuInit / cuDeviceGetCount", e))?;
+        if ordinal as i32 >= count {
+            return Err(Error::flag("--gpu", format!("device {ordinal} does not exist ({count} visible)")));
+        }
+        let ctx = CudaContext::new(ordinal as usize).map_err(|e| driver_error("creating the CUDA context", e))?;
+        // SAFETY: see the module comment: buffers never cross streams and are read only after a synchronize.
+        unsafe { ctx.disable_event_tracking() };
+        let module = ctx
+            .load_module(cudarc::nvrtc::Ptx::from_src(PTX))
+            .map_err(|e| driver_error("loading the sharebench PTX (driver JIT)", e))?;
+        let identity = describe(&ctx, ordinal)?;
+        Ok(Gpu { ctx, module, identity })
+    }
+
+    pub fn identity(&self) -> &GpuIdentity {
+        &self.identity
+    }
+
+    /// A new stream with buffers for `shape` and room for `capacity` stamps.
+    pub fn lane(&self, shape: KernelShape, capacity: usize) -> Result<KernelLane> {
+        let stream = self.ctx.new_stream().map_err(|e| driver_error("creating a CUDA stream", e))?;
+        let function =
+            self.module.load_function(shape.kernel.entry_point()).map_err(|e| driver_error("finding the kernel", e))?;
+        let alloc = |what: &str, e| driver_error(&format!("allocating the {what} buffer"), e);
+        let capacity = capacity.max(1);
+        let stamps = stream.alloc_zeros::<u64>(capacity * STAMP_WORDS).map_err(|e| alloc("stamp", e))?;
+        let buffers = match shape.kernel {
+            KernelKind::Stream => {
+                let words = (shape.bytes / workload::STREAM_WORD_BYTES) as usize * 4;
+                let src = stream.alloc_zeros::<u32>(words).map_err(|e| alloc("source", e))?;
+                let dst = stream.alloc_zeros::<u32>(words).map_err(|e| alloc("destination", e))?;
+                let (src_ptr, _) = src.device_ptr(&stream);
+                // SAFETY: src is a live allocation of `shape.bytes` bytes on this stream.
+                unsafe { cu::memset_d8_async(src_ptr, 0x5a, shape.bytes as usize, stream.cu_stream()) }
+                    .map_err(|e| driver_error("filling the source buffer", e))?;
+                LaneBuffers::Copy { src, dst }
+            }
+            KernelKind::Fma | KernelKind::Tiny => {
+                let n = shape.grid_blocks() as usize * shape.threads as usize;
+                LaneBuffers::Output(stream.alloc_zeros::<f32>(n).map_err(|e| alloc("output", e))?)
+            }
+        };
+        stream.synchronize().map_err(|e| driver_error("preparing buffers", e))?;
+        Ok(KernelLane { stream, function, shape, buffers, stamps, capacity })
+    }
+
+    /// Launches one `tiny` kernel and waits for it: proves the context works (and, under MPS, has connected).
+    pub fn run_probe_kernel(&self) -> Result<()> {
+        let shape = KernelShape { kernel: KernelKind::Tiny, blocks: 1, threads: 32, iters: 0, bytes: 0 };
+        let lane = self.lane(shape, 1)?;
+        lane.launch(Some(0))?;
+        lane.synchronize()
+    }
+
+    /// Device-to-device copy rate in bytes/s (read + written), by `cuMemcpyDtoDAsync` timed with events.
+    pub fn copy_bandwidth(&self, bytes: usize, repeats: u32) -> Result<f64> {
+        let stream = self.ctx.new_stream().map_err(|e| driver_error("creating a CUDA stream", e))?;
+        let src = stream.alloc_zeros::<u8>(bytes).map_err(|e| driver_error("allocating the copy source", e))?;
+        let mut dst = stream.alloc_zeros::<u8>(bytes).map_err(|e| driver_error("allocating the copy target", e))?;
+        let copy = |dst: &mut CudaSlice<u8>| stream.memcpy_dtod(&src, dst).map_err(|e| driver_error("cuMemcpyDtoD", e));
+        copy(&mut dst)?;
+        let start = self
+            .ctx
+            .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(|e| driver_error("creating an event", e))?;
+        let end = self
+            .ctx
+            .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(|e| driver_error("creating an event", e))?;
+        start.record(&stream).map_err(|e| driver_error("recording an event", e))?;
+        for _ in 0..repeats {
+            copy(&mut dst)?;
+        }
+        end.record(&stream).map_err(|e| driver_error("recording an event", e))?;
+        end.synchronize().map_err(|e| driver_error("waiting for the copies", e))?;
+        let ms = start.elapsed_ms(&end).map_err(|e| driver_error("reading event times", e))? as f64;
+        Ok(2.0 * bytes as f64 * repeats as f64 / (ms / 1e3))
+    }
+}
+
+fn describe(ctx: &Arc<CudaContext>, ordinal: u32) -> Result<GpuIdentity> {
+    use sys::CUdevice_attribute as A;
+    let attr = |a: A| ctx.attribute(a).map_err(|e| driver_error("reading a device attribute", e));
+    let name = ctx.name().map_err(|e| driver_error("reading the device name", e))?;
+    let uuid = ctx.uuid().map_err(|e| driver_error("reading the device UUID", e))?;
+    let uuid_bytes: [u8; 16] = uuid.bytes.map(|b| b as u8);
+    let compute_capability = ctx.compute_capability().map_err(|e| driver_error("reading the compute capability", e))?;
+    let sm_count = attr(A::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32;
+    let mut cuda_driver_api = 0i32;
+    // SAFETY: cuDriverGetVersion writes one int.
+    unsafe { sys::cuDriverGetVersion(&mut cuda_driver_api) };
+    Ok(GpuIdentity {
+        name,
+        uuid: format_uuid(&uuid_bytes),
+        ordinal,
+        compute_capability,
+        sm_count,
+        context_sm_count: context_sm_count(ctx).unwrap_or(sm_count),
+        fp32_lanes_per_sm: workload::fp32_lanes_per_sm(compute_capability.0, compute_capability.1),
+        clock_khz: ctx.attribute(A::CU_DEVICE_ATTRIBUTE_CLOCK_RATE).ok().map(|c| c as u32),
+        memory_bytes: ctx.total_mem().unwrap_or(0) as u64,
+        cuda_driver_api,
+        driver_version: crate::host::driver_version(),
+    })
+}
+
+/// SMs this context may use (`cuCtxGetExecAffinity`): capped by an MPS active thread percentage.
+fn context_sm_count(ctx: &Arc<CudaContext>) -> Option<u32> {
+    ctx.bind_to_thread().ok()?;
+    // SAFETY: an all-zero CUexecAffinityParam is a valid out-parameter; the call fills it for the current context.
+    let mut param: sys::CUexecAffinityParam = unsafe { std::mem::zeroed() };
+    let status =
+        unsafe { sys::cuCtxGetExecAffinity(&mut param, sys::CUexecAffinityType::CU_EXEC_AFFINITY_TYPE_SM_COUNT) };
+    if status != sys::CUresult::CUDA_SUCCESS {
+        return None;
+    }
+    // SAFETY: for CU_EXEC_AFFINITY_TYPE_SM_COUNT the union holds smCount.
+    Some(unsafe { param.param.smCount.val })
+}
+
+enum LaneBuffers {
+    Output(CudaSlice<f32>),
+    Copy { src: CudaSlice<u32>, dst: CudaSlice<u32> },
+}
+
+/// One stream launching one kernel shape, with its own buffers and stamp slots.
+pub struct KernelLane {
+    stream: Arc<CudaStream>,
+    function: CudaFunction,
+    shape: KernelShape,
+    buffers: LaneBuffers,
+    stamps: CudaSlice<u64>,
+    capacity: usize,
+}
+
+impl KernelLane {
+    /// Stamp slots available before [`KernelLane::take_intervals`] must empty them.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Launches one kernel; `slot` picks the stamp slot, `None` launches without stamping.
+    pub fn launch(&self, slot: Option<usize>) -> Result<()> {
+        let stamp_ptr: u64 = match slot {
+            Some(i) if i < self.capacity => self.stamps.device_ptr(&self.stream).0 + (i * STAMP_WORDS * 8) as u64,
+            Some(i) => return Err(Error::new(format!("stamp slot {i} out of range (capacity {})", self.capacity))),
+            None => 0,
+        };
+        let cfg = LaunchConfig {
+            grid_dim: (self.shape.grid_blocks(), 1, 1),
+            block_dim: (self.shape.threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut builder = self.stream.launch_builder(&self.function);
+        builder.arg(&stamp_ptr);
+        let (iters, seed) = (self.shape.iters, 1.0f32);
+        let (a, b, n);
+        match &self.buffers {
+            LaneBuffers::Output(out) => {
+                a = out.device_ptr(&self.stream).0;
+                builder.arg(&a).arg(&iters);
+                if self.shape.kernel == KernelKind::Fma {
+                    builder.arg(&seed);
+                }
+            }
+            LaneBuffers::Copy { src, dst } => {
+                a = src.device_ptr(&self.stream).0;
+                b = dst.device_ptr(&self.stream).0;
+                n = self.shape.bytes / workload::STREAM_WORD_BYTES;
+                builder.arg(&a).arg(&b).arg(&n);
+            }
+        }
+        // SAFETY: the argument list matches the kernel's signature for each shape (see the match above and
+        // kernels/sharebench.cu); every pointer is a live allocation of this lane sized for the launch.
+        unsafe { builder.launch(cfg) }.map(|_| ()).map_err(|e| driver_error("launching the kernel", e))
+    }
+
+    /// Waits until everything launched on this lane has finished; reports faults raised by its kernels.
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream.synchronize().map_err(|e| driver_error("waiting for the kernel", e))
+    }
+
+    /// Reads back the first `n` stamp slots and clears them for reuse. Call after [`KernelLane::synchronize`].
+    pub fn take_intervals(&mut self, n: usize) -> Result<Vec<Option<DeviceInterval>>> {
+        let n = n.min(self.capacity);
+        let mut words = vec![0u64; n * STAMP_WORDS];
+        if n > 0 {
+            let view = self.stamps.slice(0..n * STAMP_WORDS);
+            self.stream.memcpy_dtoh(&view, &mut words).map_err(|e| driver_error("reading the stamps", e))?;
+            self.stream.memset_zeros(&mut self.stamps).map_err(|e| driver_error("clearing the stamps", e))?;
+            self.synchronize()?;
+        }
+        Ok(words.chunks_exact(STAMP_WORDS).map(stamp::reduce).collect())
+    }
+}
+
+/// Times `n` back-to-back launch-and-synchronize round trips of `tiny` with no stamping and no recording:
+/// the floor the recorded loop is compared with.
+pub fn minimal_round_trip(lane: &KernelLane, n: u32) -> Result<Duration> {
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        lane.launch(None)?;
+        lane.synchronize()?;
+    }
+    Ok(start.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_formats_like_nvidia_smi() {
+        let bytes = [0xe3, 0x70, 0xa4, 0x65, 0x49, 0xc4, 0x84, 0x58, 0, 1, 2, 3, 4, 5, 6, 7];
+        assert_eq!(format_uuid(&bytes), "GPU-e370a465-49c4-8458-0001-020304050607");
+    }
+
+    #[test]
+    fn embedded_ptx_is_jittable_by_a_cuda_12_0_driver() {
+        assert!(PTX.contains(".version 8.0"), "PTX ISA must be at most 8.0");
+        assert!(PTX.contains(".target sm_70"), "PTX target must be at most sm_70");
+        for kernel in KernelKind::ALL {
+            assert!(PTX.contains(&format!(".entry {}(", kernel.entry_point())), "{kernel} missing");
+        }
+        assert!(PTX.contains("%globaltimer") && PTX.contains("%smid"));
+    }
+}

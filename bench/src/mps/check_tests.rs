@@ -1,0 +1,217 @@
+//! Every diagnosis path of the check, from observations shaped like those recorded on the H100.
+
+use super::*;
+use crate::mps::observe::{EnvironmentObservation, PipeDirObservation};
+
+const NS: u64 = 4026531836;
+
+fn pipe_dir(exists: bool, socket: bool) -> PipeDirObservation {
+    PipeDirObservation {
+        path: "/tmp/nvidia-mps".into(),
+        source: "default".into(),
+        exists,
+        is_dir: exists,
+        owner_uid: exists.then_some(0),
+        mode: exists.then_some(0o755),
+        accessible: exists,
+        entries: if socket {
+            vec![
+                "control".into(),
+                "control_lock".into(),
+                "control_privileged".into(),
+                "log".into(),
+                "nvidia-cuda-mps-control.pid".into(),
+            ]
+        } else {
+            vec![]
+        },
+        control_socket: socket,
+        daemon_pid: socket.then_some(400),
+        daemon_pid_running: socket.then_some(true),
+    }
+}
+
+fn observations(expect: Expectation, pipe: PipeDirObservation, answer: Option<ControlAnswer>) -> Observations {
+    let ps = answer.as_ref().map(|_| Invocation::Answered { output: String::new(), exit_code: Some(0), elapsed_ms: 3 });
+    Observations {
+        expect,
+        context_pipe_dir: pipe.path.clone(),
+        pipe_dir: pipe,
+        control_program: Some("/usr/bin/nvidia-cuda-mps-control".into()),
+        timeout_ms: 5000,
+        ps,
+        answer,
+        server_pids: None,
+        environment: EnvironmentObservation {
+            uid: 0,
+            pid: 452,
+            pid_namespace: Some(NS),
+            ipc_namespace: Some(4026531839),
+            dev_shm: None,
+            mps_variables: Default::default(),
+        },
+        membership: None,
+        membership_skipped: Some("no daemon answered, so there is nothing to join".into()),
+    }
+}
+
+fn row(pid: u32, ns: Option<u64>) -> ClientRow {
+    ClientRow {
+        pid,
+        context_id: Some(1),
+        server_pid: Some(470),
+        device: Some("GPU-e370a465-49c4-8458".into()),
+        pid_namespace: ns,
+        command: "sharebench".into(),
+    }
+}
+
+fn with_membership(mut o: Observations, rows: Vec<ClientRow>) -> Observations {
+    let answer = ControlAnswer::Clients { rows: rows.clone() };
+    let found = find_self(&rows, o.environment.pid, o.environment.pid_namespace);
+    o.membership = Some(Membership {
+        probe: ContextProbe { gpu_uuid: "GPU-e370a465".into(), device_sm_count: 132, context_sm_count: 32 },
+        ps_after_context: Invocation::Answered { output: String::new(), exit_code: Some(0), elapsed_ms: 2 },
+        answer,
+        row: found.as_ref().map(|f| f.0.clone()),
+        matched_by: found.map(|f| f.1.to_string()),
+        in_device_client_list: None,
+    });
+    o.membership_skipped = None;
+    o
+}
+
+fn step<'a>(r: &'a CheckReport, name: &str) -> &'a Step {
+    r.steps.iter().find(|s| s.name == name).unwrap()
+}
+
+#[test]
+fn healthy_and_joined() {
+    let o = with_membership(
+        observations(Expectation::Mps, pipe_dir(true, true), Some(ControlAnswer::NoServer)),
+        vec![row(452, Some(NS))],
+    );
+    let r = diagnose(o);
+    assert_eq!((r.verdict, r.exit_code, r.healthy), (SharingVerdict::MpsJoined, exit::OK, true));
+    assert!(step(&r, "membership").summary.contains("context sees 32 of 132 SMs"));
+    assert!(render(&r).ends_with("verdict: mps: joined\n"));
+}
+
+#[test]
+fn same_pid_in_another_namespace_is_not_us() {
+    let o = with_membership(
+        observations(Expectation::Mps, pipe_dir(true, true), Some(ControlAnswer::NoServer)),
+        vec![row(452, Some(NS + 1))],
+    );
+    let r = diagnose(o);
+    assert_eq!((r.verdict, r.exit_code), (SharingVerdict::MpsNotJoined, exit::NOT_JOINED));
+    let m = step(&r, "membership");
+    assert_eq!(m.status, StepStatus::Fail);
+    assert!(m.cause.as_ref().unwrap().contains("silent fallback"));
+}
+
+#[test]
+fn tables_without_namespace_match_by_pid() {
+    let (found, by) = find_self(&[row(9, None), row(452, None)], 452, Some(NS)).unwrap();
+    assert_eq!((found.pid, by), (452, "pid"));
+}
+
+#[test]
+fn missing_pipe_dir_means_no_daemon() {
+    let r = diagnose(observations(Expectation::Mps, pipe_dir(false, false), Some(ControlAnswer::NoDaemon)));
+    assert_eq!((r.verdict, r.exit_code), (SharingVerdict::NoDaemon, exit::MPS_BROKEN));
+    let p = step(&r, "pipe directory");
+    assert_eq!(p.status, StepStatus::Fail);
+    assert!(p.summary.contains("does not exist"));
+    assert!(p.fix.as_ref().unwrap().contains("nvidia-cuda-mps-control -d"));
+    assert!(render(&r).contains("verdict: no daemon: time-slicing"));
+}
+
+#[test]
+fn empty_pipe_dir_is_named() {
+    let r = diagnose(observations(Expectation::Mps, pipe_dir(true, false), Some(ControlAnswer::NoDaemon)));
+    let p = step(&r, "pipe directory");
+    assert!(p.summary.contains("holds no control socket (empty)"), "{}", p.summary);
+    assert!(p.cause.as_ref().unwrap().contains("wrong node path"));
+}
+
+#[test]
+fn stale_socket_after_the_daemon_died() {
+    let mut pipe = pipe_dir(true, true);
+    pipe.daemon_pid_running = Some(false);
+    let r = diagnose(observations(Expectation::Mps, pipe, Some(ControlAnswer::NoDaemon)));
+    assert_eq!(step(&r, "pipe directory").status, StepStatus::Warn);
+    let c = step(&r, "control daemon");
+    assert!(c.summary.contains("stale socket"));
+    assert!(c.cause.as_ref().unwrap().contains("socket file proves nothing"));
+    assert_eq!(r.exit_code, exit::MPS_BROKEN);
+}
+
+#[test]
+fn private_pipe_dir_of_another_user() {
+    let mut pipe = pipe_dir(true, false);
+    pipe.accessible = false;
+    pipe.mode = Some(0o700);
+    let mut o = observations(Expectation::Mps, pipe, Some(ControlAnswer::NoDaemon));
+    o.environment.uid = 65534;
+    let r = diagnose(o);
+    let p = step(&r, "pipe directory");
+    assert!(p.summary.contains("not accessible to uid 65534 (owner uid 0, mode 700)"), "{}", p.summary);
+    assert!(p.fix.as_ref().unwrap().contains("run the workload as uid 0"));
+}
+
+#[test]
+fn a_hang_is_its_own_failure() {
+    let mut o = observations(Expectation::Mps, pipe_dir(true, true), None);
+    o.ps = Some(Invocation::TimedOut { after_ms: 5000 });
+    let r = diagnose(o);
+    assert!(step(&r, "control daemon").summary.contains("no answer within 5000 ms: hung"));
+    assert_eq!((r.verdict, r.exit_code), (SharingVerdict::Unverified, exit::MPS_BROKEN));
+}
+
+#[test]
+fn refused_transport_and_unknown_answers() {
+    for (answer, text) in [
+        (ControlAnswer::ConnectionRefused, "Connection refused"),
+        (ControlAnswer::TransportNotConnected, "Transport endpoint is not connected"),
+        (ControlAnswer::Other { text: "bzzt".into() }, "\"bzzt\""),
+    ] {
+        let r = diagnose(observations(Expectation::Mps, pipe_dir(true, true), Some(answer)));
+        let c = step(&r, "control daemon");
+        assert_eq!(c.status, StepStatus::Fail);
+        assert!(c.summary.contains(text), "{}", c.summary);
+        assert_eq!(r.exit_code, exit::MPS_BROKEN);
+    }
+}
+
+#[test]
+fn missing_control_client_is_explained() {
+    let mut o = observations(Expectation::Mps, pipe_dir(true, true), None);
+    o.control_program = None;
+    let r = diagnose(o);
+    let c = step(&r, "control daemon");
+    assert!(c.fix.as_ref().unwrap().contains("NVIDIA_DRIVER_CAPABILITIES=compute,utility"));
+}
+
+#[test]
+fn timeslice_expectation() {
+    let r = diagnose(observations(Expectation::Timeslice, pipe_dir(false, false), Some(ControlAnswer::NoDaemon)));
+    assert_eq!((r.verdict, r.exit_code, r.healthy), (SharingVerdict::NoDaemon, exit::OK, true));
+    let o = with_membership(
+        observations(Expectation::Timeslice, pipe_dir(true, true), Some(ControlAnswer::NoServer)),
+        vec![row(452, Some(NS))],
+    );
+    let r = diagnose(o);
+    assert_eq!((r.verdict, r.exit_code), (SharingVerdict::MpsJoined, exit::NOT_JOINED));
+    assert!(step(&r, "membership").fix.as_ref().unwrap().contains("empty directory"));
+}
+
+#[test]
+fn a_pipe_dir_mismatch_is_warned_about() {
+    let mut o = observations(Expectation::Mps, pipe_dir(true, true), Some(ControlAnswer::NoServer));
+    o.context_pipe_dir = "/elsewhere".into();
+    let r = diagnose(o);
+    let e = step(&r, "environment");
+    assert_eq!(e.status, StepStatus::Warn);
+    assert!(e.summary.contains("use pipe directory /elsewhere"));
+}

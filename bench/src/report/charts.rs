@@ -1,0 +1,455 @@
+//! Charts with plotters, each written as SVG and PNG: latency percentile curves per mode (HDR style), a timeline
+//! of kernels per worker (Gantt), SM occupancy over time coloured by worker, and throughput / p99 against worker
+//! count for sweeps. The font is embedded, so charts render the same with no system fonts installed.
+//!
+//! Each chart is data (computed by pure functions here) plus a `draw` generic over the plotters backend.
+
+use super::input::Worker;
+use crate::analysis::{GroupKey, GroupSummary};
+use crate::error::{Error, Result};
+use crate::fsio::{self, Overwrite};
+use crate::result::histogram;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
+    });
+}
+
+type DrawResult = std::result::Result<(), String>;
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+/// A chart that can draw itself on any backend.
+pub trait Chart {
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult;
+}
+
+/// Writes `<dir>/<name>.svg` and `<dir>/<name>.png`; returns the two file names.
+pub fn save(chart: &impl Chart, dir: &Path, name: &str, overwrite: Overwrite) -> Result<(String, String)> {
+    register_font();
+    let fail = |e: String| Error::new(format!("drawing chart {name}: {e}"));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, chart.size()).into_drawing_area();
+        chart.draw(&root).map_err(fail)?;
+        root.present().map_err(|e| fail(err(e)))?;
+    }
+    let svg_name = format!("{name}.svg");
+    fsio::write_atomic(&dir.join(&svg_name), svg.as_bytes(), overwrite)?;
+    let png_name = format!("{name}.png");
+    let (w, h) = chart.size();
+    let mut pixels = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
+        chart.draw(&root).map_err(fail)?;
+        root.present().map_err(|e| fail(err(e)))?;
+    }
+    let png = encode_png(&pixels, w, h).map_err(fail)?;
+    fsio::write_atomic(&dir.join(&png_name), &png, overwrite)?;
+    Ok((svg_name, png_name))
+}
+
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> std::result::Result<Vec<u8>, String> {
+    use image::ImageEncoder;
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out).write_image(rgb, w, h, image::ColorType::Rgb8).map_err(err)?;
+    Ok(out)
+}
+
+fn color(i: usize) -> RGBColor {
+    const COLORS: [RGBColor; 10] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+    ];
+    COLORS[i % COLORS.len()]
+}
+
+fn mode_color(mode: &str, i: usize) -> RGBColor {
+    match mode {
+        "timeslice" => RGBColor(214, 39, 40),
+        "mps" => RGBColor(31, 119, 180),
+        "streams" => RGBColor(44, 160, 44),
+        _ => color(i + 3),
+    }
+}
+
+/// Percentiles drawn on the latency chart, as 1/(1-q) so a log axis spreads the tail (HDR style).
+pub fn percentile_curve(h: &histogram::LatencyHistogram) -> Vec<(f64, f64)> {
+    if h.is_empty() {
+        return vec![];
+    }
+    let max_x = (h.len() as f64).clamp(10.0, 1e6);
+    let mut points = Vec::new();
+    let mut x = 1.0f64;
+    while x <= max_x {
+        let q = 1.0 - 1.0 / x;
+        points.push((x, h.value_at_quantile(q) as f64 / 1e6));
+        x *= 1.25;
+    }
+    points
+}
+
+/// A labelled curve: (legend label, mode, points).
+pub type Curve = (String, String, Vec<(f64, f64)>);
+/// A mode's sweep points: (mode, [(workers, kernels/s, p99 ms)]).
+pub type SweepSeries = (String, Vec<(u32, f64, f64)>);
+
+pub struct LatencyChart {
+    pub title: String,
+    pub series: Vec<Curve>,
+}
+
+impl Chart for LatencyChart {
+    fn size(&self) -> (u32, u32) {
+        (900, 540)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        root.fill(&WHITE).map_err(err)?;
+        let xs = self.series.iter().flat_map(|s| s.2.iter().map(|p| p.0));
+        let max_x = xs.fold(10.0f64, f64::max);
+        let ys: Vec<f64> = self.series.iter().flat_map(|s| s.2.iter().map(|p| p.1)).filter(|y| *y > 0.0).collect();
+        let (lo, hi) = (ys.iter().copied().fold(f64::MAX, f64::min), ys.iter().copied().fold(0.0, f64::max));
+        let (lo, hi) = if ys.is_empty() { (0.001, 1.0) } else { (lo * 0.8, hi * 1.25) };
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FAMILY, 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d((1.0f64..max_x).log_scale(), (lo..hi).log_scale())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .y_desc("latency, submit to completion (ms)")
+            .x_label_formatter(&|x| format!("{}%", crate::units::three_digits(100.0 * (1.0 - 1.0 / x))))
+            .label_style((FAMILY, 13))
+            .draw()
+            .map_err(err)?;
+        for (i, (label, mode, points)) in self.series.iter().enumerate() {
+            let c = mode_color(mode, i);
+            chart
+                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
+                .map_err(err)?
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FAMILY, 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+/// One mode's kernels inside the chart window, per worker, in ms from the group's first start.
+pub struct Lane {
+    pub worker: u32,
+    pub kernels: Vec<(f64, f64, u16)>,
+}
+
+pub struct TimelinePanel {
+    pub mode: String,
+    pub lanes: Vec<Lane>,
+}
+
+/// Picks each group's kernels in [its first start, + window_ns).
+pub fn timeline_panels(groups: &[(&GroupKey, &[&Worker])], window_ns: u64) -> Vec<TimelinePanel> {
+    groups
+        .iter()
+        .map(|(key, workers)| {
+            let origin =
+                workers.iter().filter_map(|w| w.records.iter().map(|r| r.device_start_ns).min()).min().unwrap_or(0);
+            let lanes = workers
+                .iter()
+                .map(|w| Lane {
+                    worker: w.worker,
+                    kernels: w
+                        .records
+                        .iter()
+                        .filter(|r| r.device_start_ns < origin + window_ns)
+                        .map(|r| {
+                            (
+                                (r.device_start_ns - origin) as f64 / 1e6,
+                                (r.device_end_ns - origin) as f64 / 1e6,
+                                r.sm_count,
+                            )
+                        })
+                        .collect(),
+                })
+                .collect();
+            TimelinePanel { mode: key.mode.clone(), lanes }
+        })
+        .collect()
+}
+
+/// SMs in use per worker over `buckets` equal slices of [0, window_ms): `out[worker][bucket]`. Each kernel counts
+/// the distinct SMs its blocks ran on, weighted by the share of the bucket it covered. When concurrent kernels
+/// together touched more than `total_sms` SMs they shared them, so each worker's part is scaled down to its share.
+pub fn occupancy(panel: &TimelinePanel, window_ms: f64, buckets: usize, total_sms: u32) -> Vec<Vec<f64>> {
+    let width = window_ms / buckets as f64;
+    let mut per_worker: Vec<Vec<f64>> = panel
+        .lanes
+        .iter()
+        .map(|lane| {
+            let mut sms = vec![0.0; buckets];
+            for &(s, e, n) in &lane.kernels {
+                let (first, last) = ((s / width) as usize, ((e / width) as usize).min(buckets - 1));
+                for (b, slot) in sms.iter_mut().enumerate().take(last + 1).skip(first) {
+                    let (bs, be) = (b as f64 * width, (b + 1) as f64 * width);
+                    let covered = (e.min(be) - s.max(bs)).max(0.0);
+                    *slot += n as f64 * covered / width;
+                }
+            }
+            sms
+        })
+        .collect();
+    for b in 0..buckets {
+        let sum: f64 = per_worker.iter().map(|w| w[b]).sum();
+        if sum > total_sms as f64 {
+            per_worker.iter_mut().for_each(|w| w[b] *= total_sms as f64 / sum);
+        }
+    }
+    per_worker
+}
+
+pub struct TimelineChart {
+    pub title: String,
+    pub window_ms: f64,
+    pub panels: Vec<TimelinePanel>,
+    /// Draw SM occupancy (stacked by worker) instead of kernel bars.
+    pub occupancy_of_sms: Option<u32>,
+}
+
+impl Chart for TimelineChart {
+    fn size(&self) -> (u32, u32) {
+        (1000, 120 + 200 * self.panels.len() as u32)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        root.fill(&WHITE).map_err(err)?;
+        let root = root.titled(&self.title, (FAMILY, 20)).map_err(err)?;
+        let areas = root.split_evenly((self.panels.len().max(1), 1));
+        for (panel, area) in self.panels.iter().zip(areas.iter()) {
+            let workers = panel.lanes.len().max(1);
+            let x_desc = "time since the mode's first kernel (ms, %globaltimer)";
+            match self.occupancy_of_sms {
+                None => {
+                    let mut chart = ChartBuilder::on(area)
+                        .caption(&panel.mode, (FAMILY, 15))
+                        .margin(8)
+                        .x_label_area_size(35)
+                        .y_label_area_size(70)
+                        .build_cartesian_2d(0.0..self.window_ms, -0.5..workers as f64 - 0.5)
+                        .map_err(err)?;
+                    chart
+                        .configure_mesh()
+                        .disable_y_mesh()
+                        .y_labels(workers.min(16))
+                        .y_label_formatter(&|y| {
+                            if (y - y.round()).abs() < 1e-6 && *y >= 0.0 {
+                                format!("worker {}", y.round() as u32)
+                            } else {
+                                String::new()
+                            }
+                        })
+                        .x_desc(x_desc)
+                        .label_style((FAMILY, 12))
+                        .draw()
+                        .map_err(err)?;
+                    for (row, lane) in panel.lanes.iter().enumerate() {
+                        let c = color(lane.worker as usize);
+                        chart
+                            .draw_series(lane.kernels.iter().map(|&(s, e, _)| {
+                                Rectangle::new(
+                                    [(s, row as f64 - 0.38), (e.min(self.window_ms), row as f64 + 0.38)],
+                                    c.filled(),
+                                )
+                            }))
+                            .map_err(err)?;
+                    }
+                }
+                Some(total_sms) => {
+                    let buckets = 400;
+                    let per_worker = occupancy(panel, self.window_ms, buckets, total_sms);
+                    let mut chart = ChartBuilder::on(area)
+                        .caption(format!("{}: SMs in use by worker", panel.mode), (FAMILY, 15))
+                        .margin(8)
+                        .x_label_area_size(35)
+                        .y_label_area_size(70)
+                        .build_cartesian_2d(0.0..self.window_ms, 0.0..(total_sms as f64 * 1.05).max(1.0))
+                        .map_err(err)?;
+                    chart
+                        .configure_mesh()
+                        .x_desc(x_desc)
+                        .y_desc("SMs")
+                        .label_style((FAMILY, 12))
+                        .draw()
+                        .map_err(err)?;
+                    let width = self.window_ms / buckets as f64;
+                    let mut stacked = vec![0.0; buckets];
+                    let mut layers = Vec::new();
+                    for sms in &per_worker {
+                        for (s, v) in stacked.iter_mut().zip(sms) {
+                            *s += v;
+                        }
+                        layers.push(stacked.clone());
+                    }
+                    for (i, layer) in layers.iter().enumerate().rev() {
+                        let c = color(panel.lanes[i].worker as usize);
+                        let points: Vec<(f64, f64)> =
+                            layer.iter().enumerate().map(|(b, v)| ((b as f64 + 0.5) * width, *v)).collect();
+                        chart.draw_series(AreaSeries::new(points, 0.0, c.mix(0.85)).border_style(c)).map_err(err)?;
+                    }
+                    chart
+                        .draw_series(LineSeries::new(
+                            vec![(0.0, total_sms as f64), (self.window_ms, total_sms as f64)],
+                            BLACK.stroke_width(1),
+                        ))
+                        .map_err(err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct SweepChart {
+    pub title: String,
+    /// (mode, points of (workers, kernels/s, p99 ms)).
+    pub series: Vec<SweepSeries>,
+}
+
+impl Chart for SweepChart {
+    fn size(&self) -> (u32, u32) {
+        (1000, 460)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        root.fill(&WHITE).map_err(err)?;
+        let root = root.titled(&self.title, (FAMILY, 20)).map_err(err)?;
+        let (left, right) = root.split_horizontally(500);
+        let max_w = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).max().unwrap_or(1) as f64;
+        for (area, pick, y_desc) in [(&left, 1usize, "aggregate kernels/s"), (&right, 2, "p99 latency (ms)")] {
+            let value = |p: &(u32, f64, f64)| if pick == 1 { p.1 } else { p.2 };
+            let max_y = self.series.iter().flat_map(|s| s.1.iter().map(value)).fold(0.0, f64::max) * 1.15;
+            let mut chart = ChartBuilder::on(area)
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0.0..max_w * 1.1, 0.0..max_y.max(1e-9))
+                .map_err(err)?;
+            chart.configure_mesh().x_desc("workers").y_desc(y_desc).label_style((FAMILY, 12)).draw().map_err(err)?;
+            for (i, (mode, points)) in self.series.iter().enumerate() {
+                let c = mode_color(mode, i);
+                let xy: Vec<(f64, f64)> = points.iter().map(|p| (p.0 as f64, value(p))).collect();
+                chart
+                    .draw_series(LineSeries::new(xy.clone(), c.stroke_width(2)))
+                    .map_err(err)?
+                    .label(mode.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                chart.draw_series(xy.iter().map(|&p| Circle::new(p, 4, c.filled()))).map_err(err)?;
+            }
+            chart
+                .configure_series_labels()
+                .label_font((FAMILY, 13))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// A group summary's points for the sweep chart.
+pub fn sweep_series(groups: &[&GroupSummary]) -> Vec<SweepSeries> {
+    let mut by_mode: std::collections::BTreeMap<String, Vec<(u32, f64, f64)>> = Default::default();
+    for g in groups {
+        by_mode.entry(g.key.mode.clone()).or_default().push((
+            g.key.workers,
+            g.kernels_per_s.value,
+            g.latency.p99_ns as f64 / 1e6,
+        ));
+    }
+    by_mode
+        .into_iter()
+        .map(|(m, mut v)| {
+            v.sort_by_key(|p| p.0);
+            (m, v)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::tests::synthetic;
+
+    #[test]
+    fn occupancy_splits_kernels_across_buckets() {
+        let panel =
+            TimelinePanel { mode: "mps".into(), lanes: vec![Lane { worker: 0, kernels: vec![(0.0, 1.5, 100)] }] };
+        let occ = occupancy(&panel, 2.0, 2, 132);
+        assert_eq!(occ, vec![vec![100.0, 50.0]]);
+        let shared = TimelinePanel {
+            mode: "mps".into(),
+            lanes: vec![
+                Lane { worker: 0, kernels: vec![(0.0, 1.0, 132)] },
+                Lane { worker: 1, kernels: vec![(0.0, 1.0, 132)] },
+            ],
+        };
+        assert_eq!(occupancy(&shared, 1.0, 1, 132), vec![vec![66.0], vec![66.0]]);
+    }
+
+    #[test]
+    fn percentile_curve_rises() {
+        let w = synthetic("mps", 1, 0, 0, 1000, 1000, 0);
+        let curve = percentile_curve(&w.histogram);
+        assert!(curve.len() > 10);
+        assert!(curve.windows(2).all(|p| p[1].1 >= p[0].1 && p[1].0 > p[0].0));
+    }
+
+    #[test]
+    fn charts_render_to_svg_and_png_without_system_fonts() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = [synthetic("mps", 2, 0, 0, 50, 1_000_000, 0), synthetic("mps", 2, 1, 500_000, 50, 1_000_000, 0)];
+        let key = GroupKey { run_id: "r".into(), workers: 2, gpu_uuid: "GPU-x".into(), mode: "mps".into() };
+        let members: Vec<&Worker> = ws.iter().collect();
+        let panels = timeline_panels(&[(&key, &members)], 10_000_000);
+        let chart = TimelineChart { title: "timeline".into(), window_ms: 10.0, panels, occupancy_of_sms: None };
+        let (svg, png) = save(&chart, dir.path(), "timeline", Overwrite::Refuse).unwrap();
+        let svg_text = std::fs::read_to_string(dir.path().join(&svg)).unwrap();
+        assert!(svg_text.contains("<svg") && svg_text.contains("<rect") && svg_text.contains("worker"));
+        let png_bytes = std::fs::read(dir.path().join(&png)).unwrap();
+        assert_eq!(&png_bytes[1..4], b"PNG");
+        let latency = LatencyChart {
+            title: "latency".into(),
+            series: vec![("mps".into(), "mps".into(), percentile_curve(&ws[0].histogram))],
+        };
+        save(&latency, dir.path(), "latency", Overwrite::Refuse).unwrap();
+        assert!(save(&latency, dir.path(), "latency", Overwrite::Refuse)
+            .unwrap_err()
+            .problem
+            .contains("already exists"));
+    }
+}

@@ -1,0 +1,51 @@
+//! `summary.csv`: one row per group, plain numbers (ns, per second), for spreadsheets. Pure.
+
+use super::model::Report;
+
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::from(
+        "run_id,mode,workers,gpu_uuid,gpu_name,kernel,verified_workers,workers_reported,complete,kernels,makespan_ns,busy_ns,overlap_fraction,mean_concurrency,kernels_per_s,kernels_per_s_ci_low,kernels_per_s_ci_high,flop_per_s,bytes_per_s,latency_samples,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,fairness_jain\n",
+    );
+    for g in &report.analysis.groups {
+        let opt = |v: Option<f64>| v.map(|x| format!("{x:.6e}")).unwrap_or_default();
+        let cells = [
+            field(&g.key.run_id),
+            field(&g.key.mode),
+            g.key.workers.to_string(),
+            field(&g.key.gpu_uuid),
+            field(&g.gpu_name),
+            g.shape.kernel.to_string(),
+            g.verified_workers.to_string(),
+            g.workers_reported.to_string(),
+            g.complete.to_string(),
+            g.kernels.to_string(),
+            g.makespan_ns.to_string(),
+            g.busy_ns.to_string(),
+            format!("{:.6}", g.overlap_fraction),
+            format!("{:.4}", g.mean_concurrency),
+            format!("{:.3}", g.kernels_per_s.value),
+            format!("{:.3}", g.kernels_per_s.ci_low),
+            format!("{:.3}", g.kernels_per_s.ci_high),
+            opt(g.flop_per_s),
+            opt(g.bytes_per_s),
+            g.latency.samples.to_string(),
+            g.latency.p50_ns.to_string(),
+            g.latency.p90_ns.to_string(),
+            g.latency.p99_ns.to_string(),
+            g.latency.p999_ns.to_string(),
+            g.latency.max_ns.to_string(),
+            format!("{:.6}", g.fairness_jain),
+        ];
+        out += &cells.join(",");
+        out.push('\n');
+    }
+    out
+}

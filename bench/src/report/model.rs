@@ -1,0 +1,43 @@
+//! The report document (`report.json`): every figure of the analysis, with the inputs and exclusions, versioned.
+
+use super::input::{Exclusion, Loaded};
+use crate::analysis::{self, Analysis};
+use serde::Serialize;
+
+pub const FORMAT: &str = "sharebench-report";
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub format: &'static str,
+    pub schema_version: u32,
+    pub sharebench_version: &'static str,
+    /// Sources read (files, and stdin).
+    pub sources: usize,
+    pub workers: usize,
+    pub excluded: Vec<Exclusion>,
+    #[serde(flatten)]
+    pub analysis: Analysis,
+}
+
+pub fn build(loaded: &Loaded) -> Report {
+    Report {
+        format: FORMAT,
+        schema_version: SCHEMA_VERSION,
+        sharebench_version: env!("CARGO_PKG_VERSION"),
+        sources: loaded.sources,
+        workers: loaded.workers.len(),
+        excluded: loaded.excluded.clone(),
+        analysis: analysis::analyze(&loaded.workers),
+    }
+}
+
+/// `fma 132x256 iters=70000` / `stream 1056x256 256 MiB` / `tiny 1x32`.
+pub fn describe_shape(s: &crate::workload::KernelShape) -> String {
+    use crate::workload::KernelKind;
+    match s.kernel {
+        KernelKind::Fma => format!("fma {}x{} iters={}", s.blocks, s.threads, s.iters),
+        KernelKind::Stream => format!("stream {}x{} {} MiB", s.blocks, s.threads, s.bytes >> 20),
+        KernelKind::Tiny => format!("tiny 1x{} iters={}", s.threads, s.iters),
+    }
+}

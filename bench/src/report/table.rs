@@ -1,0 +1,110 @@
+//! The summary table shared by the terminal, Markdown and CSV writers: one row per group, already formatted.
+//! Pure.
+
+use super::model::Report;
+use crate::analysis::stats::Estimate;
+use crate::units::{format_ns, format_si, three_digits};
+
+pub const HEADER: [&str; 11] = [
+    "workers",
+    "mode",
+    "verified",
+    "kernels",
+    "kernels/s [95% CI]",
+    "overlap",
+    "p50",
+    "p99",
+    "p99.9",
+    "fairness",
+    "FLOP/s or B/s",
+];
+
+pub fn estimate(e: &Estimate) -> String {
+    format!("{} [{}, {}]", three_digits(e.value), three_digits(e.ci_low), three_digits(e.ci_high))
+}
+
+pub fn ratio(e: &Option<Estimate>) -> String {
+    match e {
+        Some(e) => format!("{}x [{}, {}]", three_digits(e.value), three_digits(e.ci_low), three_digits(e.ci_high)),
+        None => "-".into(),
+    }
+}
+
+/// Rows of the summary table, in report order.
+pub fn rows(report: &Report) -> Vec<[String; 11]> {
+    report
+        .analysis
+        .groups
+        .iter()
+        .map(|g| {
+            let rate = match (g.flop_per_s, g.bytes_per_s) {
+                (Some(f), _) => format!("{}FLOP/s", format_si(f)),
+                (_, Some(b)) => format!("{}B/s", format_si(b)),
+                _ => "-".into(),
+            };
+            [
+                g.key.workers.to_string(),
+                g.key.mode.clone(),
+                format!("{}/{}", g.verified_workers, g.workers_reported),
+                g.kernels.to_string(),
+                estimate(&g.kernels_per_s),
+                format!("{:.1}%", g.overlap_fraction * 100.0),
+                format_ns(g.latency.p50_ns as f64),
+                format_ns(g.latency.p99_ns as f64),
+                format_ns(g.latency.p999_ns as f64),
+                format!("{:.3}", g.fairness_jain),
+                rate,
+            ]
+        })
+        .collect()
+}
+
+/// One line per comparison: `4 workers: MPS / time-slicing 1.9x [1.8, 2.0]; MPS / streams 0.95x [...]`.
+pub fn comparison_lines(report: &Report) -> Vec<String> {
+    report
+        .analysis
+        .comparisons
+        .iter()
+        .map(|c| {
+            let verdict = match &c.mps_over_timeslice {
+                Some(e) if e.excludes(1.0) => " (a real difference: the interval excludes 1)",
+                Some(_) => " (within noise: the interval includes 1)",
+                None => "",
+            };
+            let p99 = c.p99_mps_over_timeslice.map(|r| format!("; p99 MPS / time-slicing {}x", three_digits(r))).unwrap_or_default();
+            format!(
+                "{} workers: throughput MPS / time-slicing {}{verdict}; MPS / streams ceiling {}; time-slicing / streams {}{p99}",
+                c.workers,
+                ratio(&c.mps_over_timeslice),
+                ratio(&c.mps_over_streams),
+                ratio(&c.timeslice_over_streams)
+            )
+        })
+        .collect()
+}
+
+/// Aligns rows under a header with two spaces between columns.
+pub fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+            + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        out += &line(row.clone());
+    }
+    out
+}

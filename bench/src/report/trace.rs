@@ -1,0 +1,77 @@
+//! `trace.json` in Chrome's trace-event format: one process per group, one track per worker, one slice per
+//! kernel on the device clock, so Perfetto (ui.perfetto.dev) shows the overlap. Large runs are capped so the
+//! file stays loadable; the cap is stated in the file. Pure (returns text).
+
+use super::input::Worker;
+use crate::analysis::GroupKey;
+use std::fmt::Write;
+
+/// Most kernels written per worker.
+pub const MAX_KERNELS_PER_WORKER: usize = 20_000;
+
+pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
+    let origin = groups
+        .iter()
+        .flat_map(|(_, ws)| ws.iter())
+        .filter_map(|w| w.records.first().map(|r| r.device_start_ns))
+        .min()
+        .unwrap_or(0);
+    let mut out = String::from("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n");
+    let mut first = true;
+    let mut capped = false;
+    let mut push = |out: &mut String, event: String| {
+        if !first {
+            out.push_str(",\n");
+        }
+        first = false;
+        out.push_str(&event);
+    };
+    for (pid, (key, workers)) in groups.iter().enumerate() {
+        let name = serde_json::to_string(&format!("{} x{} {} ({})", key.mode, key.workers, key.run_id, key.gpu_uuid))
+            .unwrap_or_default();
+        push(
+            &mut out,
+            format!("{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{pid},\"args\":{{\"name\":{name}}}}}"),
+        );
+        for w in workers {
+            push(&mut out, format!("{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{pid},\"tid\":{},\"args\":{{\"name\":\"worker {}\"}}}}", w.worker, w.worker));
+            capped |= w.records.len() > MAX_KERNELS_PER_WORKER;
+            for (i, r) in w.records.iter().take(MAX_KERNELS_PER_WORKER).enumerate() {
+                let mut e = String::with_capacity(120);
+                let _ = write!(
+                    e,
+                    "{{\"ph\":\"X\",\"name\":\"{}\",\"pid\":{pid},\"tid\":{},\"ts\":{:.3},\"dur\":{:.3},\"args\":{{\"kernel\":{i},\"sms\":{},\"latency_us\":{:.3}}}}}",
+                    w.config.shape.kernel,
+                    w.worker,
+                    (r.device_start_ns - origin) as f64 / 1e3,
+                    r.device_duration_ns() as f64 / 1e3,
+                    r.sm_count,
+                    r.latency_ns as f64 / 1e3
+                );
+                push(&mut out, e);
+            }
+        }
+    }
+    let _ = write!(out, "\n],\"otherData\":{{\"clock\":\"%globaltimer\",\"origin_ns\":{origin},\"capped_at_kernels_per_worker\":{}}}}}\n", if capped { MAX_KERNELS_PER_WORKER as i64 } else { -1 });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::tests::synthetic;
+
+    #[test]
+    fn trace_is_valid_json_with_one_slice_per_kernel() {
+        let ws = [synthetic("mps", 2, 0, 1000, 3, 500, 0), synthetic("mps", 2, 1, 1200, 3, 500, 0)];
+        let key = GroupKey { run_id: "r".into(), workers: 2, gpu_uuid: "GPU-x".into(), mode: "mps".into() };
+        let text = render(&[(key, ws.iter().collect())]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let events = v["traceEvents"].as_array().unwrap();
+        let slices: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
+        assert_eq!(slices.len(), 6);
+        assert_eq!(slices[0]["ts"], 0.0);
+        assert_eq!(slices[3]["ts"], 0.2);
+        assert_eq!(v["otherData"]["capped_at_kernels_per_worker"], -1);
+    }
+}

@@ -1,0 +1,145 @@
+//! Writes a report directory: report.json, report.md, report.html, summary.csv, trace.json and the charts.
+//! The only module of `report` with effects; everything it writes is atomic, and an existing report is not
+//! replaced without `force`.
+
+use super::charts::{self, LatencyChart, SweepChart, TimelineChart};
+use super::input::{Loaded, Worker};
+use super::model::{describe_shape, Report};
+use crate::analysis::GroupKey;
+use crate::error::{Error, Result};
+use crate::fsio::{self, Overwrite};
+use crate::result::histogram;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A file-name-safe form of a run id.
+pub fn slug(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+fn group_members(loaded: &Loaded) -> BTreeMap<GroupKey, Vec<&Worker>> {
+    let mut groups: BTreeMap<GroupKey, Vec<&Worker>> = BTreeMap::new();
+    for w in &loaded.workers {
+        let key = GroupKey {
+            run_id: w.run_id.clone(),
+            workers: w.config.workers,
+            gpu_uuid: w.gpu.uuid.clone(),
+            mode: w.mode.clone(),
+        };
+        groups.entry(key).or_default().push(w);
+    }
+    for ws in groups.values_mut() {
+        ws.sort_by_key(|w| w.worker);
+    }
+    groups
+}
+
+/// Renders the charts; returns (title, svg file, png file).
+fn write_charts(
+    report: &Report,
+    loaded: &Loaded,
+    dir: &Path,
+    overwrite: Overwrite,
+) -> Result<Vec<(String, String, String)>> {
+    let groups = group_members(loaded);
+    let mut out = Vec::new();
+    let mut by_run: BTreeMap<(String, String), Vec<&GroupKey>> = BTreeMap::new();
+    for key in groups.keys() {
+        by_run.entry((key.run_id.clone(), key.gpu_uuid.clone())).or_default().push(key);
+    }
+    for ((run, gpu), keys) in &by_run {
+        let tag = if by_run.len() > 1 {
+            format!("-{}-{}", slug(run), slug(&gpu[..gpu.len().min(12)]))
+        } else {
+            String::new()
+        };
+        let series = keys
+            .iter()
+            .map(|k| {
+                let mut h = histogram::new_latency_histogram();
+                for w in &groups[k] {
+                    let _ = histogram::merge(&mut h, &w.histogram);
+                }
+                (format!("{} x{} (n={})", k.mode, k.workers, h.len()), k.mode.clone(), charts::percentile_curve(&h))
+            })
+            .collect();
+        let title =
+            format!("Latency by percentile{}", if tag.is_empty() { String::new() } else { format!(" ({run})") });
+        let (svg, png) =
+            charts::save(&LatencyChart { title: title.clone(), series }, dir, &format!("latency{tag}"), overwrite)?;
+        out.push((title, svg, png));
+
+        let mut counts: Vec<u32> = keys.iter().map(|k| k.workers).filter(|&n| n > 1).collect();
+        counts.sort_unstable();
+        counts.dedup();
+        for n in counts {
+            let members: Vec<(&GroupKey, &[&Worker])> =
+                keys.iter().filter(|k| k.workers == n).map(|k| (*k, groups[k].as_slice())).collect();
+            let durations: Vec<u64> = members
+                .iter()
+                .flat_map(|(_, ws)| ws.iter().flat_map(|w| w.records.iter().map(|r| r.device_duration_ns())))
+                .collect();
+            let mean = durations.iter().sum::<u64>() / durations.len().max(1) as u64;
+            let makespan = report
+                .analysis
+                .groups
+                .iter()
+                .filter(|g| g.key.run_id == *run && g.key.workers == n)
+                .map(|g| g.makespan_ns)
+                .min()
+                .unwrap_or(0);
+            let window_ns = makespan.min((mean * 12 * n as u64).max(1)).max(1);
+            let shape = describe_shape(&members[0].1[0].config.shape);
+            let sms = members[0].1[0].gpu.sm_count;
+            for occupancy in [false, true] {
+                let (what, name) =
+                    if occupancy { ("SM occupancy", "occupancy") } else { ("Kernel timeline", "timeline") };
+                let title = format!("{what}: {n} workers, {shape}");
+                let chart = TimelineChart {
+                    title: title.clone(),
+                    window_ms: window_ns as f64 / 1e6,
+                    panels: charts::timeline_panels(&members, window_ns),
+                    occupancy_of_sms: occupancy.then_some(sms),
+                };
+                let (svg, png) = charts::save(&chart, dir, &format!("{name}{tag}-{n}w"), overwrite)?;
+                out.push((title, svg, png));
+            }
+        }
+        let summaries: Vec<_> =
+            report.analysis.groups.iter().filter(|g| g.key.run_id == *run && g.key.gpu_uuid == *gpu).collect();
+        let distinct: std::collections::BTreeSet<u32> = summaries.iter().map(|g| g.key.workers).collect();
+        if distinct.len() > 1 {
+            let title = "Throughput and p99 against worker count".to_string();
+            let chart = SweepChart { title: title.clone(), series: charts::sweep_series(&summaries) };
+            let (svg, png) = charts::save(&chart, dir, &format!("sweep{tag}"), overwrite)?;
+            out.push((title, svg, png));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes every report file into `dir`.
+pub fn write_all(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwrite) -> Result<Vec<String>> {
+    if overwrite == Overwrite::Refuse && dir.join("report.json").exists() {
+        return Err(Error::new(format!("{} already holds a report", dir.display()))
+            .fix("pass --force to replace it, or choose another --out"));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    let charts = write_charts(report, loaded, dir, overwrite)?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| Error::new(format!("serializing the report: {e}")))?;
+    fsio::write_atomic(&dir.join("report.json"), json.as_bytes(), overwrite)?;
+    fsio::write_atomic(&dir.join("summary.csv"), super::csv::render(report).as_bytes(), overwrite)?;
+    fsio::write_atomic(&dir.join("report.md"), super::markdown::render(report, &charts).as_bytes(), overwrite)?;
+    let inline: Vec<(String, String)> = charts
+        .iter()
+        .map(|(title, svg, _)| (title.clone(), std::fs::read_to_string(dir.join(svg)).unwrap_or_default()))
+        .collect();
+    fsio::write_atomic(&dir.join("report.html"), super::html::render(report, &inline).as_bytes(), overwrite)?;
+    let groups = group_members(loaded);
+    let ordered: Vec<(GroupKey, Vec<&Worker>)> = groups.into_iter().collect();
+    fsio::write_atomic(&dir.join("trace.json"), super::trace::render(&ordered).as_bytes(), overwrite)?;
+    let mut files =
+        vec!["report.json".into(), "report.md".into(), "report.html".into(), "summary.csv".into(), "trace.json".into()];
+    files.extend(charts.into_iter().flat_map(|(_, s, p)| [s, p]));
+    Ok(files)
+}

@@ -1,0 +1,158 @@
+//! The real binary on a machine without a GPU: clear errors, the right exit codes, never a panic.
+
+use assert_cmd::Command;
+
+fn sharebench() -> Command {
+    let mut cmd = Command::cargo_bin("sharebench").unwrap();
+    // No driver is visible to these tests, even on a GPU machine.
+    cmd.env("LD_LIBRARY_PATH", "/nonexistent").env_remove("JOB_COMPLETION_INDEX");
+    cmd
+}
+
+fn no_gpu() -> bool {
+    !std::path::Path::new("/dev/nvidiactl").exists()
+}
+
+#[test]
+fn run_without_a_driver_is_one_clear_line_and_exit_1() {
+    if !no_gpu() {
+        return;
+    }
+    let out = sharebench().args(["run", "--kernels", "5"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("sharebench: error: no NVIDIA driver: libcuda.so could not be loaded"), "{stderr}");
+    assert!(stderr.contains("fix: run on a machine with an NVIDIA GPU"));
+    assert!(!stderr.contains("panicked"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn compare_and_calibrate_without_a_driver_fail_cleanly() {
+    if !no_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for args in [vec!["compare", "--out", dir.path().join("c").to_str().unwrap()], vec!["calibrate"]] {
+        let out = sharebench().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("no NVIDIA driver") && !stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn bad_flags_name_the_flag_before_touching_the_gpu() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--blocks", "0"], "--blocks"),
+        (&["run", "--threads", "2048"], "--threads"),
+        (&["run", "--kernels", "0"], "--kernels"),
+        (&["run", "--kernel", "stream", "--bytes", "100"], "--bytes"),
+        (&["run", "--streams", "3"], "--streams"),
+        (&["run", "--workers", "2", "--worker-index", "5"], "--worker-index"),
+        (&["compare", "--workers", "0"], "--workers"),
+        (&["compare", "--workers", "64"], "MPS client limit"),
+        (&["run", "--kernel", "gemm"], "valid: fma, stream, tiny"),
+        (&["run", "--duration", "soon"], "not a duration"),
+    ];
+    for (args, needle) in cases {
+        let out = sharebench().args(*args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn an_existing_out_file_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("r.json");
+    std::fs::write(&out_file, "keep").unwrap();
+    let out = sharebench().args(["run", "--out", out_file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("already exists"));
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "keep");
+}
+
+#[test]
+fn check_without_a_daemon_reports_time_slicing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sharebench()
+        .args(["check", "--pipe-dir", dir.path().join("missing").to_str().unwrap(), "--mps-control", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("does not exist"), "{stdout}");
+    assert!(stdout.contains("verdict: no daemon: time-slicing"), "{stdout}");
+    let out = sharebench()
+        .args(["check", "--expect", "timeslice", "--pipe-dir", dir.path().join("missing").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// A stand-in control client on PATH for the failure paths of the check.
+fn fake_control(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("nvidia-cuda-mps-control");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn check_failure_paths_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = dir.path().join("pipe");
+    std::fs::create_dir(&pipe).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(pipe.join("control")).unwrap();
+    let cases = [
+        ("echo 'Cannot find MPS control daemon process'; exit 1", "stale socket", 4),
+        ("exec sleep 20", "hung", 4),
+        ("echo 'connect: Connection refused'", "Connection refused", 4),
+        ("echo 'Transport endpoint is not connected'", "Transport endpoint", 4),
+        ("echo 'Server not found'", "could not create a CUDA context", 1),
+    ];
+    for (body, needle, code) in cases {
+        let fake = fake_control(dir.path(), body);
+        let out = sharebench()
+            .args([
+                "check",
+                "--pipe-dir",
+                pipe.to_str().unwrap(),
+                "--mps-control",
+                fake.to_str().unwrap(),
+                "--mps-timeout",
+                "500ms",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(stdout.contains(needle), "{body}: {stdout}");
+        assert_eq!(out.status.code(), Some(code), "{body}: {stdout}");
+    }
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let fake = fake_control(dir.path(), "echo 'Cannot find MPS control daemon process'; exit 1");
+    let out = sharebench()
+        .args(["check", "--pipe-dir", empty.to_str().unwrap(), "--mps-control", fake.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "no_daemon");
+    assert!(report["steps"][0]["summary"].as_str().unwrap().contains("holds no control socket (empty)"));
+}
+
+#[test]
+fn report_refuses_bad_input_and_keep_going_reports_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.json"), "{\"format\":\"sharebench-result\",\"schema_version\":1,").unwrap();
+    let out = sharebench().args(["report", dir.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("bad.json:1: not valid JSON") && stderr.contains("--keep-going"), "{stderr}");
+    let out = sharebench().args(["report", "-"]).write_stdin("just logs\n").output().unwrap();
+    assert!(String::from_utf8(out.stderr).unwrap().contains("stdin holds no sharebench result lines"));
+}
