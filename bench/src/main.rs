@@ -3,24 +3,9 @@
 //! `main` parses the command line, dispatches to a command, and turns any error into one explained message and
 //! an exit code. No command prints a panic: a last-resort hook turns one into an "internal error" line.
 
-mod analysis;
-mod cli;
-mod commands;
-mod error;
-mod fsio;
-mod gpu;
-mod host;
-mod mps;
-mod rendezvous;
-mod report;
-mod result;
-mod stamp;
-mod units;
-mod worker;
-mod workload;
-
 use clap::Parser;
-use cli::{Cli, Command};
+use sharebench::cli::{Cli, Command};
+use sharebench::commands;
 
 fn main() {
     std::panic::set_hook(Box::new(|info| {

@@ -12,7 +12,7 @@ fn field(text: &str) -> String {
 
 pub fn render(report: &Report) -> String {
     let mut out = String::from(
-        "run_id,mode,workers,gpu_uuid,gpu_name,kernel,verified_workers,workers_reported,complete,kernels,makespan_ns,busy_ns,overlap_fraction,mean_concurrency,kernels_per_s,kernels_per_s_ci_low,kernels_per_s_ci_high,flop_per_s,bytes_per_s,latency_samples,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,fairness_jain\n",
+        "run_id,mode,workers,gpu_uuid,gpu_name,kernel,verified_workers,workers_reported,complete,kernels,makespan_ns,busy_ns,overlap_fraction,mean_concurrency,kernels_per_s,kernels_per_s_ci_low,kernels_per_s_ci_high,flop_per_s,bytes_per_s,latency_samples,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,fairness_jain,mean_slowdown_vs_solo\n",
     );
     for g in &report.analysis.groups {
         let opt = |v: Option<f64>| v.map(|x| format!("{x:.6e}")).unwrap_or_default();
@@ -43,6 +43,7 @@ pub fn render(report: &Report) -> String {
             g.latency.p999_ns.to_string(),
             g.latency.max_ns.to_string(),
             format!("{:.6}", g.fairness_jain),
+            super::table::mean_slowdown(g).map(|s| format!("{s:.4}")).unwrap_or_default(),
         ];
         out += &cells.join(",");
         out.push('\n');

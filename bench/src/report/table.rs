@@ -1,11 +1,11 @@
-//! The summary table shared by the terminal, Markdown and CSV writers: one row per group, already formatted.
+//! The summary table shared by the terminal, Markdown and HTML writers: one row per group, already formatted.
 //! Pure.
 
 use super::model::Report;
 use crate::analysis::stats::Estimate;
 use crate::units::{format_ns, format_si, three_digits};
 
-pub const HEADER: [&str; 11] = [
+pub const HEADER: [&str; 12] = [
     "workers",
     "mode",
     "verified",
@@ -16,8 +16,15 @@ pub const HEADER: [&str; 11] = [
     "p99",
     "p99.9",
     "fairness",
+    "slowdown",
     "FLOP/s or B/s",
 ];
+
+/// Mean over workers of their slowdown against the solo run, when there is one.
+pub fn mean_slowdown(g: &crate::analysis::GroupSummary) -> Option<f64> {
+    let values: Vec<f64> = g.per_worker.iter().filter_map(|w| w.slowdown_vs_solo).filter(|v| v.is_finite()).collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
 
 pub fn estimate(e: &Estimate) -> String {
     format!("{} [{}, {}]", three_digits(e.value), three_digits(e.ci_low), three_digits(e.ci_high))
@@ -31,7 +38,7 @@ pub fn ratio(e: &Option<Estimate>) -> String {
 }
 
 /// Rows of the summary table, in report order.
-pub fn rows(report: &Report) -> Vec<[String; 11]> {
+pub fn rows(report: &Report) -> Vec<[String; 12]> {
     report
         .analysis
         .groups
@@ -53,6 +60,7 @@ pub fn rows(report: &Report) -> Vec<[String; 11]> {
                 format_ns(g.latency.p99_ns as f64),
                 format_ns(g.latency.p999_ns as f64),
                 format!("{:.3}", g.fairness_jain),
+                mean_slowdown(g).map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into()),
                 rate,
             ]
         })

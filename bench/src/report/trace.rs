@@ -1,13 +1,14 @@
 //! `trace.json` in Chrome's trace-event format: one process per group, one track per worker, one slice per
-//! kernel on the device clock, so Perfetto (ui.perfetto.dev) shows the overlap. Large runs are capped so the
-//! file stays loadable; the cap is stated in the file. Pure (returns text).
+//! kernel on the device clock, so Perfetto (ui.perfetto.dev) shows the overlap. Large runs are capped (each
+//! worker's first kernels, `MAX_KERNELS` in all) so the file stays loadable; the cap is stated in the file.
+//! Pure (returns text).
 
 use super::input::Worker;
 use crate::analysis::GroupKey;
 use std::fmt::Write;
 
-/// Most kernels written per worker.
-pub const MAX_KERNELS_PER_WORKER: usize = 20_000;
+/// Most kernel slices written in all, shared evenly by the workers (a trace Perfetto opens quickly).
+pub const MAX_KERNELS: usize = 250_000;
 
 pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
     let origin = groups
@@ -18,6 +19,8 @@ pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
         .unwrap_or(0);
     let mut out = String::from("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n");
     let mut first = true;
+    let total_workers = groups.iter().map(|(_, ws)| ws.len()).sum::<usize>().max(1);
+    let per_worker = (MAX_KERNELS / total_workers).max(1);
     let mut capped = false;
     let mut push = |out: &mut String, event: String| {
         if !first {
@@ -35,8 +38,8 @@ pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
         );
         for w in workers {
             push(&mut out, format!("{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{pid},\"tid\":{},\"args\":{{\"name\":\"worker {}\"}}}}", w.worker, w.worker));
-            capped |= w.records.len() > MAX_KERNELS_PER_WORKER;
-            for (i, r) in w.records.iter().take(MAX_KERNELS_PER_WORKER).enumerate() {
+            capped |= w.records.len() > per_worker;
+            for (i, r) in w.records.iter().take(per_worker).enumerate() {
                 let mut e = String::with_capacity(120);
                 let _ = write!(
                     e,
@@ -52,7 +55,7 @@ pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
             }
         }
     }
-    let _ = write!(out, "\n],\"otherData\":{{\"clock\":\"%globaltimer\",\"origin_ns\":{origin},\"capped_at_kernels_per_worker\":{}}}}}\n", if capped { MAX_KERNELS_PER_WORKER as i64 } else { -1 });
+    let _ = write!(out, "\n],\"otherData\":{{\"clock\":\"%globaltimer\",\"origin_ns\":{origin},\"capped_at_kernels_per_worker\":{}}}}}\n", if capped { per_worker as i64 } else { -1 });
     out
 }
 

@@ -1,0 +1,18 @@
+//! sharebench as a library: everything the `sharebench` binary does, for the binary, the examples and the
+//! benchmarks. See the README for the architecture; each module's doc says what it owns.
+
+pub mod analysis;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod fsio;
+pub mod gpu;
+pub mod host;
+pub mod mps;
+pub mod rendezvous;
+pub mod report;
+pub mod result;
+pub mod stamp;
+pub mod units;
+pub mod worker;
+pub mod workload;
