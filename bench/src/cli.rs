@@ -139,7 +139,8 @@ pub struct RunArgs {
     /// Meet the other workers at this barrier (HOST:PORT) before measuring.
     #[arg(long)]
     pub barrier: Option<String>,
-    /// Also serve the barrier on this address (worker 0 of a Job), e.g. 0.0.0.0:7777.
+    /// Worker 0 also serves the barrier on this address, e.g. 0.0.0.0:7777 (other workers ignore it, so every
+    /// Pod of a Job can get the same arguments).
     #[arg(long)]
     pub barrier_listen: Option<String>,
     /// How long to wait for all workers at the barrier.

@@ -66,6 +66,33 @@ pub fn missing_workers(n: u32, arrived: impl IntoIterator<Item = u32>) -> String
     parts.join(", ")
 }
 
+/// If the arrived workers' hosts are named `<prefix><index>` (an Indexed Job's pod hostnames), the host name a
+/// missing index would have, else `None`.
+pub fn host_pattern(hosts: &BTreeMap<u32, String>) -> Option<String> {
+    let mut prefix = None;
+    for (index, host) in hosts {
+        let p = host.strip_suffix(&index.to_string())?;
+        if prefix.get_or_insert(p) != &p {
+            return None;
+        }
+    }
+    prefix.map(str::to_string)
+}
+
+/// `2-3 (pods sharebench-2, sharebench-3)` when the pod names can be told, else the indices.
+fn describe_missing<T>(workers: u32, arrived: &BTreeMap<u32, (String, T)>) -> String {
+    let indices = missing_workers(workers, arrived.keys().copied());
+    let hosts: BTreeMap<u32, String> = arrived.iter().map(|(i, (h, _))| (*i, h.clone())).collect();
+    match host_pattern(&hosts) {
+        Some(prefix) if !hosts.is_empty() => {
+            let names: Vec<String> =
+                (0..workers).filter(|i| !hosts.contains_key(i)).map(|i| format!("{prefix}{i}")).collect();
+            format!("{indices} (pods {})", names.join(", "))
+        }
+        _ => indices,
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -123,7 +150,7 @@ async fn serve_async(
     let mut failure = None;
     while (arrived.len() as u32) < workers {
         if cancel.load(Ordering::SeqCst) {
-            let missing = missing_workers(workers, arrived.keys().copied());
+            let missing = describe_missing(workers, &arrived);
             failure = Some(Error::new(format!(
                 "barrier: cancelled after {} of {workers} workers arrived (a worker exited first); missing: {missing}",
                 arrived.len()
@@ -162,7 +189,7 @@ async fn serve_async(
                     .await;
             }
             Ok(None) | Err(_) => {
-                let missing = missing_workers(workers, arrived.keys().copied());
+                let missing = describe_missing(workers, &arrived);
                 failure = Some(
                     Error::new(format!("barrier: {} of {workers} workers arrived within {:?}; missing: {missing}", arrived.len(), timeout))
                         .fix("check that the missing workers started (kubectl get pods / their logs) and can reach the barrier address; raise --barrier-timeout if they start slowly"),
@@ -258,6 +285,15 @@ mod tests {
         assert_eq!(missing_workers(8, [0, 1, 4]), "2-3, 5-7");
         assert_eq!(missing_workers(3, [1]), "0, 2");
         assert_eq!(missing_workers(2, [0, 1]), "");
+    }
+
+    #[test]
+    fn missing_pods_are_named_when_hostnames_follow_the_job() {
+        let arrived: BTreeMap<u32, (String, ())> =
+            [(0, ("sharebench-0".to_string(), ())), (2, ("sharebench-2".to_string(), ()))].into_iter().collect();
+        assert_eq!(describe_missing(4, &arrived), "1, 3 (pods sharebench-1, sharebench-3)");
+        let local: BTreeMap<u32, (String, ())> = [(0, ("node".to_string(), ()))].into_iter().collect();
+        assert_eq!(describe_missing(2, &local), "1");
     }
 
     #[test]

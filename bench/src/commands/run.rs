@@ -79,9 +79,12 @@ fn default_run_id() -> String {
     format!("run-{}-{}", host::unix_now_ns() / 1_000_000_000, std::process::id())
 }
 
-/// Starts serving the barrier in the background when this worker is its host.
+/// Starts serving the barrier in the background on worker 0 (every Pod of a Job gets the same arguments).
 fn spawn_barrier_server(args: &RunArgs) -> Result<Option<std::thread::JoinHandle<Result<()>>>> {
     let Some(listen) = &args.barrier_listen else { return Ok(None) };
+    if args.worker_index.unwrap_or(0) != 0 {
+        return Ok(None);
+    }
     let listener = rendezvous::bind(listen)?;
     let (workers, timeout) = (args.workers, args.barrier_timeout);
     Ok(Some(std::thread::spawn(move || rendezvous::serve(listener, workers, timeout).map(|_| ()))))
