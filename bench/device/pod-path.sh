@@ -29,3 +29,12 @@ echo quit | CUDA_MPS_PIPE_DIRECTORY=$P nvidia-cuda-mps-control
 echo "### cat logs | sharebench report -"
 cat "$O/logs-timeslicing.txt" "$O/logs-mps.txt" | "$B" report - --out "$O/report"
 echo "report exit=$?"
+echo "### faults in the pod path: pod 2 killed mid-run (dra-timeslicing), then pod 3 never started (dra-mps)"
+CUDA_MPS_PIPE_DIRECTORY=/tmp/sb-no-mps python3 bench/device/podsim.py dist/pods-dra-timeslicing.json "$B" "$O/logs-killed.txt" --kill 2 3
+echo "podsim exit=$?"
+"$B" report - --keep-going < "$O/logs-killed.txt" | grep -E "^(run|workers|[0-9]|warning|failed)" | cut -c1-200
+CUDA_MPS_PIPE_DIRECTORY=$P CUDA_MPS_LOG_DIRECTORY=$P-log nvidia-cuda-mps-control -d; sleep 0.5
+CUDA_MPS_PIPE_DIRECTORY=$P python3 bench/device/podsim.py dist/pods-dra-mps.json "$B" "$O/logs-absent.txt" --absent 3 --barrier-timeout 8s
+echo "podsim exit=$?"
+grep -h "barrier" "$O/logs-absent.txt" | sort | uniq -c | cut -c1-220
+echo quit | CUDA_MPS_PIPE_DIRECTORY=$P nvidia-cuda-mps-control

@@ -154,6 +154,10 @@ pub struct RunArgs {
     pub force: bool,
     #[command(flatten)]
     pub control: MpsControlArgs,
+    /// Testing aid: after N recorded kernels, launch a kernel that writes to an illegal address (a real GPU
+    /// fault), to see which other workers it takes down.
+    #[arg(long, value_name = "N")]
+    pub inject_fault_after: Option<u64>,
 }
 
 /// How to reach and judge the MPS control daemon.
@@ -291,4 +295,8 @@ pub struct CompareArgs {
     /// How long workers wait for each other at the start barrier.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub barrier_timeout: Duration,
+    /// Blast radius: worker 0 of every multi-worker phase triggers a real GPU fault (an illegal address) halfway
+    /// through its kernels; the report shows which other workers it took down in each mode.
+    #[arg(long, requires = "kernels")]
+    pub inject_fault: bool,
 }

@@ -34,9 +34,19 @@ pub fn ensure_driver() -> Result<()> {
 fn driver_error(what: &str, e: cu::DriverError) -> Error {
     let name = e.error_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|_| format!("{:?}", e.0));
     let mut err = Error::new(format!("{what} failed: {name}"));
+    if e.0 == sys::CUresult::CUDA_ERROR_MPS_MAX_CLIENTS_REACHED {
+        err = Error::new(format!("MPS client limit (48) reached: {what} failed: {name}"))
+            .observed("the MPS server of this GPU already serves its maximum number of clients (the 49th context on an H100, driver 580)")
+            .fix("run at most 48 MPS clients per GPU: fewer workers, or fewer Pods per GPU (lower the sharing replicas)");
+    }
     if e.0 == sys::CUresult::CUDA_ERROR_DEVICE_UNAVAILABLE {
-        err = err.observed("the driver refused a new context (cudaErrorDevicesUnavailable)").fix(
-            "under MPS this is the per-device client limit (48 on current drivers): run fewer workers per GPU; otherwise the GPU is in an exclusive compute mode and held by another process",
+        err = Error::new(format!("MPS client limit (48) reached, or the GPU is held exclusively: {what} failed: {name}"))
+            .observed("the driver refused this process (cudaErrorDevicesUnavailable, code 46); through the CUDA runtime the 49th MPS client of a GPU gets this at its first allocation")
+            .fix("run at most 48 MPS clients per GPU (fewer workers, or fewer Pods per GPU: lower the replicas); without MPS, check that the GPU is not in an exclusive compute mode held by another process");
+    }
+    if e.0 == sys::CUresult::CUDA_ERROR_ILLEGAL_ADDRESS {
+        err = err.observed(
+            "a kernel on this GPU accessed an illegal address; under MPS a fault in any client tears down every client of that MPS server",
         );
     }
     if e.0 == sys::CUresult::CUDA_ERROR_NO_DEVICE {
@@ -105,7 +115,8 @@ impl Gpu {
             }
         };
         stream.synchronize().map_err(|e| driver_error("preparing buffers", e))?;
-        Ok(KernelLane { stream, function, shape, buffers, stamps, capacity })
+        let fault = self.module.load_function("sb_fault").map_err(|e| driver_error("finding the fault kernel", e))?;
+        Ok(KernelLane { stream, function, fault, shape, buffers, stamps, capacity })
     }
 
     /// Launches one `tiny` kernel and waits for it: proves the context works (and, under MPS, has connected).
@@ -191,6 +202,7 @@ enum LaneBuffers {
 pub struct KernelLane {
     stream: Arc<CudaStream>,
     function: CudaFunction,
+    fault: CudaFunction,
     shape: KernelShape,
     buffers: LaneBuffers,
     stamps: CudaSlice<u64>,
@@ -237,6 +249,19 @@ impl KernelLane {
         // SAFETY: the argument list matches the kernel's signature for each shape (see the match above and
         // kernels/sharebench.cu); every pointer is a live allocation of this lane sized for the launch.
         unsafe { builder.launch(cfg) }.map(|_| ()).map_err(|e| driver_error("launching the kernel", e))
+    }
+
+    /// Launches `sb_fault`, which writes through an invalid address: an injected GPU fault (blast-radius tests).
+    pub fn launch_fault(&self) -> Result<()> {
+        // An address in the first page is never a valid device allocation.
+        let bad_address: u64 = 0x10;
+        let cfg = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (32, 1, 1), shared_mem_bytes: 0 };
+        let mut builder = self.stream.launch_builder(&self.fault);
+        builder.arg(&bad_address);
+        // SAFETY: sb_fault takes one pointer; the illegal access it makes is the point, and the driver reports it
+        // as an error of this context rather than touching host memory.
+        unsafe { builder.launch(cfg) }.map(|_| ()).map_err(|e| driver_error("launching the fault kernel", e))?;
+        self.synchronize()
     }
 
     /// Waits until everything launched on this lane has finished; reports faults raised by its kernels.

@@ -21,7 +21,12 @@ pub struct LoopPlan {
     pub stop: Stop,
     /// Unrecorded launches before the start instant.
     pub warmup: u32,
+    /// Inject a GPU fault (an illegal address) after this many recorded kernels.
+    pub fault_after: Option<u64>,
 }
+
+/// Device stamps are read back at least this often, so a run that dies keeps what it recorded.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 impl LoopPlan {
     /// Stamp slots a lane needs before its first read-back: all kernels of a counted run, up to a cap.
@@ -138,6 +143,7 @@ pub fn closed_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_
     let mut error = None;
     let progress = Progress::from_env(lane_label, plan);
     let mut next_progress = base;
+    let mut last_flush = base;
     loop {
         let done = match plan.stop {
             Stop::AfterKernels(n) => launched >= n,
@@ -146,11 +152,22 @@ pub fn closed_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_
         if done {
             break;
         }
-        if pending.host.len() == lane.capacity() {
+        if pending.host.len() == lane.capacity() || (!pending.host.is_empty() && last_flush.elapsed() >= FLUSH_EVERY) {
             if let Err(e) = pending.flush(lane, &mut records) {
                 error = Some(e);
                 break;
             }
+            last_flush = Instant::now();
+        }
+        if plan.fault_after == Some(launched) {
+            // Keep what was recorded: the fault is sticky, no stamp can be read after it.
+            if let Err(e) = pending.flush(lane, &mut records) {
+                error = Some(e);
+                break;
+            }
+            let fault = lane.launch_fault().err().unwrap_or_else(|| Error::new("the injected fault raised no error"));
+            error = Some(Error::new(format!("injected GPU fault after {launched} kernels: {}", fault.problem)));
+            break;
         }
         let slot = pending.host.len();
         let submit = Instant::now();
@@ -215,7 +232,7 @@ mod tests {
 
     #[test]
     fn stamp_capacity_covers_counted_runs_up_to_a_cap() {
-        let plan = |stop| LoopPlan { stop, warmup: 0 };
+        let plan = |stop| LoopPlan { stop, warmup: 0, fault_after: None };
         assert_eq!(plan(Stop::AfterKernels(40)).stamp_capacity(), 40);
         assert_eq!(plan(Stop::AfterKernels(0)).stamp_capacity(), 1);
         assert_eq!(plan(Stop::AfterKernels(10_000_000)).stamp_capacity(), 65_536);

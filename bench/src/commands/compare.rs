@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// How long workers may linger after the barrier failed before they are killed.
+const STUCK_GRACE: Duration = Duration::from_secs(3);
+
 extern "C" fn on_interrupt(_: nix::libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
@@ -148,6 +151,10 @@ impl Context<'_> {
         }
         cmd.args(["--mps-timeout", &format!("{}ms", self.args.control.mps_timeout.as_millis())]);
         cmd.arg("--out").arg(self.results.join(format!("{label}.json")));
+        if self.args.inject_fault && index == 0 && phase.workers > 1 {
+            let half = self.args.workload.kernels.unwrap_or(1) / 2;
+            cmd.args(["--inject-fault-after", &half.to_string()]);
+        }
         if self.args.force {
             cmd.arg("--force");
         }
@@ -183,7 +190,7 @@ impl Context<'_> {
         let started = Instant::now();
         let processes = if phase.mode == CompareMode::Streams { 1 } else { phase.workers };
         let cancel = Arc::new(AtomicBool::new(false));
-        let barrier = if processes > 1 {
+        let mut barrier = if processes > 1 {
             let listener = rendezvous::bind("127.0.0.1:0")?;
             let addr = listener.local_addr().map_err(|e| Error::new(format!("barrier socket: {e}")))?.to_string();
             let (timeout, cancel) = (self.args.barrier_timeout, cancel.clone());
@@ -200,6 +207,7 @@ impl Context<'_> {
         }
         let mut failures = Vec::new();
         let mut statuses = vec![None; workers.len()];
+        let mut barrier_failed_at: Option<Instant> = None;
         while statuses.iter().any(|s| s.is_none()) {
             if INTERRUPTED.load(Ordering::SeqCst) {
                 for w in workers.iter_mut() {
@@ -216,6 +224,22 @@ impl Context<'_> {
             // A worker that ends while the barrier still waits will never arrive: release the others now.
             if barrier.as_ref().is_some_and(|b| !b.1.is_finished()) && statuses.iter().any(|s| s.is_some()) {
                 cancel.store(true, Ordering::SeqCst);
+            }
+            // Once the barrier has failed, a worker that never reached it (stopped, hung) would wait forever.
+            if barrier_failed_at.is_none() && barrier.as_ref().is_some_and(|b| b.1.is_finished()) {
+                if let Some((_, server)) = barrier.take() {
+                    if let Ok(Err(e)) = server.join() {
+                        failures.push(e.problem);
+                        barrier_failed_at = Some(Instant::now());
+                    }
+                }
+            }
+            if barrier_failed_at.is_some_and(|t| t.elapsed() > STUCK_GRACE) {
+                for (w, status) in workers.iter_mut().zip(statuses.iter()) {
+                    if status.is_none() {
+                        let _ = w.child.kill();
+                    }
+                }
             }
             if self.live {
                 eprint!("\r{}   ", self.status_line(phase, &workers, started));
@@ -354,7 +378,12 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         )?;
     }
     let results = dir.join("results").display().to_string();
-    match super::report::produce(&[results], true, Some(&dir), Overwrite::from_force(true)) {
+    let notes: Vec<String> = record
+        .phases
+        .iter()
+        .flat_map(|p| p.failures.iter().map(move |f| format!("compare phase {} x{}: {f}", p.mode, p.workers)))
+        .collect();
+    match super::report::produce(&[results], true, Some(&dir), Overwrite::from_force(true), &notes) {
         Ok((_, summary)) => print!("{summary}"),
         Err(e) => eprintln!("sharebench: error: no report: {e}"),
     }

@@ -6,15 +6,18 @@ use crate::fsio::Overwrite;
 use crate::report::{input, model, terminal, write};
 use std::path::Path;
 
-/// Loads, analyses and (with `out`) writes; returns the report and the summary text.
+/// Loads, analyses and (with `out`) writes; returns the report and the summary text. `notes`: what the caller
+/// knows failed (e.g. compare's phases), added to the report's warnings.
 pub fn produce(
     inputs: &[String],
     keep_going: bool,
     out: Option<&Path>,
     overwrite: Overwrite,
+    notes: &[String],
 ) -> Result<(model::Report, String)> {
     let loaded = input::load(inputs, keep_going)?;
-    let report = model::build(&loaded);
+    let mut report = model::build(&loaded);
+    report.analysis.warnings.extend(notes.iter().cloned());
     let mut summary = terminal::render(&report);
     if let Some(dir) = out {
         let files = write::write_all(&report, &loaded, dir, overwrite)?;
@@ -25,7 +28,7 @@ pub fn produce(
 
 pub fn execute(args: &ReportArgs) -> Result<i32> {
     let (report, summary) =
-        produce(&args.inputs, args.keep_going, args.out.as_deref(), Overwrite::from_force(args.force))?;
+        produce(&args.inputs, args.keep_going, args.out.as_deref(), Overwrite::from_force(args.force), &[])?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::new(e.to_string()))?);
     } else {

@@ -40,7 +40,7 @@ pub fn plan(args: &WorkloadArgs) -> Result<LoopPlan> {
         (None, Some(d)) => Stop::AfterDuration(d),
         (None, None) => Stop::AfterKernels(DEFAULT_KERNELS),
     };
-    Ok(LoopPlan { stop, warmup: args.warmup })
+    Ok(LoopPlan { stop, warmup: args.warmup, fault_after: None })
 }
 
 /// Checks the flags that do not need a GPU.
@@ -92,7 +92,7 @@ fn spawn_barrier_server(args: &RunArgs) -> Result<Option<std::thread::JoinHandle
 
 pub fn execute(args: &RunArgs) -> Result<i32> {
     validate(args)?;
-    let plan = plan(&args.workload)?;
+    let plan = LoopPlan { fault_after: args.inject_fault_after, ..plan(&args.workload)? };
     let worker_index = args.worker_index.unwrap_or(0);
     let barrier_server = spawn_barrier_server(args)?;
     let gpu = Gpu::open(args.gpu)?;

@@ -69,25 +69,52 @@ impl PrivateDaemon {
         format!("control.log: {}", lines.into_iter().rev().collect::<Vec<_>>().join(" | "))
     }
 
-    /// Sends `quit` and waits until the daemon no longer answers.
+    /// Sends `quit`, waits until the daemon and its servers have exited, and kills what is left after 10 s
+    /// (they are ours alone: the pipe directory is private).
     pub fn stop(&mut self) -> Result<()> {
         if self.stopped {
             return Ok(());
         }
         self.stopped = true;
+        let mut pids: Vec<u32> = match self.client.query("get_server_list") {
+            Invocation::Answered { output, .. } => parse::parse_server_list(&output).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        pids.extend(
+            std::fs::read_to_string(self.pipe_dir().join(super::observe::PID_FILE))
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok()),
+        );
         let _ = self.client.run("quit");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if matches!(ps_answer(&self.client), Some(ControlAnswer::NoDaemon) | None) {
-                return Ok(());
-            }
+        let alive = |pids: &[u32]| {
+            pids.iter().copied().filter(|p| Path::new(&format!("/proc/{p}")).exists()).collect::<Vec<_>>()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && !alive(&pids).is_empty() {
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(Error::new(format!("the private MPS daemon in {} did not stop within 15 s", self.pipe_dir().display()))
-            .fix(format!(
-                "stop it by hand: echo quit | CUDA_MPS_PIPE_DIRECTORY={} nvidia-cuda-mps-control",
-                self.pipe_dir().display()
-            )))
+        let left = alive(&pids);
+        if left.is_empty() {
+            return Ok(());
+        }
+        for signal in [nix::sys::signal::Signal::SIGTERM, nix::sys::signal::Signal::SIGKILL] {
+            for &pid in &left {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            if alive(&left).is_empty() {
+                break;
+            }
+        }
+        match alive(&left).as_slice() {
+            [] => Ok(()),
+            still => {
+                Err(Error::new(format!("the private MPS daemon's processes {still:?} did not exit")).fix(format!(
+                    "stop them by hand: kill -9 {}",
+                    still.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+                )))
+            }
+        }
     }
 
     /// Copies the daemon's logs into `dir` (evidence for the report).

@@ -168,6 +168,15 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_control_output_never_panics(text in "(PID ID SERVER DEVICE NAMESPACE COMMAND\n)?[ -~\n]{0,300}") {
+            let _ = parse_ps(&text);
+            let _ = parse_server_list(&text);
+            let _ = parse_device_client_list(&text);
+        }
+    }
+
     #[test]
     fn server_and_device_client_lists() {
         assert_eq!(parse_server_list("470\n"), Ok(vec![470]));

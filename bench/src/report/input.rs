@@ -87,6 +87,11 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
         .collect()
 }
 
+/// Picks results out of a log stream, as `sharebench report -` does with stdin.
+pub fn parse_log_text(text: &str) -> (Vec<Worker>, Vec<Exclusion>) {
+    parse_text(text, "stdin", false)
+}
+
 /// Picks results out of text: whole-JSON files, JSON lines, or log lines with a prefix before the result.
 fn parse_text(text: &str, source: &str, strict_lines: bool) -> (Vec<Worker>, Vec<Exclusion>) {
     let (mut workers, mut excluded) = (Vec::new(), Vec::new());
@@ -291,6 +296,24 @@ mod tests {
         assert!(load(&["/nonexistent".into()], false).unwrap_err().problem.contains("no such file"));
         let empty = write(dir.path(), "e.json", "");
         assert!(load(&[empty], false).unwrap_err().problem.contains("holds no sharebench result"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_log_text_never_panics(text in ".{0,400}") {
+            let _ = parse_log_text(&text);
+        }
+
+        #[test]
+        fn corrupted_results_are_errors_not_panics(cut in 0usize..2000, byte in 0usize..2000, with in proptest::char::any()) {
+            let line = sample_result().to_json_line();
+            let mut chars: Vec<char> = line.chars().collect();
+            let at = byte % chars.len();
+            chars[at] = with;
+            let mutated: String = chars.into_iter().collect();
+            let _ = parse_log_text(&mutated);
+            let _ = parse_log_text(&line[..cut.min(line.len())]);
+        }
     }
 
     #[test]

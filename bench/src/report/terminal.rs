@@ -31,6 +31,19 @@ pub fn render(report: &Report) -> String {
         block.push(row.to_vec());
     }
     flush(&mut out, &mut block);
+    for g in &report.analysis.groups {
+        for w in g.per_worker.iter().filter(|w| !w.complete) {
+            out += &format!(
+                "failed: run {}, mode {} x{}, worker {} ({}): {}\n",
+                g.key.run_id,
+                g.key.mode,
+                g.key.workers,
+                w.worker,
+                w.host,
+                w.error.as_deref().unwrap_or("incomplete")
+            );
+        }
+    }
     let comparisons = table::comparison_lines(report);
     if !comparisons.is_empty() {
         out += "\ncomparisons (95% bootstrap intervals):\n";
