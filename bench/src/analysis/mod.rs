@@ -122,14 +122,12 @@ fn mean_latency(h: &LatencyHistogram) -> f64 {
 }
 
 fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option<f64>) -> GroupSummary {
-    let first = members.iter().filter_map(|w| w.records.iter().map(|r| r.device_start_ns).min()).min().unwrap_or(0);
-    let last = members.iter().filter_map(|w| w.records.iter().map(|r| r.device_end_ns).max()).max().unwrap_or(first);
     let intervals =
         members.iter().map(|w| w.records.iter().map(|r| (r.device_start_ns, r.device_end_ns)).collect()).collect();
     let overlap = overlap::overlap(intervals);
     let kernels: u64 = members.iter().map(|w| w.records.len() as u64).sum();
     let makespan_s = overlap.makespan_ns.max(1) as f64 / 1e9;
-    let rates = window_rates(members.iter().flat_map(|w| w.records.iter().map(|r| r.device_end_ns)), first, last);
+    let rates = group_rates(members);
     let seed = key.workers as u64 * 7919 + key.mode.len() as u64;
     let mut kernels_per_s =
         stats::mean_estimate(&rates, RESAMPLES, seed).unwrap_or(Estimate { value: 0.0, ci_low: 0.0, ci_high: 0.0 });
@@ -193,15 +191,21 @@ fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option
     }
 }
 
-/// The window rates of a group again, for ratio intervals.
-fn group_rates(members: &[&Worker]) -> Vec<f64> {
+/// Earliest device start and latest device end of a group's kernels.
+fn device_span(members: &[&Worker]) -> (u64, u64) {
     let first = members.iter().filter_map(|w| w.records.iter().map(|r| r.device_start_ns).min()).min().unwrap_or(0);
     let last = members.iter().filter_map(|w| w.records.iter().map(|r| r.device_end_ns).max()).max().unwrap_or(first);
+    (first, last)
+}
+
+/// The window rates of a group again, for ratio intervals.
+fn group_rates(members: &[&Worker]) -> Vec<f64> {
+    let (first, last) = device_span(members);
     window_rates(members.iter().flat_map(|w| w.records.iter().map(|r| r.device_end_ns)), first, last)
 }
 
-/// Groups, summarizes and compares.
-pub fn analyze(workers: &[Worker]) -> Analysis {
+/// Workers by group, each group in worker order.
+pub fn group_workers(workers: &[Worker]) -> BTreeMap<GroupKey, Vec<&Worker>> {
     let mut groups: BTreeMap<GroupKey, Vec<&Worker>> = BTreeMap::new();
     for w in workers {
         let key = GroupKey {
@@ -215,6 +219,12 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
     for members in groups.values_mut() {
         members.sort_by_key(|w| w.worker);
     }
+    groups
+}
+
+/// Groups, summarizes and compares.
+pub fn analyze(workers: &[Worker]) -> Analysis {
+    let groups = group_workers(workers);
     let mut warnings = Vec::new();
     let mut gpus_per_run: BTreeMap<(String, u32, String), Vec<String>> = BTreeMap::new();
     for key in groups.keys() {

@@ -17,23 +17,6 @@ pub fn slug(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-fn group_members(loaded: &Loaded) -> BTreeMap<GroupKey, Vec<&Worker>> {
-    let mut groups: BTreeMap<GroupKey, Vec<&Worker>> = BTreeMap::new();
-    for w in &loaded.workers {
-        let key = GroupKey {
-            run_id: w.run_id.clone(),
-            workers: w.config.workers,
-            gpu_uuid: w.gpu.uuid.clone(),
-            mode: w.mode.clone(),
-        };
-        groups.entry(key).or_default().push(w);
-    }
-    for ws in groups.values_mut() {
-        ws.sort_by_key(|w| w.worker);
-    }
-    groups
-}
-
 /// Renders the charts; returns (title, svg file, png file).
 fn write_charts(
     report: &Report,
@@ -41,7 +24,7 @@ fn write_charts(
     dir: &Path,
     overwrite: Overwrite,
 ) -> Result<Vec<(String, String, String)>> {
-    let groups = group_members(loaded);
+    let groups = crate::analysis::group_workers(&loaded.workers);
     let mut out = Vec::new();
     let mut by_run: BTreeMap<(String, String), Vec<&GroupKey>> = BTreeMap::new();
     for key in groups.keys() {
@@ -135,7 +118,7 @@ pub fn write_all(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwr
         .map(|(title, svg, _)| (title.clone(), std::fs::read_to_string(dir.join(svg)).unwrap_or_default()))
         .collect();
     fsio::write_atomic(&dir.join("report.html"), super::html::render(report, &inline).as_bytes(), overwrite)?;
-    let groups = group_members(loaded);
+    let groups = crate::analysis::group_workers(&loaded.workers);
     let ordered: Vec<(GroupKey, Vec<&Worker>)> = groups.into_iter().collect();
     fsio::write_atomic(&dir.join("trace.json"), super::trace::render(&ordered).as_bytes(), overwrite)?;
     let mut files =
