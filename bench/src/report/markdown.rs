@@ -22,6 +22,21 @@ pub fn render(report: &Report, charts: &[(String, String, String)]) -> String {
         out += &format!("| {} |\n", row.join(" | "));
     }
     out += "\n`verified`: workers whose sharing mode was checked (MPS membership found, or proven absent). Intervals are 95% bootstrap intervals over time windows. `overlap`: share of busy time during which kernels of two or more workers ran (device `%globaltimer` stamps).\n";
+    out += "\n## Concurrency\n\nShare of each group's busy time during which exactly k workers had a kernel running on the GPU (device timestamps):\n\n| run | mode | workers | k = 1 | k = 2 | k = 3 | k >= 4 |\n|---|---|---|---|---|---|---|\n";
+    for g in &report.analysis.groups {
+        let share = |k: usize| g.time_at_concurrency_ns.get(k).copied().unwrap_or(0) as f64 / g.busy_ns.max(1) as f64;
+        let rest: f64 = (4..g.time_at_concurrency_ns.len()).map(share).sum::<f64>() + 0.0;
+        out += &format!(
+            "| {} | {} | {} | {:.1}% | {:.1}% | {:.1}% | {:.1}% |\n",
+            g.key.run_id,
+            g.key.mode,
+            g.key.workers,
+            share(1) * 100.0,
+            share(2) * 100.0,
+            share(3) * 100.0,
+            rest * 100.0
+        );
+    }
     let comparisons = table::comparison_lines(report);
     if !comparisons.is_empty() {
         out += "\n## Comparisons\n\n";
