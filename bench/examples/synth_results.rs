@@ -75,6 +75,7 @@ fn main() {
                 kernels: Some(kernels),
                 duration_s: None,
                 warmup: 0,
+                arrivals: sharebench::arrivals::Arrivals::Closed,
                 workers,
                 worker_index: w,
                 streams: 1,

@@ -83,6 +83,22 @@ pub struct WorkloadArgs {
     /// Unrecorded warm-up kernels before the measurement.
     #[arg(long, default_value_t = 10)]
     pub warmup: u32,
+    /// Open loop: requests per second per worker (latency counts from each request's intended start).
+    #[arg(long, value_name = "PER_S")]
+    pub rate: Option<f64>,
+    /// Inter-arrival times of the open loop.
+    #[arg(long, value_enum, default_value = "poisson", requires = "rate")]
+    pub arrivals: ArrivalProcess,
+    /// Seed of the Poisson arrivals (each worker adds its index).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// How open-loop requests are spaced.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrivalProcess {
+    Poisson,
+    Fixed,
 }
 
 impl WorkloadArgs {
@@ -102,6 +118,14 @@ impl WorkloadArgs {
         }
         if let Some(d) = self.duration {
             args.extend(["--duration".to_string(), format!("{}ms", d.as_millis())]);
+        }
+        if let Some(rate) = self.rate {
+            let process = match self.arrivals {
+                ArrivalProcess::Poisson => "poisson",
+                ArrivalProcess::Fixed => "fixed",
+            };
+            args.extend(["--rate".to_string(), rate.to_string(), "--arrivals".into(), process.into()]);
+            args.extend(["--seed".to_string(), self.seed.to_string()]);
         }
         args
     }

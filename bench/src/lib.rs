@@ -2,6 +2,7 @@
 //! benchmarks. See the README for the architecture; each module's doc says what it owns.
 
 pub mod analysis;
+pub mod arrivals;
 pub mod cli;
 pub mod commands;
 pub mod error;

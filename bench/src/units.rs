@@ -78,8 +78,12 @@ pub fn three_digits(value: f64) -> String {
         format!("{value:.0}")
     } else if magnitude >= 10.0 {
         format!("{value:.1}")
-    } else {
+    } else if magnitude >= 1.0 {
         format!("{value:.2}")
+    } else {
+        // Below 1, keep three significant digits: 0.512, 0.0019 -> 0.00190.
+        let decimals = (2.0 - magnitude.log10().floor()) as usize;
+        format!("{value:.decimals$}")
     }
 }
 
@@ -115,5 +119,8 @@ mod tests {
         assert_eq!(format_ns(1_250_000.0), "1.25 ms");
         assert_eq!(format_si(66.9e12), "66.9 T");
         assert_eq!(format_si(950.0), "950 ");
+        assert_eq!(three_digits(0.512), "0.512");
+        assert_eq!(three_digits(0.0019), "0.00190");
+        assert_eq!(three_digits(1.5), "1.50");
     }
 }

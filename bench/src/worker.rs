@@ -2,6 +2,7 @@
 //! on their own threads (the multi-stream ceiling). The loop only stores numbers in pre-sized buffers; encoding
 //! and everything slow happens after it.
 
+use crate::arrivals::{Arrivals, Schedule};
 use crate::error::{Error, Result};
 use crate::gpu::KernelLane;
 use crate::result::histogram::{self, LatencyHistogram};
@@ -23,6 +24,8 @@ pub struct LoopPlan {
     pub warmup: u32,
     /// Inject a GPU fault (an illegal address) after this many recorded kernels.
     pub fault_after: Option<u64>,
+    /// Closed loop, or an open loop at a target rate.
+    pub arrivals: Arrivals,
 }
 
 /// Device stamps are read back at least this often, so a run that dies keeps what it recorded.
@@ -127,7 +130,8 @@ pub fn wait_until(start: Instant) {
     }
 }
 
-/// The closed loop: from `start`, launch one kernel, wait for it, record it, until the plan says stop.
+/// The measuring loop: from `start`, launch one kernel (at once, or at its intended start in an open loop), wait
+/// for it, record it, until the plan says stop. Records of an open loop carry the intended start as submit time.
 pub fn closed_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_label: u32) -> LaneRecording {
     wait_until(start);
     let expected = match plan.stop {
@@ -143,6 +147,7 @@ pub fn closed_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_
     let mut error = None;
     let progress = Progress::from_env(lane_label, plan);
     let mut next_progress = base;
+    let mut schedule = Schedule::new(plan.arrivals);
     let mut last_flush = base;
     loop {
         let done = match plan.stop {
@@ -170,6 +175,11 @@ pub fn closed_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_
             break;
         }
         let slot = pending.host.len();
+        // Open loop: wait for the request's intended start, and measure latency from it (queueing counts).
+        let intended = schedule.next_offset_ns().map(|ns| base + Duration::from_nanos(ns));
+        if let Some(at) = intended {
+            wait_until(at);
+        }
         let submit = Instant::now();
         let outcome = lane.launch(Some(slot)).and_then(|_| lane.synchronize());
         let completed = Instant::now();
@@ -177,6 +187,7 @@ pub fn closed_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_
             error = Some(e);
             break;
         }
+        let submit = intended.unwrap_or(submit);
         let latency_ns = (completed - submit).as_nanos() as u64;
         histogram::record(&mut hist, latency_ns);
         pending.host.push(((submit - base).as_nanos() as u64, latency_ns));
@@ -232,7 +243,7 @@ mod tests {
 
     #[test]
     fn stamp_capacity_covers_counted_runs_up_to_a_cap() {
-        let plan = |stop| LoopPlan { stop, warmup: 0, fault_after: None };
+        let plan = |stop| LoopPlan { stop, warmup: 0, fault_after: None, arrivals: Arrivals::Closed };
         assert_eq!(plan(Stop::AfterKernels(40)).stamp_capacity(), 40);
         assert_eq!(plan(Stop::AfterKernels(0)).stamp_capacity(), 1);
         assert_eq!(plan(Stop::AfterKernels(10_000_000)).stamp_capacity(), 65_536);

@@ -39,7 +39,12 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// Median device duration (ns) of `n` recorded kernels on `lane`.
 fn median_device_ns(lane: &mut KernelLane, n: u64) -> Result<f64> {
-    let plan = LoopPlan { stop: Stop::AfterKernels(n), warmup: 2, fault_after: None };
+    let plan = LoopPlan {
+        stop: Stop::AfterKernels(n),
+        warmup: 2,
+        fault_after: None,
+        arrivals: crate::arrivals::Arrivals::Closed,
+    };
     worker::warm_up(lane, &plan)?;
     let rec = worker::closed_loop(lane, &plan, Instant::now(), 0);
     if let Some(e) = rec.error {
@@ -86,7 +91,12 @@ pub fn measure(gpu: &mut Gpu) -> Result<Calibration> {
     let tiny_shape = KernelShape { kernel: KernelKind::Tiny, blocks: 1, threads: 32, iters: 0, bytes: 0 };
     let n = 20_000u64;
     let mut tiny_lane = gpu.lane(tiny_shape, n as usize)?;
-    let plan = LoopPlan { stop: Stop::AfterKernels(n), warmup: 1000, fault_after: None };
+    let plan = LoopPlan {
+        stop: Stop::AfterKernels(n),
+        warmup: 1000,
+        fault_after: None,
+        arrivals: crate::arrivals::Arrivals::Closed,
+    };
     worker::warm_up(&tiny_lane, &plan)?;
     let (mut minimal, mut recorded) = (Vec::new(), Vec::new());
     for _ in 0..3 {

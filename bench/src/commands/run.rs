@@ -1,7 +1,8 @@
 //! `sharebench run`: one worker. Validates its flags, verifies the sharing mode, warms up, meets its peers at
 //! the barrier, runs the closed loop on each lane and writes one result document.
 
-use crate::cli::{Mode, RunArgs, WorkloadArgs, DEFAULT_FMA_ITERS};
+use crate::arrivals::Arrivals;
+use crate::cli::{ArrivalProcess, Mode, RunArgs, WorkloadArgs, DEFAULT_FMA_ITERS};
 use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::gpu::Gpu;
@@ -40,7 +41,15 @@ pub fn plan(args: &WorkloadArgs) -> Result<LoopPlan> {
         (None, Some(d)) => Stop::AfterDuration(d),
         (None, None) => Stop::AfterKernels(DEFAULT_KERNELS),
     };
-    Ok(LoopPlan { stop, warmup: args.warmup, fault_after: None })
+    let arrivals = match (args.rate, args.arrivals) {
+        (None, _) => Arrivals::Closed,
+        (Some(r), _) if !(r.is_finite() && r > 0.0 && r <= 1e6) => {
+            return Err(Error::flag("--rate", format!("{r} is not in (0, 1000000] requests per second")))
+        }
+        (Some(rate_per_s), ArrivalProcess::Fixed) => Arrivals::Fixed { rate_per_s },
+        (Some(rate_per_s), ArrivalProcess::Poisson) => Arrivals::Poisson { rate_per_s, seed: args.seed },
+    };
+    Ok(LoopPlan { stop, warmup: args.warmup, fault_after: None, arrivals })
 }
 
 /// Checks the flags that do not need a GPU.
@@ -92,8 +101,11 @@ fn spawn_barrier_server(args: &RunArgs) -> Result<Option<std::thread::JoinHandle
 
 pub fn execute(args: &RunArgs) -> Result<i32> {
     validate(args)?;
-    let plan = LoopPlan { fault_after: args.inject_fault_after, ..plan(&args.workload)? };
     let worker_index = args.worker_index.unwrap_or(0);
+    let mut plan = LoopPlan { fault_after: args.inject_fault_after, ..plan(&args.workload)? };
+    if let Arrivals::Poisson { seed, .. } = &mut plan.arrivals {
+        *seed = seed.wrapping_add(worker_index as u64);
+    }
     let barrier_server = spawn_barrier_server(args)?;
     let gpu = Gpu::open(args.gpu)?;
     let shape = shape(&args.workload, gpu.identity().sm_count)?;
@@ -142,6 +154,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
                 Stop::AfterKernels(_) => None,
             },
             warmup: plan.warmup,
+            arrivals: plan.arrivals,
             workers: if args.mode == Mode::Streams { args.streams } else { args.workers },
             worker_index,
             streams: args.streams,
@@ -229,12 +242,24 @@ mod tests {
             (&["--workers", "2", "--worker-index", "2"], "--worker-index"),
             (&["--barrier-listen", "0.0.0.0:7777"], "--barrier-listen"),
             (&["--mode", "streams", "--streams", "0"], "--streams"),
+            (&["--rate", "0"], "--rate"),
+            (&["--rate=-5"], "--rate"),
         ];
         for (argv, flag) in cases {
             let err = validate(&run_args(argv)).unwrap_err();
             assert!(err.problem.contains(flag), "{argv:?}: {}", err.problem);
         }
         assert!(validate(&run_args(&["--mode", "streams", "--streams", "4"])).is_ok());
+    }
+
+    #[test]
+    fn a_rate_makes_an_open_loop() {
+        assert_eq!(plan(&run_args(&[]).workload).unwrap().arrivals, Arrivals::Closed);
+        let p = plan(&run_args(&["--rate", "500"]).workload).unwrap();
+        assert_eq!(p.arrivals, Arrivals::Poisson { rate_per_s: 500.0, seed: 1 });
+        let p = plan(&run_args(&["--rate", "500", "--arrivals", "fixed"]).workload).unwrap();
+        assert_eq!(p.arrivals, Arrivals::Fixed { rate_per_s: 500.0 });
+        assert!(Cli::try_parse_from(["sharebench", "run", "--arrivals", "fixed"]).is_err());
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub struct RunConfig {
     pub duration_s: Option<f64>,
     /// Unrecorded kernels launched before the measurement.
     pub warmup: u32,
+    /// Closed loop, or open loop at a rate (then record submit times are the intended starts).
+    #[serde(default)]
+    pub arrivals: crate::arrivals::Arrivals,
     /// Workers in the run (processes or streams) and this worker's index.
     pub workers: u32,
     pub worker_index: u32,
@@ -223,6 +226,7 @@ pub mod tests {
                 kernels: Some(1),
                 duration_s: None,
                 warmup: 5,
+                arrivals: crate::arrivals::Arrivals::Closed,
                 workers: 1,
                 worker_index: 0,
                 streams: 1,
