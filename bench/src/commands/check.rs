@@ -13,7 +13,8 @@ fn probe(gpu: &Gpu) -> Result<ContextProbe> {
     Ok(ContextProbe { gpu_uuid: id.uuid.clone(), device_sm_count: id.sm_count, context_sm_count: id.context_sm_count })
 }
 
-/// Runs the check for a process whose GPU is (or will be) `gpu`.
+/// Runs the check, opening the GPU with `gpu` only when a daemon answers. The opened GPU is handed back so its
+/// context outlives the membership queries (a context that is gone is no longer in the server's client list).
 pub fn check_with(
     expect: Expectation,
     pipe_dir: Option<std::path::PathBuf>,

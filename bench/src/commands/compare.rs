@@ -83,7 +83,7 @@ pub struct CompareRecord {
     pub seconds: f64,
 }
 
-struct Worker {
+struct ChildWorker {
     label: String,
     child: Child,
     progress: SharedProgress,
@@ -132,7 +132,7 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn spawn(&self, phase: Phase, index: u32, barrier: Option<&str>, pipe_dir: &Path) -> Result<Worker> {
+    fn spawn(&self, phase: Phase, index: u32, barrier: Option<&str>, pipe_dir: &Path) -> Result<ChildWorker> {
         let label = format!("w{}-{}-{index}", phase.workers, phase.mode.label());
         let mut cmd = Command::new(&self.exe);
         cmd.arg("run").args(self.args.workload.to_args());
@@ -162,10 +162,10 @@ impl Context<'_> {
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| Error::new(format!("cannot start worker {label}: {e}")))?;
         let (progress, tail, reader) = follow(&mut child, self.logs.join(format!("{label}.log")));
-        Ok(Worker { label, child, progress, tail, reader })
+        Ok(ChildWorker { label, child, progress, tail, reader })
     }
 
-    fn status_line(&self, phase: Phase, workers: &[Worker], started: Instant) -> String {
+    fn status_line(&self, phase: Phase, workers: &[ChildWorker], started: Instant) -> String {
         let parts: Vec<String> = workers
             .iter()
             .map(|w| {

@@ -1,0 +1,84 @@
+//! `sharebench report` on real results captured on an H100 (results/h100), through the real binary: the figures
+//! a reader relies on must come out of them, from a directory, from files and from `kubectl logs` on stdin.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn results() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../results/h100")
+}
+
+fn report_json(args: &[&str], stdin: Option<String>) -> Value {
+    let mut cmd = Command::cargo_bin("sharebench").unwrap();
+    cmd.arg("report").arg("--json").args(args);
+    if let Some(text) = stdin {
+        cmd.write_stdin(text);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success() || out.status.code() == Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn group<'a>(report: &'a Value, mode: &str, workers: u64) -> &'a Value {
+    report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"]["mode"] == mode && g["key"]["workers"] == workers)
+        .unwrap()
+}
+
+#[test]
+fn small_kernels_share_under_mps_and_never_overlap_under_time_slicing() {
+    let dir = results().join("reference-16/results");
+    let r = report_json(&[dir.to_str().unwrap()], None);
+    for workers in [2, 4, 8] {
+        let ts = group(&r, "timeslice", workers);
+        let mps = group(&r, "mps", workers);
+        assert_eq!(ts["overlap_fraction"], 0.0, "time-slicing never overlaps ({workers} workers)");
+        assert!(mps["overlap_fraction"].as_f64().unwrap() > 0.9);
+        assert_eq!(mps["verified_workers"], workers);
+        assert_eq!(mps["kernels"], 40 * workers);
+    }
+    let c = r["comparisons"].as_array().unwrap().iter().find(|c| c["workers"] == 4).unwrap();
+    let ratio = c["mps_over_timeslice"]["value"].as_f64().unwrap();
+    assert!((4.0..5.5).contains(&ratio), "MPS / time-slicing at 4 workers: {ratio}");
+    assert!(c["mps_over_timeslice"]["ci_low"].as_f64().unwrap() > 1.0);
+}
+
+#[test]
+fn a_full_gpu_kernel_gains_only_the_switch_cost() {
+    let dir = results().join("compare-default/results");
+    let r = report_json(&[dir.to_str().unwrap()], None);
+    let c = &r["comparisons"][0];
+    let ratio = c["mps_over_timeslice"]["value"].as_f64().unwrap();
+    assert!((1.15..1.35).contains(&ratio), "{ratio}");
+    let streams = c["mps_over_streams"]["value"].as_f64().unwrap();
+    assert!((0.95..1.05).contains(&streams), "{streams}");
+    let solo = group(&r, "timeslice", 1);
+    assert_eq!(solo["latency"]["samples"], 1000);
+    let slowdown = group(&r, "timeslice", 4)["per_worker"][0]["slowdown_vs_solo"].as_f64().unwrap();
+    assert!((4.0..5.5).contains(&slowdown), "{slowdown}");
+}
+
+#[test]
+fn kubectl_logs_on_stdin_give_the_same_report_as_the_files() {
+    let pod = results().join("pod-path");
+    let logs = ["logs-timeslicing.txt", "logs-mps.txt"].map(|f| std::fs::read_to_string(pod.join(f)).unwrap()).concat();
+    let r = report_json(&["-"], Some(logs));
+    assert_eq!(r["groups"].as_array().unwrap().len(), 2);
+    assert_eq!(group(&r, "mps", 4)["workers_reported"], 4);
+    let ratio = r["comparisons"][0]["mps_over_timeslice"]["value"].as_f64().unwrap();
+    assert!((4.5..5.1).contains(&ratio), "{ratio}");
+}
+
+#[test]
+fn a_gpu_fault_under_mps_takes_every_client_down_and_under_time_slicing_only_one() {
+    let dir = results().join("faults/gpu-fault/results");
+    let r = report_json(&[dir.to_str().unwrap()], None);
+    let failed =
+        |mode| group(&r, mode, 4)["per_worker"].as_array().unwrap().iter().filter(|w| w["complete"] == false).count();
+    assert_eq!(failed("mps"), 4);
+    assert_eq!(failed("timeslice"), 1);
+}
