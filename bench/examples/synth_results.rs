@@ -49,6 +49,7 @@ fn main() {
             sharebench_version: env!("CARGO_PKG_VERSION").into(),
             run_id: "synthetic".into(),
             mode: "mps".into(),
+            group: None,
             status: RunStatus { complete: true, error: None },
             host: HostIdentity {
                 hostname: "synthetic".into(),

@@ -23,6 +23,8 @@ pub enum Command {
     /// The default job: N workers time-sliced, then under MPS (a private daemon), then as N streams in one
     /// process; then the report.
     Compare(CompareArgs),
+    /// Capacity planning: how many Pods of a scenario fit on one GPU per mode within a p99 latency SLO.
+    Plan(PlanArgs),
     /// Merge worker results (a run directory, files, or - for `kubectl logs` on stdin) into a report.
     Report(ReportArgs),
     /// Measure this GPU's ceilings (copy bandwidth, FP32 peak) and sharebench's own overhead.
@@ -182,6 +184,9 @@ pub struct RunArgs {
     /// fault), to see which other workers it takes down.
     #[arg(long, value_name = "N")]
     pub inject_fault_after: Option<u64>,
+    /// Name of this worker's group within a multi-group run (set by `plan`).
+    #[arg(long)]
+    pub group: Option<String>,
 }
 
 /// How to reach and judge the MPS control daemon.
@@ -323,4 +328,39 @@ pub struct CompareArgs {
     /// through its kernels; the report shows which other workers it took down in each mode.
     #[arg(long, requires = "kernels")]
     pub inject_fault: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// Scenario file (see bench/scenarios/*.toml).
+    pub scenario: PathBuf,
+    /// The SLO: p99 latency of the scenario's SLO group, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub slo_p99: f64,
+    /// Requests per second per Pod of the swept groups (overrides the scenario's rate).
+    #[arg(long, value_name = "PER_S")]
+    pub rate: Option<f64>,
+    /// Largest Pod count to try (at most 48 worker processes per GPU under MPS).
+    #[arg(long, default_value_t = 16)]
+    pub max_pods: u32,
+    /// Modes to plan for.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "timeslice,mps")]
+    pub modes: Vec<CompareMode>,
+    /// How long every point is measured.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// CUDA device ordinal.
+    #[arg(long, default_value_t = 0)]
+    pub gpu: u32,
+    /// Output directory [default: ./sharebench-plan-<time>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Reuse a non-empty output directory.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub control: MpsControlArgs,
+    /// How long workers wait for each other at each point's start barrier.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub barrier_timeout: Duration,
 }

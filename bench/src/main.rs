@@ -23,6 +23,7 @@ fn main() {
         Command::Run(args) => commands::run::execute(args),
         Command::Check(args) => commands::check::execute(args),
         Command::Compare(args) => commands::compare::execute(args),
+        Command::Plan(args) => commands::plan::execute(args),
         Command::Report(args) => commands::report::execute(args),
         Command::Calibrate(args) => commands::calibrate::execute(args),
     };

@@ -3,6 +3,7 @@
 //!
 //! Workers that ran on different GPUs did not share one; they are never averaged together.
 
+pub mod capacity;
 pub mod overlap;
 pub mod stats;
 

@@ -3,5 +3,6 @@
 pub mod calibrate;
 pub mod check;
 pub mod compare;
+pub mod plan;
 pub mod report;
 pub mod run;

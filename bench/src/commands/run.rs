@@ -140,6 +140,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         sharebench_version: env!("CARGO_PKG_VERSION").into(),
         run_id: args.run_id.clone().unwrap_or_else(default_run_id),
         mode: args.mode.label().into(),
+        group: args.group.clone(),
         status: RunStatus { complete: errors.is_empty(), error: (!errors.is_empty()).then(|| errors.join("; ")) },
         host: host::identity(),
         gpu: gpu.identity().clone(),

@@ -338,6 +338,10 @@ pub struct SweepChart {
     pub title: String,
     /// (mode, points of (workers, kernels/s, p99 ms)).
     pub series: Vec<SweepSeries>,
+    /// What the x axis counts ("workers", "Pods per GPU").
+    pub x_label: &'static str,
+    /// A p99 SLO to draw as a line on the latency panel.
+    pub slo_ms: Option<f64>,
 }
 
 impl Chart for SweepChart {
@@ -351,14 +355,22 @@ impl Chart for SweepChart {
         let max_w = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).max().unwrap_or(1) as f64;
         for (area, pick, y_desc) in [(&left, 1usize, "aggregate kernels/s"), (&right, 2, "p99 latency (ms)")] {
             let value = |p: &(u32, f64, f64)| if pick == 1 { p.1 } else { p.2 };
-            let max_y = self.series.iter().flat_map(|s| s.1.iter().map(value)).fold(0.0, f64::max) * 1.15;
+            let slo = if pick == 2 { self.slo_ms.unwrap_or(0.0) } else { 0.0 };
+            let max_y = self.series.iter().flat_map(|s| s.1.iter().map(value)).fold(slo, f64::max) * 1.15;
             let mut chart = ChartBuilder::on(area)
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(70)
                 .build_cartesian_2d(0.0..max_w * 1.1, 0.0..max_y.max(1e-9))
                 .map_err(err)?;
-            chart.configure_mesh().x_desc("workers").y_desc(y_desc).label_style((FAMILY, 12)).draw().map_err(err)?;
+            chart.configure_mesh().x_desc(self.x_label).y_desc(y_desc).label_style((FAMILY, 12)).draw().map_err(err)?;
+            if let (2, Some(slo)) = (pick, self.slo_ms) {
+                chart
+                    .draw_series(LineSeries::new(vec![(0.0, slo), (max_w * 1.1, slo)], BLACK.stroke_width(2)))
+                    .map_err(err)?
+                    .label(format!("SLO {slo} ms"))
+                    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+            }
             for (i, (mode, points)) in self.series.iter().enumerate() {
                 let c = mode_color(mode, i);
                 let xy: Vec<(f64, f64)> = points.iter().map(|p| (p.0 as f64, value(p))).collect();

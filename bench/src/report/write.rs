@@ -93,7 +93,12 @@ fn write_charts(
         let distinct: std::collections::BTreeSet<u32> = summaries.iter().map(|g| g.key.workers).collect();
         if distinct.len() > 1 {
             let title = "Throughput and p99 against worker count".to_string();
-            let chart = SweepChart { title: title.clone(), series: charts::sweep_series(&summaries) };
+            let chart = SweepChart {
+                title: title.clone(),
+                series: charts::sweep_series(&summaries),
+                x_label: "workers",
+                slo_ms: None,
+            };
             let (svg, png) = charts::save(&chart, dir, &format!("sweep{tag}"), overwrite)?;
             out.push((title, svg, png));
         }

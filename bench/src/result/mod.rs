@@ -25,6 +25,9 @@ pub struct WorkerResult {
     pub run_id: String,
     /// Sharing mode as given on the command line (`timeslice`, `mps`, `streams`, or a label of the user's).
     pub mode: String,
+    /// The worker's group within a multi-group run (`plan` scenarios), if any.
+    #[serde(default)]
+    pub group: Option<String>,
     pub status: RunStatus,
     pub host: HostIdentity,
     pub gpu: GpuIdentity,
@@ -200,6 +203,7 @@ pub mod tests {
             sharebench_version: "0.1.0".into(),
             run_id: "run-1".into(),
             mode: "timeslice".into(),
+            group: None,
             status: RunStatus { complete: true, error: None },
             host: HostIdentity {
                 hostname: "node".into(),

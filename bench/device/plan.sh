@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Capacity plans on a real GPU: the inference scenario and the noisy-neighbour scenario.
+# Usage (repo root, release binary in dist/): bash bench/device/plan.sh OUTDIR
+set -u
+B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
+O=${1:?output directory}; mkdir -p "$O"
+echo "### plan: inference, SLO p99 5 ms"
+"$B" plan bench/scenarios/inference.toml --slo-p99 5 --max-pods 24 --duration 4s --out "$O/plan-inference" 2>&1 | grep -v "kernels per worker"
+echo "### plan: noisy neighbour, SLO p99 4 ms"
+"$B" plan bench/scenarios/noisy-neighbour.toml --slo-p99 4 --max-pods 8 --duration 3s --out "$O/plan-noisy" 2>&1 | grep -v "kernels per worker"

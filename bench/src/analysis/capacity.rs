@@ -1,0 +1,165 @@
+//! Capacity planning arithmetic (pure): judge one measured point against a p99 SLO, and find the most Pods per
+//! GPU a mode sustains. A point whose percentile rests on too few samples is marked invalid, not passed, after
+//! MLPerf's rule that a tail percentile needs enough samples beyond it to mean something.
+
+use super::stats::LatencySummary;
+use crate::report::input::Worker;
+use crate::result::histogram;
+use serde::Serialize;
+
+/// Fewest samples behind a p99 (about ten beyond the 99th percentile).
+pub const MIN_SAMPLES_P99: u64 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// p99 within the SLO, enough samples, every worker complete.
+    Meets,
+    /// p99 above the SLO.
+    Violates,
+    /// Too few samples for the p99 to mean anything.
+    Invalid,
+    /// Workers failed, so the point says nothing about the SLO.
+    Failed,
+}
+
+/// One point of the search: a mode at a Pod count.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    pub mode: String,
+    pub pods: u32,
+    pub processes: u32,
+    /// Latency of the SLO group, merged over its Pods.
+    pub slo_latency: LatencySummary,
+    /// Requests per second the SLO group completed (all its Pods).
+    pub slo_group_throughput: f64,
+    /// Requests per second all groups completed.
+    pub total_throughput: f64,
+    pub verdict: Verdict,
+    pub failures: Vec<String>,
+}
+
+pub fn judge(latency: &LatencySummary, slo_ns: u64, complete: bool) -> Verdict {
+    if !complete {
+        Verdict::Failed
+    } else if latency.samples < MIN_SAMPLES_P99 {
+        Verdict::Invalid
+    } else if latency.p99_ns > slo_ns {
+        Verdict::Violates
+    } else {
+        Verdict::Meets
+    }
+}
+
+/// Requests per second of these workers over their common device makespan.
+fn throughput<'a>(workers: impl Iterator<Item = &'a Worker> + Clone) -> f64 {
+    let kernels: usize = workers.clone().map(|w| w.records.len()).sum();
+    let first = workers.clone().filter_map(|w| w.records.first().map(|r| r.device_start_ns)).min();
+    let last = workers.filter_map(|w| w.records.iter().map(|r| r.device_end_ns).max()).max();
+    match (first, last) {
+        (Some(f), Some(l)) if l > f => kernels as f64 / ((l - f) as f64 / 1e9),
+        _ => 0.0,
+    }
+}
+
+/// Summarizes one point from its workers' results.
+pub fn point(
+    mode: &str,
+    pods: u32,
+    processes: u32,
+    slo_group: &str,
+    slo_ns: u64,
+    workers: &[Worker],
+    failures: Vec<String>,
+) -> Point {
+    let in_slo_group = || workers.iter().filter(|w| w.group.as_deref() == Some(slo_group));
+    let mut merged = histogram::new_latency_histogram();
+    for w in in_slo_group() {
+        let _ = histogram::merge(&mut merged, &w.histogram);
+    }
+    let slo_latency = LatencySummary::of(&merged);
+    let complete =
+        failures.is_empty() && workers.len() as u32 == processes && workers.iter().all(|w| w.status.complete);
+    Point {
+        mode: mode.to_string(),
+        pods,
+        processes,
+        slo_latency,
+        slo_group_throughput: throughput(in_slo_group()),
+        total_throughput: throughput(workers.iter()),
+        verdict: judge(&slo_latency, slo_ns, complete),
+        failures,
+    }
+}
+
+/// The most Pods a mode sustains: the largest count that meets the SLO with every smaller count meeting it too.
+pub fn max_pods(points: &[Point], mode: &str) -> Option<u32> {
+    let mut ordered: Vec<&Point> = points.iter().filter(|p| p.mode == mode).collect();
+    ordered.sort_by_key(|p| p.pods);
+    ordered.iter().take_while(|p| p.verdict == Verdict::Meets).last().map(|p| p.pods)
+}
+
+/// The Pod counts the search tries, up to `max` (a coarse doubling with the steps between).
+pub fn pod_counts(max: u32) -> Vec<u32> {
+    [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48].into_iter().filter(|&n| n <= max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(samples: u64, p99_ms: f64) -> LatencySummary {
+        LatencySummary { samples, p99_ns: (p99_ms * 1e6) as u64, ..Default::default() }
+    }
+
+    fn at(mode: &str, pods: u32, verdict: Verdict) -> Point {
+        Point {
+            mode: mode.into(),
+            pods,
+            processes: pods,
+            slo_latency: summary(5000, 1.0),
+            slo_group_throughput: 0.0,
+            total_throughput: 0.0,
+            verdict,
+            failures: vec![],
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        let slo = 2_000_000;
+        assert_eq!(judge(&summary(5000, 1.5), slo, true), Verdict::Meets);
+        assert_eq!(judge(&summary(5000, 2.5), slo, true), Verdict::Violates);
+        assert_eq!(judge(&summary(999, 1.0), slo, true), Verdict::Invalid);
+        assert_eq!(judge(&summary(5000, 1.0), slo, false), Verdict::Failed);
+    }
+
+    #[test]
+    fn capacity_stops_at_the_first_point_that_does_not_meet_the_slo() {
+        let points = [
+            at("mps", 1, Verdict::Meets),
+            at("mps", 2, Verdict::Meets),
+            at("mps", 4, Verdict::Violates),
+            at("mps", 8, Verdict::Meets),
+            at("timeslice", 1, Verdict::Invalid),
+            at("timeslice", 2, Verdict::Meets),
+        ];
+        assert_eq!(max_pods(&points, "mps"), Some(2));
+        assert_eq!(max_pods(&points, "timeslice"), None);
+        assert_eq!(pod_counts(10), vec![1, 2, 3, 4, 6, 8]);
+    }
+
+    #[test]
+    fn a_point_is_judged_on_its_slo_group_only() {
+        let mut w = crate::analysis::tests::synthetic("mps", 2, 0, 0, 1200, 500_000, 0);
+        w.group = Some("latency".into());
+        let mut batch = crate::analysis::tests::synthetic("mps", 2, 1, 0, 10, 50_000_000, 0);
+        batch.group = Some("batch".into());
+        let p = point("mps", 1, 2, "latency", 1_000_000, &[w, batch], vec![]);
+        assert_eq!(p.slo_latency.samples, 1200);
+        assert_eq!(p.verdict, Verdict::Meets);
+        assert!((p.slo_group_throughput - 2000.0).abs() < 1.0, "{}", p.slo_group_throughput);
+        let failed = point("mps", 1, 3, "latency", 1_000_000, &[], vec![]);
+        assert_eq!(failed.verdict, Verdict::Failed);
+    }
+}

@@ -1,0 +1,343 @@
+//! `sharebench plan`: capacity planning. For each mode, run a scenario at a rising number of Pods (worker
+//! processes on this GPU, as a Job's Pods would be) and find the most Pods whose SLO group keeps its p99 within
+//! the SLO; write a capacity table and charts.
+//!
+//! Each point is one group of `sharebench run` workers (see `orchestrate`) meeting at a barrier and measuring
+//! for the same duration; its results are kept under `points/<mode>-<pods>/`. The search for a mode stops at
+//! the first point that does not meet the SLO.
+
+use super::compare::{prepare_run_dir, start_private_daemon};
+use crate::analysis::capacity::{self, Point, Verdict};
+use crate::cli::{CompareMode, PlanArgs};
+use crate::error::{exit, Error, Result};
+use crate::fsio::{self, Overwrite};
+use crate::orchestrate::{self, Runner, WorkerSpec};
+use crate::report::charts::{self, SweepChart};
+use crate::scenario::Scenario;
+use crate::units::format_ns;
+use crate::{gpu, host, report};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// MPS serves at most this many clients per GPU.
+const MPS_CLIENT_LIMIT: u32 = 48;
+
+#[derive(Debug, Serialize)]
+pub struct PlanReport {
+    pub format: &'static str,
+    pub scenario: Scenario,
+    pub slo_p99_ms: f64,
+    pub rate_override: Option<f64>,
+    pub duration_s: f64,
+    pub gpu: Option<String>,
+    pub points: Vec<Point>,
+    /// Most Pods per GPU meeting the SLO, per mode (`None`: not even one).
+    pub capacity: Vec<(String, Option<u32>)>,
+}
+
+/// How long a point runs: `--duration`, stretched (up to 60 s) so that an open-loop SLO group collects enough
+/// samples for its p99 at the expected rate.
+pub fn point_duration(args: &PlanArgs, scenario: &Scenario, pods: u32) -> std::time::Duration {
+    let group = scenario.slo_group();
+    let rate = if group.swept() { args.rate.or(group.rate) } else { group.rate };
+    let requests_per_s = match (group.arrivals, rate) {
+        (crate::scenario::ArrivalKind::Closed, _) | (_, None) => return args.duration,
+        (_, Some(r)) => r * group.pods_at(pods) as f64,
+    };
+    let needed = 1.2 * capacity::MIN_SAMPLES_P99 as f64 / requests_per_s;
+    args.duration.max(std::time::Duration::from_secs_f64(needed.min(60.0)))
+}
+
+fn worker_specs(
+    args: &PlanArgs,
+    scenario: &Scenario,
+    mode: CompareMode,
+    pods: u32,
+    dir: &Path,
+    pipe_dir: &Path,
+) -> Vec<WorkerSpec> {
+    let processes = scenario.processes_at(pods);
+    let run_id = format!("plan-{}-{}-{pods}", scenario.name, mode.label());
+    let mut index = 0;
+    let mut specs = Vec::new();
+    for group in &scenario.groups {
+        for _ in 0..group.pods_at(pods) {
+            let label = format!("{}-{index}", group.name);
+            let mut a = group.run_args(args.rate);
+            a.extend(["--mode".into(), mode.label().into(), "--gpu".into(), args.gpu.to_string()]);
+            a.extend(["--workers".into(), processes.to_string(), "--worker-index".into(), index.to_string()]);
+            a.extend(["--run-id".into(), run_id.clone(), "--group".into(), group.name.clone()]);
+            a.extend(["--duration".into(), format!("{}ms", point_duration(args, scenario, pods).as_millis())]);
+            a.extend(["--mps-timeout".into(), format!("{}ms", args.control.mps_timeout.as_millis())]);
+            if let Some(p) = &args.control.mps_control {
+                a.extend(["--mps-control".into(), p.display().to_string()]);
+            }
+            a.extend(["--out".into(), dir.join(format!("{label}.json")).display().to_string()]);
+            let mut env = vec![("CUDA_MPS_PIPE_DIRECTORY".to_string(), pipe_dir.as_os_str().to_owned())];
+            if let (CompareMode::Mps, Some(pct)) = (mode, group.active_thread_percentage) {
+                env.push(("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE".into(), pct.to_string().into()));
+            }
+            specs.push(WorkerSpec { label, args: a, env });
+            index += 1;
+        }
+    }
+    specs
+}
+
+fn validate(args: &PlanArgs) -> Result<()> {
+    if !(args.slo_p99.is_finite() && args.slo_p99 > 0.0) {
+        return Err(Error::flag("--slo-p99", format!("{} must be a positive number of milliseconds", args.slo_p99)));
+    }
+    if args.max_pods == 0 || args.max_pods > MPS_CLIENT_LIMIT {
+        return Err(Error::flag("--max-pods", format!("{} is not in 1..=48", args.max_pods)));
+    }
+    if args.modes.is_empty() || args.modes.contains(&CompareMode::Streams) {
+        return Err(Error::flag("--modes", "name timeslice, mps or both (plan runs Pods as separate processes)"));
+    }
+    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        return Err(Error::flag("--rate", "must be a positive number of requests per second"));
+    }
+    if args.duration.is_zero() {
+        return Err(Error::flag("--duration", "must be longer than 0"));
+    }
+    Ok(())
+}
+
+/// The capacity table as text: one line per point, then the answer per mode.
+pub fn render(plan: &PlanReport) -> String {
+    let rows: Vec<Vec<String>> = plan
+        .points
+        .iter()
+        .map(|p| {
+            vec![
+                p.mode.clone(),
+                p.pods.to_string(),
+                p.processes.to_string(),
+                format_ns(p.slo_latency.p99_ns as f64),
+                p.slo_latency.samples.to_string(),
+                format!("{:.0}", p.slo_group_throughput),
+                format!("{:.0}", p.total_throughput),
+                format!("{:?}", p.verdict).to_lowercase(),
+            ]
+        })
+        .collect();
+    let header = ["mode", "pods", "processes", "p99 (SLO group)", "samples", "SLO group req/s", "all req/s", "verdict"];
+    let mut out = format!(
+        "scenario {} (SLO group {}), SLO p99 <= {} ms, at least {} s per point\n",
+        plan.scenario.name,
+        plan.scenario.slo_group().name,
+        plan.slo_p99_ms,
+        plan.duration_s
+    );
+    out += &report::table::aligned(&header, &rows);
+    for (mode, pods) in &plan.capacity {
+        match pods {
+            Some(n) => out += &format!("{mode}: at most {n} Pods per GPU meet the SLO\n"),
+            None => out += &format!("{mode}: not even one Pod meets the SLO (or no valid point)\n"),
+        }
+    }
+    out
+}
+
+fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
+    let mut out = format!("# Capacity plan: {}\n\n{}\n\n", plan.scenario.name, plan.scenario.description);
+    out += &format!(
+        "GPU: {}. SLO: p99 of group `{}` <= {} ms. Each point measured for {} s.\n\n",
+        plan.gpu.as_deref().unwrap_or("?"),
+        plan.scenario.slo_group().name,
+        plan.slo_p99_ms,
+        plan.duration_s
+    );
+    out += "| mode | max Pods/GPU |\n|---|---|\n";
+    for (mode, pods) in &plan.capacity {
+        out += &format!("| {mode} | {} |\n", pods.map(|n| n.to_string()).unwrap_or_else(|| "none".into()));
+    }
+    out += "\n| mode | pods | processes | p99 | samples | SLO group req/s | all req/s | verdict |\n|---|---|---|---|---|---|---|---|\n";
+    for p in &plan.points {
+        out += &format!(
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:?} |\n",
+            p.mode,
+            p.pods,
+            p.processes,
+            format_ns(p.slo_latency.p99_ns as f64),
+            p.slo_latency.samples,
+            p.slo_group_throughput,
+            p.total_throughput,
+            p.verdict
+        );
+    }
+    out += &format!(
+        "\n`Invalid`: fewer than {} samples behind the p99. `Failed`: a worker failed (see points/*/logs).\n",
+        capacity::MIN_SAMPLES_P99
+    );
+    for (title, png) in charts {
+        out += &format!("\n![{title}]({png})\n");
+    }
+    out
+}
+
+pub fn execute(args: &PlanArgs) -> Result<i32> {
+    validate(args)?;
+    let text = std::fs::read_to_string(&args.scenario).map_err(|e| Error::io("read", &args.scenario, e))?;
+    let scenario = Scenario::parse(&text, &args.scenario.display().to_string())?;
+    gpu::ensure_driver()?;
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("sharebench-plan-{}", host::unix_now_ns() / 1_000_000_000)));
+    prepare_run_dir(&dir, args.force)?;
+    let exe = std::env::current_exe().map_err(|e| Error::new(format!("cannot find the sharebench executable: {e}")))?;
+    let no_mps = std::env::temp_dir().join(format!("sharebench-{}-no-mps", std::process::id()));
+    std::fs::create_dir_all(&no_mps).map_err(|e| Error::io("create directory", &no_mps, e))?;
+    orchestrate::install_interrupt_handler();
+    let mut daemon =
+        if args.modes.contains(&CompareMode::Mps) { Some(start_private_daemon(&args.control, "plan")?) } else { None };
+    let slo_ns = (args.slo_p99 * 1e6) as u64;
+    let slo_group = scenario.slo_group().name.clone();
+    let mut points = Vec::new();
+    let mut gpu_name = None;
+    for &mode in &args.modes {
+        for pods in capacity::pod_counts(args.max_pods) {
+            let processes = scenario.processes_at(pods);
+            if orchestrate::interrupted() || (mode == CompareMode::Mps && processes > MPS_CLIENT_LIMIT) {
+                break;
+            }
+            let point_dir = dir.join("points").join(format!("{}-{pods}", mode.label()));
+            let runner = Runner {
+                exe: exe.clone(),
+                logs: point_dir.clone(),
+                barrier_timeout: args.barrier_timeout,
+                live: std::io::stderr().is_terminal(),
+            };
+            std::fs::create_dir_all(&point_dir).map_err(|e| Error::io("create directory", &point_dir, e))?;
+            let pipe_dir = match (mode, &daemon) {
+                (CompareMode::Mps, Some(d)) => d.pipe_dir().to_path_buf(),
+                _ => no_mps.clone(),
+            };
+            let specs = worker_specs(args, &scenario, mode, pods, &point_dir, &pipe_dir);
+            let outcome = runner.run_group(&format!("{} {pods} pods", mode.label()), &specs)?;
+            let workers =
+                report::input::load(&[point_dir.display().to_string()], true).map(|l| l.workers).unwrap_or_default();
+            gpu_name = gpu_name.or_else(|| workers.first().map(|w| format!("{} ({})", w.gpu.name, w.gpu.uuid)));
+            let p = capacity::point(mode.label(), pods, processes, &slo_group, slo_ns, &workers, outcome.failures);
+            eprintln!(
+                "  {} {pods} pods: p99 {} over {} samples: {:?}",
+                mode.label(),
+                format_ns(p.slo_latency.p99_ns as f64),
+                p.slo_latency.samples,
+                p.verdict
+            );
+            // Larger counts only add load: stop at the first point that breaks the SLO or fails. A point with too
+            // few samples says nothing either way, so the search goes on.
+            let stop = matches!(p.verdict, Verdict::Violates | Verdict::Failed);
+            points.push(p);
+            if stop {
+                break;
+            }
+        }
+    }
+    if let Some(mut d) = daemon.take() {
+        d.copy_logs(&dir.join("logs"));
+        d.stop()?;
+    }
+    let _ = std::fs::remove_dir_all(&no_mps);
+    let capacity_by_mode =
+        args.modes.iter().map(|m| (m.label().to_string(), capacity::max_pods(&points, m.label()))).collect();
+    let plan = PlanReport {
+        format: "sharebench-plan",
+        scenario,
+        slo_p99_ms: args.slo_p99,
+        rate_override: args.rate,
+        duration_s: args.duration.as_secs_f64(),
+        gpu: gpu_name,
+        points,
+        capacity: capacity_by_mode,
+    };
+    let chart_series = args
+        .modes
+        .iter()
+        .map(|m| {
+            let pts = plan
+                .points
+                .iter()
+                .filter(|p| p.mode == m.label())
+                .map(|p| (p.pods, p.slo_group_throughput, p.slo_latency.p99_ns as f64 / 1e6))
+                .collect();
+            (m.label().to_string(), pts)
+        })
+        .collect();
+    let title = format!(
+        "{}: SLO group throughput and p99 against Pods per GPU (SLO {} ms)",
+        plan.scenario.name, plan.slo_p99_ms
+    );
+    let chart = SweepChart {
+        title: title.clone(),
+        series: chart_series,
+        x_label: "Pods per GPU",
+        slo_ms: Some(plan.slo_p99_ms),
+    };
+    let (_, png) = charts::save(&chart, &dir, "capacity", Overwrite::Allow)?;
+    let json = serde_json::to_string_pretty(&plan).map_err(|e| Error::new(e.to_string()))?;
+    fsio::write_atomic(&dir.join("plan.json"), json.as_bytes(), Overwrite::Allow)?;
+    fsio::write_atomic(&dir.join("plan.md"), markdown(&plan, &[(title, png)]).as_bytes(), Overwrite::Allow)?;
+    let text = render(&plan);
+    fsio::write_atomic(&dir.join("plan.txt"), text.as_bytes(), Overwrite::Allow)?;
+    print!("{text}");
+    let failed = plan.points.iter().any(|p| p.verdict == Verdict::Failed) || orchestrate::interrupted();
+    Ok(if failed { exit::INCOMPLETE } else { exit::OK })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn plan_args(extra: &[&str]) -> PlanArgs {
+        let mut argv = vec!["sharebench", "plan", "s.toml", "--slo-p99", "5"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Plan(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    fn inference() -> Scenario {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/inference.toml")).unwrap();
+        Scenario::parse(&text, "inference.toml").unwrap()
+    }
+
+    #[test]
+    fn points_last_long_enough_for_a_meaningful_p99() {
+        let args = plan_args(&["--duration", "5s"]);
+        // 200 requests/s per Pod: one Pod needs 6 s for 1200 samples, four Pods need less than the 5 s given.
+        assert_eq!(point_duration(&args, &inference(), 1).as_secs_f64(), 6.0);
+        assert_eq!(point_duration(&args, &inference(), 4).as_secs_f64(), 5.0);
+        assert_eq!(point_duration(&plan_args(&["--rate", "1"]), &inference(), 1).as_secs_f64(), 60.0);
+    }
+
+    #[test]
+    fn each_pod_is_a_worker_of_its_group_with_the_mode_set_up() {
+        let s = inference();
+        let specs = worker_specs(&plan_args(&[]), &s, CompareMode::Mps, 3, Path::new("/o"), Path::new("/p"));
+        assert_eq!(specs.len(), 3);
+        let a = &specs[2].args;
+        let value = |flag: &str| a[a.iter().position(|x| x == flag).unwrap() + 1].clone();
+        assert_eq!(
+            (value("--mode"), value("--workers"), value("--worker-index"), value("--group")),
+            ("mps".into(), "3".into(), "2".into(), "inference".into())
+        );
+        assert_eq!(value("--rate"), "200");
+        assert_eq!(specs[0].env[0].1, "/p");
+    }
+
+    #[test]
+    fn bad_flags_are_named() {
+        assert!(validate(&plan_args(&["--max-pods", "64"])).unwrap_err().problem.contains("--max-pods"));
+        assert!(validate(&plan_args(&["--modes", "streams"])).unwrap_err().problem.contains("--modes"));
+        let mut a = plan_args(&[]);
+        a.slo_p99 = -1.0;
+        assert!(validate(&a).unwrap_err().problem.contains("--slo-p99"));
+    }
+}

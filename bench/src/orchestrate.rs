@@ -1,0 +1,222 @@
+//! Running a group of `sharebench run` worker processes together: spawn them with their own arguments and
+//! environment, serve their start barrier on loopback, follow their progress and logs, release or kill workers
+//! that cannot go on (one exited before the barrier, one never arrived), and report which failed and why.
+//! Used by `compare` and `plan`; Ctrl-C (SIGINT/SIGTERM) stops the group and is remembered for the caller.
+
+use crate::error::{Error, Result};
+use crate::{rendezvous, worker};
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// How long workers may linger after the barrier failed before they are killed.
+const STUCK_GRACE: Duration = Duration::from_secs(3);
+
+extern "C" fn on_interrupt(_: nix::libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+pub fn install_interrupt_handler() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(SigHandler::Handler(on_interrupt), SaFlags::empty(), SigSet::empty());
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let _ = unsafe { sigaction(signal, &action) };
+    }
+}
+
+/// Whether SIGINT or SIGTERM arrived since [`install_interrupt_handler`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// One worker process: `sharebench run` with these arguments and extra environment.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// Names its log file (`<label>.log`) and its lines in failures.
+    pub label: String,
+    /// Arguments after `run` (the barrier flags are added here).
+    pub args: Vec<String>,
+    pub env: Vec<(String, OsString)>,
+}
+
+/// How a group ended.
+#[derive(Debug, Clone)]
+pub struct GroupOutcome {
+    pub complete: bool,
+    pub seconds: f64,
+    pub failures: Vec<String>,
+}
+
+/// Where and how to run groups.
+pub struct Runner {
+    pub exe: PathBuf,
+    pub logs: PathBuf,
+    pub barrier_timeout: Duration,
+    /// Redraw a status line on the terminal.
+    pub live: bool,
+}
+
+struct ChildWorker {
+    label: String,
+    child: Child,
+    progress: SharedProgress,
+    tail: SharedTail,
+    reader: std::thread::JoinHandle<()>,
+}
+
+type SharedProgress = Arc<Mutex<(u64, Option<u64>)>>;
+type SharedTail = Arc<Mutex<Vec<String>>>;
+
+/// Follows a child's stderr: progress lines update `progress`, every line goes to its log file.
+fn follow(child: &mut Child, log: PathBuf) -> (SharedProgress, SharedTail, std::thread::JoinHandle<()>) {
+    let progress = Arc::new(Mutex::new((0, None)));
+    let tail = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take();
+    let (p, t) = (progress.clone(), tail.clone());
+    let reader = std::thread::spawn(move || {
+        let mut file = std::fs::File::create(&log).ok();
+        let Some(stderr) = stderr else { return };
+        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+            if let Some(f) = file.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
+            if let Some((_, done, total, _)) = worker::parse_progress(&line) {
+                if let Ok(mut g) = p.lock() {
+                    *g = (done, total);
+                }
+            } else if let Ok(mut g) = t.lock() {
+                g.push(line);
+                let excess = g.len().saturating_sub(8);
+                g.drain(..excess);
+            }
+        }
+    });
+    (progress, tail, reader)
+}
+
+impl Runner {
+    fn spawn(&self, spec: &WorkerSpec, barrier: Option<&str>) -> Result<ChildWorker> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("run").args(&spec.args);
+        if let Some(addr) = barrier {
+            cmd.args(["--barrier", addr, "--barrier-timeout", &format!("{}ms", self.barrier_timeout.as_millis())]);
+        }
+        cmd.envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env(worker::PROGRESS_ENV, "1")
+            .env_remove("JOB_COMPLETION_INDEX");
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| Error::new(format!("cannot start worker {}: {e}", spec.label)))?;
+        let (progress, tail, reader) = follow(&mut child, self.logs.join(format!("{}.log", spec.label)));
+        Ok(ChildWorker { label: spec.label.clone(), child, progress, tail, reader })
+    }
+
+    fn status_line(title: &str, workers: &[ChildWorker], started: Instant) -> String {
+        let parts: Vec<String> = workers
+            .iter()
+            .map(|w| {
+                let (done, total) = w.progress.lock().map(|g| *g).unwrap_or((0, None));
+                match total {
+                    Some(t) => format!("{done}/{t}"),
+                    None => done.to_string(),
+                }
+            })
+            .collect();
+        format!("[{title}] {:.1}s kernels per worker: {}", started.elapsed().as_secs_f64(), parts.join(" "))
+    }
+
+    /// Runs the workers to the end; failures of single workers are recorded, not fatal. With more than one
+    /// worker they meet at a barrier first.
+    pub fn run_group(&self, title: &str, specs: &[WorkerSpec]) -> Result<GroupOutcome> {
+        let started = Instant::now();
+        let processes = specs.len() as u32;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut barrier = if processes > 1 {
+            let listener = rendezvous::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr().map_err(|e| Error::new(format!("barrier socket: {e}")))?.to_string();
+            let (timeout, cancel) = (self.barrier_timeout, cancel.clone());
+            Some((
+                addr,
+                std::thread::spawn(move || rendezvous::serve_cancellable(listener, processes, timeout, cancel)),
+            ))
+        } else {
+            None
+        };
+        let mut workers = Vec::new();
+        for spec in specs {
+            workers.push(self.spawn(spec, barrier.as_ref().map(|b| b.0.as_str()))?);
+        }
+        let mut failures = Vec::new();
+        let mut statuses = vec![None; workers.len()];
+        let mut barrier_failed_at: Option<Instant> = None;
+        while statuses.iter().any(|s| s.is_none()) {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                for w in workers.iter_mut() {
+                    let _ = w.child.kill();
+                }
+                failures.push("interrupted".to_string());
+                break;
+            }
+            for (w, status) in workers.iter_mut().zip(statuses.iter_mut()) {
+                if status.is_none() {
+                    *status = w.child.try_wait().ok().flatten();
+                }
+            }
+            // A worker that ends while the barrier still waits will never arrive: release the others now.
+            if barrier.as_ref().is_some_and(|b| !b.1.is_finished()) && statuses.iter().any(|s| s.is_some()) {
+                cancel.store(true, Ordering::SeqCst);
+            }
+            // Once the barrier has failed, a worker that never reached it (stopped, hung) would wait forever.
+            if barrier_failed_at.is_none() && barrier.as_ref().is_some_and(|b| b.1.is_finished()) {
+                if let Some((_, server)) = barrier.take() {
+                    if let Ok(Err(e)) = server.join() {
+                        failures.push(e.problem);
+                        barrier_failed_at = Some(Instant::now());
+                    }
+                }
+            }
+            if barrier_failed_at.is_some_and(|t| t.elapsed() > STUCK_GRACE) {
+                for (w, status) in workers.iter_mut().zip(statuses.iter()) {
+                    if status.is_none() {
+                        let _ = w.child.kill();
+                    }
+                }
+            }
+            if self.live {
+                eprint!("\r{}   ", Self::status_line(title, &workers, started));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for (w, status) in workers.into_iter().zip(statuses) {
+            let status = status.or_else(|| w.child.wait_with_output().ok().map(|o| o.status));
+            let _ = w.reader.join();
+            if !status.is_some_and(|s| s.success()) {
+                let last = w.tail.lock().map(|t| t.join(" | ")).unwrap_or_default();
+                failures.push(format!(
+                    "worker {} exited with {}: {last}",
+                    w.label,
+                    status.map(|s| s.to_string()).unwrap_or("?".into())
+                ));
+            }
+        }
+        if let Some((_, server)) = barrier {
+            if let Ok(Err(e)) = server.join() {
+                failures.push(e.problem);
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        if self.live {
+            eprint!("\r\x1b[K");
+        }
+        let state =
+            if failures.is_empty() { "done".to_string() } else { format!("INCOMPLETE: {}", failures.join("; ")) };
+        eprintln!("[{title}] {state} in {seconds:.1} s");
+        Ok(GroupOutcome { complete: failures.is_empty(), seconds, failures })
+    }
+}

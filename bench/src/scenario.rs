@@ -1,0 +1,251 @@
+//! Capacity-planning scenarios (`bench/scenarios/*.toml`): one or more groups of Pods, each with its kernel,
+//! size, arrival process and rate, count, and MPS active thread percentage. Parsing and validation only (pure).
+//!
+//! ```toml
+//! name = "inference"
+//! description = "identical inference-like Pods"
+//! slo_group = "inference"         # whose p99 the SLO judges (default: the first swept group)
+//! [[group]]
+//! name = "inference"
+//! kernel = "fma"                   # fma | stream | tiny
+//! blocks = 16
+//! threads = 256
+//! iters = 70000
+//! arrivals = "poisson"             # poisson | fixed | closed
+//! rate = 200                       # requests/s per Pod (open loop)
+//! pods = "sweep"                   # the count `plan` searches, or a fixed number
+//! active_thread_percentage = 50    # optional, MPS only
+//! ```
+
+use crate::error::{Error, Result};
+use crate::workload::{KernelKind, KernelShape};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub slo_group: Option<String>,
+    #[serde(rename = "group")]
+    pub groups: Vec<Group>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Pods {
+    Fixed(u32),
+    Sweep(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArrivalKind {
+    Poisson,
+    Fixed,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    pub kernel: KernelKind,
+    #[serde(default = "default_blocks")]
+    pub blocks: u32,
+    #[serde(default = "default_threads")]
+    pub threads: u32,
+    #[serde(default)]
+    pub iters: u32,
+    #[serde(default = "default_bytes")]
+    pub bytes: u64,
+    #[serde(default = "default_arrivals")]
+    pub arrivals: ArrivalKind,
+    pub rate: Option<f64>,
+    pub pods: Pods,
+    pub active_thread_percentage: Option<u32>,
+}
+
+fn default_blocks() -> u32 {
+    16
+}
+fn default_threads() -> u32 {
+    256
+}
+fn default_bytes() -> u64 {
+    64 << 20
+}
+fn default_arrivals() -> ArrivalKind {
+    ArrivalKind::Closed
+}
+
+impl Group {
+    pub fn swept(&self) -> bool {
+        matches!(self.pods, Pods::Sweep(_))
+    }
+
+    /// Pods of this group when the swept count is `n`.
+    pub fn pods_at(&self, n: u32) -> u32 {
+        match self.pods {
+            Pods::Fixed(k) => k,
+            Pods::Sweep(_) => n,
+        }
+    }
+
+    pub fn shape(&self) -> KernelShape {
+        KernelShape {
+            kernel: self.kernel,
+            blocks: self.blocks,
+            threads: self.threads,
+            iters: self.iters,
+            bytes: self.bytes,
+        }
+    }
+
+    /// The `sharebench run` flags of one Pod of this group (rate overridable by `plan --rate`).
+    pub fn run_args(&self, rate_override: Option<f64>) -> Vec<String> {
+        let mut args = vec!["--kernel".to_string(), self.kernel.to_string()];
+        for (flag, value) in [
+            ("--blocks", self.blocks as u64),
+            ("--threads", self.threads as u64),
+            ("--iters", self.iters as u64),
+            ("--bytes", self.bytes),
+        ] {
+            args.extend([flag.to_string(), value.to_string()]);
+        }
+        let rate = if self.swept() { rate_override.or(self.rate) } else { self.rate };
+        match (self.arrivals, rate) {
+            (ArrivalKind::Closed, _) | (_, None) => {}
+            (kind, Some(rate)) => {
+                let process = if kind == ArrivalKind::Fixed { "fixed" } else { "poisson" };
+                args.extend(["--rate".to_string(), rate.to_string(), "--arrivals".into(), process.into()]);
+            }
+        }
+        args
+    }
+}
+
+impl Scenario {
+    /// Parses and checks a scenario file's text; errors name the file and the field.
+    pub fn parse(text: &str, source: &str) -> Result<Scenario> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+            Error::new(format!("{source}: not a valid scenario: {}", e.message()))
+                .fix("see bench/scenarios/*.toml for the format")
+        })?;
+        scenario.validate().map_err(|e| Error::new(format!("{source}: {e}")))?;
+        Ok(scenario)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.groups.is_empty() {
+            return Err("no [[group]]".into());
+        }
+        if !self.groups.iter().any(Group::swept) {
+            return Err("no group has pods = \"sweep\" (the count plan searches)".into());
+        }
+        for g in &self.groups {
+            if let Pods::Sweep(word) = &g.pods {
+                if word != "sweep" {
+                    return Err(format!("group {}: pods must be a number or \"sweep\", not {word:?}", g.name));
+                }
+            }
+            g.shape().validate().map_err(|e| format!("group {}: {}", g.name, e.problem.replace("--", "")))?;
+            if g.kernel == KernelKind::Fma && g.iters == 0 {
+                return Err(format!("group {}: fma needs iters > 0", g.name));
+            }
+            if g.arrivals != ArrivalKind::Closed && !g.rate.is_some_and(|r| r > 0.0 && r.is_finite()) {
+                return Err(format!("group {}: {:?} arrivals need a rate > 0", g.name, g.arrivals));
+            }
+            if let Some(p) = g.active_thread_percentage {
+                if !(1..=100).contains(&p) {
+                    return Err(format!("group {}: active_thread_percentage {p} is not in 1..=100", g.name));
+                }
+            }
+            if self.groups.iter().filter(|o| o.name == g.name).count() > 1 {
+                return Err(format!("group name {} is used twice", g.name));
+            }
+        }
+        if let Some(slo) = &self.slo_group {
+            if !self.groups.iter().any(|g| &g.name == slo) {
+                return Err(format!("slo_group {slo} names no group"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The group whose p99 the SLO judges.
+    pub fn slo_group(&self) -> &Group {
+        let named = self.slo_group.as_ref().and_then(|n| self.groups.iter().find(|g| &g.name == n));
+        named.or_else(|| self.groups.iter().find(|g| g.swept())).unwrap_or(&self.groups[0])
+    }
+
+    /// Worker processes at swept count `n`.
+    pub fn processes_at(&self, n: u32) -> u32 {
+        self.groups.iter().map(|g| g.pods_at(n)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOISY: &str = r#"
+name = "noisy-neighbour"
+slo_group = "latency"
+[[group]]
+name = "latency"
+kernel = "tiny"
+iters = 2000
+arrivals = "poisson"
+rate = 500
+pods = 1
+[[group]]
+name = "batch"
+kernel = "fma"
+blocks = 132
+iters = 70000
+pods = "sweep"
+active_thread_percentage = 50
+"#;
+
+    #[test]
+    fn a_noisy_neighbour_scenario_parses() {
+        let s = Scenario::parse(NOISY, "noisy.toml").unwrap();
+        assert_eq!(s.slo_group().name, "latency");
+        assert_eq!(s.processes_at(4), 5);
+        let args = s.groups[0].run_args(Some(9.0));
+        assert!(args.ends_with(&["--rate", "500", "--arrivals", "poisson"].map(String::from)), "{args:?}");
+        assert!(!s.groups[1].run_args(None).contains(&"--rate".to_string()));
+    }
+
+    #[test]
+    fn the_shipped_scenarios_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            Scenario::parse(&std::fs::read_to_string(&path).unwrap(), &path.display().to_string()).unwrap();
+            n += 1;
+        }
+        assert!(n >= 3);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let cases = [
+            (NOISY.replace("pods = \"sweep\"", "pods = 2"), "no group has pods = \"sweep\""),
+            (NOISY.replace("rate = 500", ""), "need a rate > 0"),
+            (NOISY.replace("active_thread_percentage = 50", "active_thread_percentage = 150"), "not in 1..=100"),
+            (NOISY.replace("slo_group = \"latency\"", "slo_group = \"nope\""), "names no group"),
+            (NOISY.replace("kernel = \"tiny\"", "kernel = \"gemm\""), "not a valid scenario"),
+            (NOISY.replace("pods = 1", "pods = 1\ncolour = 3"), "not a valid scenario"),
+            (NOISY.replace("pods = \"sweep\"", "pods = \"many\""), "not \"many\""),
+        ];
+        for (text, needle) in cases {
+            let e = Scenario::parse(&text, "s.toml").unwrap_err();
+            assert!(e.problem.contains(needle), "{needle}: {}", e.problem);
+            assert!(e.problem.starts_with("s.toml: "));
+        }
+    }
+}
