@@ -363,4 +363,11 @@ pub struct PlanArgs {
     /// How long workers wait for each other at each point's start barrier.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub barrier_timeout: Duration,
+    /// MPS knob: search once per active thread percentage given to the SLO group's neighbours (e.g. 25,50,100).
+    #[arg(long, value_delimiter = ',', value_name = "PCT")]
+    pub atp: Vec<u32>,
+    /// Blast radius: after each mode's search, one more point where one worker triggers a real GPU fault; the
+    /// plan records which other workers it took down.
+    #[arg(long)]
+    pub inject_fault: bool,
 }

@@ -92,6 +92,35 @@ pub fn point(
     }
 }
 
+/// What one worker's GPU fault did to the others at one point.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlastRadius {
+    pub mode: String,
+    pub pods: u32,
+    pub processes: u32,
+    /// Workers other than the faulting one that failed.
+    pub others_failed: u32,
+    pub others: u32,
+    pub errors: Vec<String>,
+}
+
+/// Counts the casualties of an injected fault (the faulting worker reports "injected GPU fault").
+pub fn blast_radius(point: &Point, workers: &[Worker]) -> BlastRadius {
+    let injected = |w: &&Worker| w.status.error.as_deref().is_some_and(|e| e.starts_with("injected GPU fault"));
+    let others: Vec<&Worker> = workers.iter().filter(|w| !injected(w)).collect();
+    let failed: Vec<&&Worker> = others.iter().filter(|w| !w.status.complete).collect();
+    // Workers that wrote no result at all failed too.
+    let missing = point.processes.saturating_sub(workers.len() as u32);
+    BlastRadius {
+        mode: point.mode.clone(),
+        pods: point.pods,
+        processes: point.processes,
+        others_failed: failed.len() as u32 + missing,
+        others: point.processes.saturating_sub(1),
+        errors: failed.iter().filter_map(|w| w.status.error.clone()).collect(),
+    }
+}
+
 /// The most Pods a mode sustains: the largest count that meets the SLO with every smaller count meeting it too.
 pub fn max_pods(points: &[Point], mode: &str) -> Option<u32> {
     let mut ordered: Vec<&Point> = points.iter().filter(|p| p.mode == mode).collect();
@@ -147,6 +176,20 @@ mod tests {
         assert_eq!(max_pods(&points, "mps"), Some(2));
         assert_eq!(max_pods(&points, "timeslice"), None);
         assert_eq!(pod_counts(10), vec![1, 2, 3, 4, 6, 8]);
+    }
+
+    #[test]
+    fn the_blast_radius_counts_the_other_casualties() {
+        let mut faulty = crate::analysis::tests::synthetic("mps", 3, 0, 0, 10, 1000, 0);
+        faulty.status =
+            crate::result::RunStatus { complete: false, error: Some("injected GPU fault after 200 kernels: x".into()) };
+        let mut hit = crate::analysis::tests::synthetic("mps", 3, 1, 0, 10, 1000, 0);
+        hit.status = crate::result::RunStatus { complete: false, error: Some("CUDA_ERROR_ILLEGAL_ADDRESS".into()) };
+        let fine = crate::analysis::tests::synthetic("mps", 3, 2, 0, 10, 1000, 0);
+        let p = at("mps", 3, Verdict::Failed);
+        let b = blast_radius(&p, &[faulty, hit, fine]);
+        assert_eq!((b.others_failed, b.others), (1, 2));
+        assert_eq!(b.errors, vec!["CUDA_ERROR_ILLEGAL_ADDRESS".to_string()]);
     }
 
     #[test]

@@ -34,6 +34,55 @@ pub struct PlanReport {
     pub points: Vec<Point>,
     /// Most Pods per GPU meeting the SLO, per mode (`None`: not even one).
     pub capacity: Vec<(String, Option<u32>)>,
+    /// With `--inject-fault`: which workers one worker's GPU fault took down, per mode.
+    pub blast_radius: Vec<capacity::BlastRadius>,
+}
+
+/// What every point of one plan shares.
+struct PointContext<'a> {
+    args: &'a PlanArgs,
+    scenario: &'a Scenario,
+    exe: PathBuf,
+    dir: PathBuf,
+    slo_ns: u64,
+}
+
+impl PointContext<'_> {
+    fn point_dir(&self, setting: Setting, pods: u32, fault: bool) -> PathBuf {
+        self.dir.join("points").join(format!("{}-{pods}{}", setting.slug(), if fault { "-fault" } else { "" }))
+    }
+
+    fn point_workers(&self, setting: Setting, pods: u32, fault: bool) -> Vec<report::input::Worker> {
+        let dir = self.point_dir(setting, pods, fault).display().to_string();
+        report::input::load(&[dir], true).map(|l| l.workers).unwrap_or_default()
+    }
+
+    /// Runs one point and judges it; also returns the GPU the workers ran on.
+    fn run_point(&self, setting: Setting, pods: u32, pipe_dir: &Path, fault: bool) -> Result<(Point, Option<String>)> {
+        let point_dir = self.point_dir(setting, pods, fault);
+        std::fs::create_dir_all(&point_dir).map_err(|e| Error::io("create directory", &point_dir, e))?;
+        let runner = Runner {
+            exe: self.exe.clone(),
+            logs: point_dir.clone(),
+            barrier_timeout: self.args.barrier_timeout,
+            live: std::io::stderr().is_terminal(),
+        };
+        let specs = worker_specs(self.args, self.scenario, setting, pods, &point_dir, pipe_dir, fault);
+        let title = format!("{} {pods} pods{}", setting.label(), if fault { " with a GPU fault" } else { "" });
+        let outcome = runner.run_group(&title, &specs)?;
+        let workers = self.point_workers(setting, pods, fault);
+        let gpu = workers.first().map(|w| format!("{} ({})", w.gpu.name, w.gpu.uuid));
+        let processes = self.scenario.processes_at(pods);
+        let slo_group = &self.scenario.slo_group().name;
+        let p = capacity::point(&setting.label(), pods, processes, slo_group, self.slo_ns, &workers, outcome.failures);
+        eprintln!(
+            "  {title}: p99 {} over {} samples: {:?}",
+            format_ns(p.slo_latency.p99_ns as f64),
+            p.slo_latency.samples,
+            p.verdict
+        );
+        Ok((p, gpu))
+    }
 }
 
 /// How long a point runs: `--duration`, stretched (up to 60 s) so that an open-loop SLO group collects enough
@@ -49,16 +98,60 @@ pub fn point_duration(args: &PlanArgs, scenario: &Scenario, pods: u32) -> std::t
     args.duration.max(std::time::Duration::from_secs_f64(needed.min(60.0)))
 }
 
+/// A way of sharing the plan searches: a mode, and under MPS optionally an active thread percentage imposed on
+/// the neighbours of the SLO group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    pub mode: CompareMode,
+    pub neighbour_atp: Option<u32>,
+}
+
+impl Setting {
+    pub fn label(&self) -> String {
+        match self.neighbour_atp {
+            Some(pct) => format!("{} (neighbours {pct}% SMs)", self.mode.label()),
+            None => self.mode.label().to_string(),
+        }
+    }
+
+    fn slug(&self) -> String {
+        match self.neighbour_atp {
+            Some(pct) => format!("{}-atp{pct}", self.mode.label()),
+            None => self.mode.label().to_string(),
+        }
+    }
+}
+
+/// The settings to search: each mode, and for MPS one per `--atp` value when given.
+pub fn settings(args: &PlanArgs) -> Vec<Setting> {
+    args.modes
+        .iter()
+        .flat_map(|&mode| match (mode, args.atp.is_empty()) {
+            (CompareMode::Mps, false) => args.atp.iter().map(|&p| Setting { mode, neighbour_atp: Some(p) }).collect(),
+            _ => vec![Setting { mode, neighbour_atp: None }],
+        })
+        .collect()
+}
+
+/// Requests after which the injected fault fires (early in a point, so that everyone is running).
+const FAULT_AFTER: u64 = 200;
+
 fn worker_specs(
     args: &PlanArgs,
     scenario: &Scenario,
-    mode: CompareMode,
+    setting: Setting,
     pods: u32,
     dir: &Path,
     pipe_dir: &Path,
+    inject_fault: bool,
 ) -> Vec<WorkerSpec> {
+    let mode = setting.mode;
+    let slo_group = scenario.slo_group().name.clone();
+    let single_group = scenario.groups.len() == 1;
+    let fault_worker = scenario.processes_at(pods).saturating_sub(1);
     let processes = scenario.processes_at(pods);
-    let run_id = format!("plan-{}-{}-{pods}", scenario.name, mode.label());
+    let run_id =
+        format!("plan-{}-{}-{pods}{}", scenario.name, setting.slug(), if inject_fault { "-fault" } else { "" });
     let mut index = 0;
     let mut specs = Vec::new();
     for group in &scenario.groups {
@@ -74,8 +167,17 @@ fn worker_specs(
                 a.extend(["--mps-control".into(), p.display().to_string()]);
             }
             a.extend(["--out".into(), dir.join(format!("{label}.json")).display().to_string()]);
+            if inject_fault && index == fault_worker {
+                a.extend(["--inject-fault-after".into(), FAULT_AFTER.to_string()]);
+            }
             let mut env = vec![("CUDA_MPS_PIPE_DIRECTORY".to_string(), pipe_dir.as_os_str().to_owned())];
-            if let (CompareMode::Mps, Some(pct)) = (mode, group.active_thread_percentage) {
+            let neighbour = single_group || group.name != slo_group;
+            let atp = if neighbour {
+                setting.neighbour_atp.or(group.active_thread_percentage)
+            } else {
+                group.active_thread_percentage
+            };
+            if let (CompareMode::Mps, Some(pct)) = (mode, atp) {
                 env.push(("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE".into(), pct.to_string().into()));
             }
             specs.push(WorkerSpec { label, args: a, env });
@@ -97,6 +199,9 @@ fn validate(args: &PlanArgs) -> Result<()> {
     }
     if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
         return Err(Error::flag("--rate", "must be a positive number of requests per second"));
+    }
+    if let Some(bad) = args.atp.iter().find(|&&p| !(1..=100).contains(&p)) {
+        return Err(Error::flag("--atp", format!("{bad} is not a percentage in 1..=100")));
     }
     if args.duration.is_zero() {
         return Err(Error::flag("--duration", "must be longer than 0"));
@@ -137,6 +242,12 @@ pub fn render(plan: &PlanReport) -> String {
             None => out += &format!("{mode}: not even one Pod meets the SLO (or no valid point)\n"),
         }
     }
+    for b in &plan.blast_radius {
+        out += &format!(
+            "{}: a GPU fault in one of {} workers took down {} of the {} others\n",
+            b.mode, b.processes, b.others_failed, b.others
+        );
+    }
     out
 }
 
@@ -167,6 +278,12 @@ fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
             p.verdict
         );
     }
+    if !plan.blast_radius.is_empty() {
+        out += "\n## Blast radius\n\nOne worker triggered a real GPU fault (an illegal address) mid-run:\n\n| mode | Pods | workers | others taken down |\n|---|---|---|---|\n";
+        for b in &plan.blast_radius {
+            out += &format!("| {} | {} | {} | {} of {} |\n", b.mode, b.pods, b.processes, b.others_failed, b.others);
+        }
+    }
     out += &format!(
         "\n`Invalid`: fewer than {} samples behind the p99. `Failed`: a worker failed (see points/*/logs).\n",
         capacity::MIN_SAMPLES_P99
@@ -194,40 +311,22 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
     let mut daemon =
         if args.modes.contains(&CompareMode::Mps) { Some(start_private_daemon(&args.control, "plan")?) } else { None };
     let slo_ns = (args.slo_p99 * 1e6) as u64;
-    let slo_group = scenario.slo_group().name.clone();
     let mut points = Vec::new();
     let mut gpu_name = None;
-    for &mode in &args.modes {
+    let ctx = PointContext { args, scenario: &scenario, exe, dir: dir.clone(), slo_ns };
+    let mut blast = Vec::new();
+    for setting in settings(args) {
+        let pipe_dir = match (setting.mode, &daemon) {
+            (CompareMode::Mps, Some(d)) => d.pipe_dir().to_path_buf(),
+            _ => no_mps.clone(),
+        };
         for pods in capacity::pod_counts(args.max_pods) {
             let processes = scenario.processes_at(pods);
-            if orchestrate::interrupted() || (mode == CompareMode::Mps && processes > MPS_CLIENT_LIMIT) {
+            if orchestrate::interrupted() || (setting.mode == CompareMode::Mps && processes > MPS_CLIENT_LIMIT) {
                 break;
             }
-            let point_dir = dir.join("points").join(format!("{}-{pods}", mode.label()));
-            let runner = Runner {
-                exe: exe.clone(),
-                logs: point_dir.clone(),
-                barrier_timeout: args.barrier_timeout,
-                live: std::io::stderr().is_terminal(),
-            };
-            std::fs::create_dir_all(&point_dir).map_err(|e| Error::io("create directory", &point_dir, e))?;
-            let pipe_dir = match (mode, &daemon) {
-                (CompareMode::Mps, Some(d)) => d.pipe_dir().to_path_buf(),
-                _ => no_mps.clone(),
-            };
-            let specs = worker_specs(args, &scenario, mode, pods, &point_dir, &pipe_dir);
-            let outcome = runner.run_group(&format!("{} {pods} pods", mode.label()), &specs)?;
-            let workers =
-                report::input::load(&[point_dir.display().to_string()], true).map(|l| l.workers).unwrap_or_default();
-            gpu_name = gpu_name.or_else(|| workers.first().map(|w| format!("{} ({})", w.gpu.name, w.gpu.uuid)));
-            let p = capacity::point(mode.label(), pods, processes, &slo_group, slo_ns, &workers, outcome.failures);
-            eprintln!(
-                "  {} {pods} pods: p99 {} over {} samples: {:?}",
-                mode.label(),
-                format_ns(p.slo_latency.p99_ns as f64),
-                p.slo_latency.samples,
-                p.verdict
-            );
+            let (p, gpu) = ctx.run_point(setting, pods, &pipe_dir, false)?;
+            gpu_name = gpu_name.or(gpu);
             // Larger counts only add load: stop at the first point that breaks the SLO or fails. A point with too
             // few samples says nothing either way, so the search goes on.
             let stop = matches!(p.verdict, Verdict::Violates | Verdict::Failed);
@@ -235,6 +334,11 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
             if stop {
                 break;
             }
+        }
+        if args.inject_fault && !orchestrate::interrupted() {
+            let pods = capacity::max_pods(&points, &setting.label()).unwrap_or(1).max(2);
+            let (p, _) = ctx.run_point(setting, pods, &pipe_dir, true)?;
+            blast.push(capacity::blast_radius(&p, &ctx.point_workers(setting, pods, true)));
         }
     }
     if let Some(mut d) = daemon.take() {
@@ -253,9 +357,9 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
         gpu: gpu_name,
         points,
         capacity: capacity_by_mode,
+        blast_radius: blast,
     };
-    let chart_series = args
-        .modes
+    let chart_series = settings(args)
         .iter()
         .map(|m| {
             let pts = plan
@@ -320,7 +424,8 @@ mod tests {
     #[test]
     fn each_pod_is_a_worker_of_its_group_with_the_mode_set_up() {
         let s = inference();
-        let specs = worker_specs(&plan_args(&[]), &s, CompareMode::Mps, 3, Path::new("/o"), Path::new("/p"));
+        let setting = Setting { mode: CompareMode::Mps, neighbour_atp: Some(30) };
+        let specs = worker_specs(&plan_args(&[]), &s, setting, 3, Path::new("/o"), Path::new("/p"), true);
         assert_eq!(specs.len(), 3);
         let a = &specs[2].args;
         let value = |flag: &str| a[a.iter().position(|x| x == flag).unwrap() + 1].clone();
@@ -330,6 +435,12 @@ mod tests {
         );
         assert_eq!(value("--rate"), "200");
         assert_eq!(specs[0].env[0].1, "/p");
+        // A single-group scenario's Pods are each other's neighbours; the last worker carries the fault.
+        assert_eq!(specs[0].env[1], ("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE".to_string(), "30".into()));
+        assert!(a.contains(&"--inject-fault-after".to_string()));
+        assert!(!specs[0].args.contains(&"--inject-fault-after".to_string()));
+        let labels: Vec<String> = settings(&plan_args(&["--atp", "25,50"])).iter().map(Setting::label).collect();
+        assert_eq!(labels, ["timeslice", "mps (neighbours 25% SMs)", "mps (neighbours 50% SMs)"]);
     }
 
     #[test]
