@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Capacity plans on a real GPU: the inference scenario and the noisy-neighbour scenario.
-# Usage (repo root, release binary in dist/): bash bench/device/plan.sh OUTDIR
+# Usage (repo root, release binary in dist/): bash bench/device/plan.sh OUTDIR   (PLAN_ONLY=knobs: the last plan only)
 set -u
 B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
 O=${1:?output directory}; mkdir -p "$O"
+if [ "${PLAN_ONLY:-}" != knobs ]; then
 echo "### plan: inference, SLO p99 5 ms"
 "$B" plan bench/scenarios/inference.toml --slo-p99 5 --max-pods 24 --duration 4s --out "$O/plan-inference" 2>&1 | grep -v "kernels per worker"
 echo "### plan: noisy neighbour, SLO p99 4 ms"
 "$B" plan bench/scenarios/noisy-neighbour.toml --slo-p99 4 --max-pods 8 --duration 3s --out "$O/plan-noisy" 2>&1 | grep -v "kernels per worker"
+fi
+echo "### plan: noisy neighbour with the MPS knob swept and the blast radius, SLO p99 4 ms"
+"$B" plan bench/scenarios/noisy-neighbour.toml --slo-p99 4 --max-pods 4 --duration 3s --atp 25,50,100 --inject-fault \
+  --out "$O/plan-noisy-knobs" 2>&1 | grep -v "kernels per worker"

@@ -133,6 +133,11 @@ pub fn settings(args: &PlanArgs) -> Vec<Setting> {
         .collect()
 }
 
+/// The most Pods per GPU of each setting.
+pub fn capacity_by_setting(settings: &[Setting], points: &[Point]) -> Vec<(String, Option<u32>)> {
+    settings.iter().map(|s| (s.label(), capacity::max_pods(points, &s.label()))).collect()
+}
+
 /// Requests after which the injected fault fires (early in a point, so that everyone is running).
 const FAULT_AFTER: u64 = 200;
 
@@ -346,8 +351,7 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
         d.stop()?;
     }
     let _ = std::fs::remove_dir_all(&no_mps);
-    let capacity_by_mode =
-        args.modes.iter().map(|m| (m.label().to_string(), capacity::max_pods(&points, m.label()))).collect();
+    let capacity_by_mode = capacity_by_setting(&settings(args), &points);
     let plan = PlanReport {
         format: "sharebench-plan",
         scenario,
@@ -441,6 +445,29 @@ mod tests {
         assert!(!specs[0].args.contains(&"--inject-fault-after".to_string()));
         let labels: Vec<String> = settings(&plan_args(&["--atp", "25,50"])).iter().map(Setting::label).collect();
         assert_eq!(labels, ["timeslice", "mps (neighbours 25% SMs)", "mps (neighbours 50% SMs)"]);
+    }
+
+    #[test]
+    fn capacity_is_reported_per_setting() {
+        let point = |mode: &str, pods, verdict| Point {
+            mode: mode.into(),
+            pods,
+            processes: pods,
+            slo_latency: Default::default(),
+            slo_group_throughput: 0.0,
+            total_throughput: 0.0,
+            verdict,
+            failures: vec![],
+        };
+        let all = settings(&plan_args(&["--atp", "25,50"]));
+        let points = [
+            point("mps (neighbours 25% SMs)", 4, Verdict::Meets),
+            point("mps (neighbours 50% SMs)", 1, Verdict::Violates),
+        ];
+        let c = capacity_by_setting(&all, &points);
+        assert_eq!(c[1], ("mps (neighbours 25% SMs)".to_string(), Some(4)));
+        assert_eq!(c[2].1, None);
+        assert_eq!(c.len(), 3);
     }
 
     #[test]
