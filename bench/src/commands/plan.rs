@@ -13,30 +13,15 @@ use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::orchestrate::{self, Runner, WorkerSpec};
 use crate::report::charts::{self, SweepChart};
+use crate::report::plan::{markdown, render, PlanReport};
 use crate::scenario::Scenario;
 use crate::units::format_ns;
 use crate::{gpu, host, report};
-use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// MPS serves at most this many clients per GPU.
 const MPS_CLIENT_LIMIT: u32 = 48;
-
-#[derive(Debug, Serialize)]
-pub struct PlanReport {
-    pub format: &'static str,
-    pub scenario: Scenario,
-    pub slo_p99_ms: f64,
-    pub rate_override: Option<f64>,
-    pub duration_s: f64,
-    pub gpu: Option<String>,
-    pub points: Vec<Point>,
-    /// Most Pods per GPU meeting the SLO, per mode (`None`: not even one).
-    pub capacity: Vec<(String, Option<u32>)>,
-    /// With `--inject-fault`: which workers one worker's GPU fault took down, per mode.
-    pub blast_radius: Vec<capacity::BlastRadius>,
-}
 
 /// What every point of one plan shares.
 struct PointContext<'a> {
@@ -214,91 +199,6 @@ fn validate(args: &PlanArgs) -> Result<()> {
     Ok(())
 }
 
-/// The capacity table as text: one line per point, then the answer per mode.
-pub fn render(plan: &PlanReport) -> String {
-    let rows: Vec<Vec<String>> = plan
-        .points
-        .iter()
-        .map(|p| {
-            vec![
-                p.mode.clone(),
-                p.pods.to_string(),
-                p.processes.to_string(),
-                format_ns(p.slo_latency.p99_ns as f64),
-                p.slo_latency.samples.to_string(),
-                format!("{:.0}", p.slo_group_throughput),
-                format!("{:.0}", p.total_throughput),
-                format!("{:?}", p.verdict).to_lowercase(),
-            ]
-        })
-        .collect();
-    let header = ["mode", "pods", "processes", "p99 (SLO group)", "samples", "SLO group req/s", "all req/s", "verdict"];
-    let mut out = format!(
-        "scenario {} (SLO group {}), SLO p99 <= {} ms, at least {} s per point\n",
-        plan.scenario.name,
-        plan.scenario.slo_group().name,
-        plan.slo_p99_ms,
-        plan.duration_s
-    );
-    out += &report::table::aligned(&header, &rows);
-    for (mode, pods) in &plan.capacity {
-        match pods {
-            Some(n) => out += &format!("{mode}: at most {n} Pods per GPU meet the SLO\n"),
-            None => out += &format!("{mode}: not even one Pod meets the SLO (or no valid point)\n"),
-        }
-    }
-    for b in &plan.blast_radius {
-        out += &format!(
-            "{}: a GPU fault in one of {} workers took down {} of the {} others\n",
-            b.mode, b.processes, b.others_failed, b.others
-        );
-    }
-    out
-}
-
-fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
-    let mut out = format!("# Capacity plan: {}\n\n{}\n\n", plan.scenario.name, plan.scenario.description);
-    out += &format!(
-        "GPU: {}. SLO: p99 of group `{}` <= {} ms. Each point measured for {} s.\n\n",
-        plan.gpu.as_deref().unwrap_or("?"),
-        plan.scenario.slo_group().name,
-        plan.slo_p99_ms,
-        plan.duration_s
-    );
-    out += "| mode | max Pods/GPU |\n|---|---|\n";
-    for (mode, pods) in &plan.capacity {
-        out += &format!("| {mode} | {} |\n", pods.map(|n| n.to_string()).unwrap_or_else(|| "none".into()));
-    }
-    out += "\n| mode | pods | processes | p99 | samples | SLO group req/s | all req/s | verdict |\n|---|---|---|---|---|---|---|---|\n";
-    for p in &plan.points {
-        out += &format!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:?} |\n",
-            p.mode,
-            p.pods,
-            p.processes,
-            format_ns(p.slo_latency.p99_ns as f64),
-            p.slo_latency.samples,
-            p.slo_group_throughput,
-            p.total_throughput,
-            p.verdict
-        );
-    }
-    if !plan.blast_radius.is_empty() {
-        out += "\n## Blast radius\n\nOne worker triggered a real GPU fault (an illegal address) mid-run:\n\n| mode | Pods | workers | others taken down |\n|---|---|---|---|\n";
-        for b in &plan.blast_radius {
-            out += &format!("| {} | {} | {} | {} of {} |\n", b.mode, b.pods, b.processes, b.others_failed, b.others);
-        }
-    }
-    out += &format!(
-        "\n`Invalid`: fewer than {} samples behind the p99. `Failed`: a worker failed (see points/*/logs).\n",
-        capacity::MIN_SAMPLES_P99
-    );
-    for (title, png) in charts {
-        out += &format!("\n![{title}]({png})\n");
-    }
-    out
-}
-
 pub fn execute(args: &PlanArgs) -> Result<i32> {
     validate(args)?;
     let text = std::fs::read_to_string(&args.scenario).map_err(|e| Error::io("read", &args.scenario, e))?;
@@ -385,10 +285,13 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
         x_label: "Pods per GPU",
         slo_ms: Some(plan.slo_p99_ms),
     };
-    let (_, png) = charts::save(&chart, &dir, "capacity", Overwrite::Allow)?;
+    let (svg, png) = charts::save(&chart, &dir, "capacity", Overwrite::Allow)?;
     let json = serde_json::to_string_pretty(&plan).map_err(|e| Error::new(e.to_string()))?;
     fsio::write_atomic(&dir.join("plan.json"), json.as_bytes(), Overwrite::Allow)?;
     fsio::write_atomic(&dir.join("plan.md"), markdown(&plan, &[(title, png)]).as_bytes(), Overwrite::Allow)?;
+    fsio::write_atomic(&dir.join("plan.csv"), report::plan::csv(&plan).as_bytes(), Overwrite::Allow)?;
+    let chart_svg = std::fs::read_to_string(dir.join(&svg)).unwrap_or_default();
+    fsio::write_atomic(&dir.join("plan.html"), report::plan::html(&plan, &chart_svg).as_bytes(), Overwrite::Allow)?;
     let text = render(&plan);
     fsio::write_atomic(&dir.join("plan.txt"), text.as_bytes(), Overwrite::Allow)?;
     print!("{text}");

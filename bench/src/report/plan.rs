@@ -1,0 +1,223 @@
+//! Capacity-plan outputs: the table as text, plan.md, plan.csv and a self-contained plan.html. Pure (returns
+//! text); `plan` writes the files.
+
+use crate::analysis::capacity::{self, BlastRadius, Point};
+use crate::scenario::Scenario;
+use crate::units::format_ns;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct PlanReport {
+    pub format: &'static str,
+    pub scenario: Scenario,
+    pub slo_p99_ms: f64,
+    pub rate_override: Option<f64>,
+    pub duration_s: f64,
+    pub gpu: Option<String>,
+    pub points: Vec<Point>,
+    /// Most Pods per GPU meeting the SLO, per mode (`None`: not even one).
+    pub capacity: Vec<(String, Option<u32>)>,
+    /// With `--inject-fault`: which workers one worker's GPU fault took down, per mode.
+    pub blast_radius: Vec<BlastRadius>,
+}
+
+/// The capacity table as text: one line per point, then the answer per mode.
+pub fn render(plan: &PlanReport) -> String {
+    let rows: Vec<Vec<String>> = plan
+        .points
+        .iter()
+        .map(|p| {
+            vec![
+                p.mode.clone(),
+                p.pods.to_string(),
+                p.processes.to_string(),
+                format_ns(p.slo_latency.p99_ns as f64),
+                p.slo_latency.samples.to_string(),
+                format!("{:.0}", p.slo_group_throughput),
+                format!("{:.0}", p.total_throughput),
+                format!("{:?}", p.verdict).to_lowercase(),
+            ]
+        })
+        .collect();
+    let header = ["mode", "pods", "processes", "p99 (SLO group)", "samples", "SLO group req/s", "all req/s", "verdict"];
+    let mut out = format!(
+        "scenario {} (SLO group {}), SLO p99 <= {} ms, at least {} s per point\n",
+        plan.scenario.name,
+        plan.scenario.slo_group().name,
+        plan.slo_p99_ms,
+        plan.duration_s
+    );
+    out += &super::table::aligned(&header, &rows);
+    for (mode, pods) in &plan.capacity {
+        match pods {
+            Some(n) => out += &format!("{mode}: at most {n} Pods per GPU meet the SLO\n"),
+            None => out += &format!("{mode}: not even one Pod meets the SLO (or no valid point)\n"),
+        }
+    }
+    for b in &plan.blast_radius {
+        out += &format!(
+            "{}: a GPU fault in one of {} workers took down {} of the {} others\n",
+            b.mode, b.processes, b.others_failed, b.others
+        );
+    }
+    out
+}
+
+pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
+    let mut out = format!("# Capacity plan: {}\n\n{}\n\n", plan.scenario.name, plan.scenario.description);
+    out += &format!(
+        "GPU: {}. SLO: p99 of group `{}` <= {} ms. Each point measured for {} s.\n\n",
+        plan.gpu.as_deref().unwrap_or("?"),
+        plan.scenario.slo_group().name,
+        plan.slo_p99_ms,
+        plan.duration_s
+    );
+    out += "| mode | max Pods/GPU |\n|---|---|\n";
+    for (mode, pods) in &plan.capacity {
+        out += &format!("| {mode} | {} |\n", pods.map(|n| n.to_string()).unwrap_or_else(|| "none".into()));
+    }
+    out += "\n| mode | pods | processes | p99 | samples | SLO group req/s | all req/s | verdict |\n|---|---|---|---|---|---|---|---|\n";
+    for p in &plan.points {
+        out += &format!(
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:?} |\n",
+            p.mode,
+            p.pods,
+            p.processes,
+            format_ns(p.slo_latency.p99_ns as f64),
+            p.slo_latency.samples,
+            p.slo_group_throughput,
+            p.total_throughput,
+            p.verdict
+        );
+    }
+    if !plan.blast_radius.is_empty() {
+        out += "\n## Blast radius\n\nOne worker triggered a real GPU fault (an illegal address) mid-run:\n\n| mode | Pods | workers | others taken down |\n|---|---|---|---|\n";
+        for b in &plan.blast_radius {
+            out += &format!("| {} | {} | {} | {} of {} |\n", b.mode, b.pods, b.processes, b.others_failed, b.others);
+        }
+    }
+    out += &format!(
+        "\n`Invalid`: fewer than {} samples behind the p99. `Failed`: a worker failed (see points/*/logs).\n",
+        capacity::MIN_SAMPLES_P99
+    );
+    for (title, png) in charts {
+        out += &format!("\n![{title}]({png})\n");
+    }
+    out
+}
+
+/// plan.csv: one row per point.
+pub fn csv(plan: &PlanReport) -> String {
+    let mut out =
+        String::from("setting,pods,processes,p99_ns,p50_ns,samples,slo_group_req_per_s,total_req_per_s,verdict\n");
+    for p in &plan.points {
+        out += &format!(
+            "\"{}\",{},{},{},{},{},{:.3},{:.3},{:?}\n",
+            p.mode.replace('"', "\"\""),
+            p.pods,
+            p.processes,
+            p.slo_latency.p99_ns,
+            p.slo_latency.p50_ns,
+            p.slo_latency.samples,
+            p.slo_group_throughput,
+            p.total_throughput,
+            p.verdict
+        );
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// plan.html: the capacity answer, the points and the chart (inline SVG), with no external resources.
+pub fn html(plan: &PlanReport, chart_svg: &str) -> String {
+    let mut out = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Capacity plan: {name}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}svg{{max-width:100%;height:auto}}</style></head><body>\n<h1>Capacity plan: {name}</h1>\n<p>{desc}</p>\n<p>GPU {gpu}; SLO p99 of group <code>{group}</code> &lt;= {slo} ms.</p>\n<table><tr><th>setting</th><th>max Pods/GPU</th></tr>\n",
+        name = escape(&plan.scenario.name),
+        desc = escape(&plan.scenario.description),
+        gpu = escape(plan.gpu.as_deref().unwrap_or("?")),
+        group = escape(&plan.scenario.slo_group().name),
+        slo = plan.slo_p99_ms
+    );
+    for (mode, pods) in &plan.capacity {
+        out += &format!(
+            "<tr><td>{}</td><td>{}</td></tr>\n",
+            escape(mode),
+            pods.map(|n| n.to_string()).unwrap_or_else(|| "none".into())
+        );
+    }
+    out += "</table>\n<table><tr><th>setting</th><th>pods</th><th>processes</th><th>p99</th><th>samples</th><th>SLO group req/s</th><th>all req/s</th><th>verdict</th></tr>\n";
+    for p in &plan.points {
+        out += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:?}</td></tr>\n",
+            escape(&p.mode),
+            p.pods,
+            p.processes,
+            format_ns(p.slo_latency.p99_ns as f64),
+            p.slo_latency.samples,
+            p.slo_group_throughput,
+            p.total_throughput,
+            p.verdict
+        );
+    }
+    out += "</table>\n";
+    for b in &plan.blast_radius {
+        out += &format!(
+            "<p>{}: a GPU fault in one of {} workers took down {} of the {} others.</p>\n",
+            escape(&b.mode),
+            b.processes,
+            b.others_failed,
+            b.others
+        );
+    }
+    out += chart_svg;
+    out += "\n<p>Numbers: <a href=\"plan.json\">plan.json</a>, <a href=\"plan.csv\">plan.csv</a>.</p></body></html>\n";
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::capacity::Verdict;
+
+    fn sample() -> PlanReport {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/inference.toml")).unwrap();
+        let point = Point {
+            mode: "mps".into(),
+            pods: 4,
+            processes: 4,
+            slo_latency: Default::default(),
+            slo_group_throughput: 800.0,
+            total_throughput: 800.0,
+            verdict: Verdict::Meets,
+            failures: vec![],
+        };
+        PlanReport {
+            format: "sharebench-plan",
+            scenario: Scenario::parse(&text, "inference.toml").unwrap(),
+            slo_p99_ms: 5.0,
+            rate_override: None,
+            duration_s: 4.0,
+            gpu: Some("NVIDIA H100 <80GB>".into()),
+            points: vec![point],
+            capacity: vec![("mps".into(), Some(4))],
+            blast_radius: vec![],
+        }
+    }
+
+    #[test]
+    fn every_format_carries_the_answer() {
+        let plan = sample();
+        assert!(render(&plan).contains("mps: at most 4 Pods per GPU meet the SLO"));
+        assert!(markdown(&plan, &[]).contains("| mps | 4 |"));
+        assert_eq!(csv(&plan).lines().nth(1), Some("\"mps\",4,4,0,0,0,800.000,800.000,Meets"));
+        let page = html(&plan, "<svg></svg>");
+        assert!(
+            page.contains("<td>mps</td><td>4</td>")
+                && page.contains("NVIDIA H100 &lt;80GB&gt;")
+                && page.contains("<svg>")
+        );
+    }
+}
