@@ -370,4 +370,19 @@ pub struct PlanArgs {
     /// plan records which other workers it took down.
     #[arg(long)]
     pub inject_fault: bool,
+    /// What to search: the most Pods per GPU at the given rate, or the highest rate per Pod at --pods Pods.
+    #[arg(long, value_enum, default_value = "pods")]
+    pub search: Search,
+    /// Pods of the swept groups during a rate search.
+    #[arg(long, default_value_t = 1)]
+    pub pods: u32,
+}
+
+/// What `plan` searches for.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Search {
+    /// The most Pods per GPU meeting the SLO.
+    Pods,
+    /// The highest request rate per Pod meeting the SLO, at a fixed Pod count.
+    Rate,
 }

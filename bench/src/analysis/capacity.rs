@@ -35,6 +35,8 @@ pub struct Point {
     pub slo_group_throughput: f64,
     /// Requests per second all groups completed.
     pub total_throughput: f64,
+    /// Offered requests per second per Pod of the swept groups (open loop).
+    pub rate_per_pod: Option<f64>,
     pub verdict: Verdict,
     pub failures: Vec<String>,
 }
@@ -87,6 +89,7 @@ pub fn point(
         slo_latency,
         slo_group_throughput: throughput(in_slo_group()),
         total_throughput: throughput(workers.iter()),
+        rate_per_pod: None,
         verdict: judge(&slo_latency, slo_ns, complete),
         failures,
     }
@@ -128,6 +131,54 @@ pub fn max_pods(points: &[Point], mode: &str) -> Option<u32> {
     ordered.iter().take_while(|p| p.verdict == Verdict::Meets).last().map(|p| p.pods)
 }
 
+/// The search for the highest request rate per Pod that meets the SLO at a fixed Pod count: double (or halve)
+/// from the start until the SLO is bracketed, then bisect until the bracket is within 5% or 12 points ran.
+/// A point that does not clearly meet the SLO (violates, fails, too few samples) counts against the rate.
+#[derive(Debug, Clone)]
+pub struct RateSearch {
+    start: f64,
+    highest_meeting: Option<f64>,
+    lowest_failing: Option<f64>,
+    points: u32,
+}
+
+impl RateSearch {
+    pub const MAX_POINTS: u32 = 12;
+
+    pub fn new(start: f64) -> RateSearch {
+        RateSearch { start, highest_meeting: None, lowest_failing: None, points: 0 }
+    }
+
+    /// The next rate to measure, or `None` when the search is done.
+    pub fn next_rate(&self) -> Option<f64> {
+        if self.points >= Self::MAX_POINTS {
+            return None;
+        }
+        match (self.highest_meeting, self.lowest_failing) {
+            (None, None) => Some(self.start),
+            (Some(lo), None) => Some(lo * 2.0),
+            (None, Some(hi)) if hi / 2.0 >= 0.1 => Some(hi / 2.0),
+            (None, Some(_)) => None,
+            (Some(lo), Some(hi)) if hi / lo > 1.05 => Some((lo + hi) / 2.0),
+            (Some(_), Some(_)) => None,
+        }
+    }
+
+    pub fn record(&mut self, rate: f64, verdict: Verdict) {
+        self.points += 1;
+        if verdict == Verdict::Meets {
+            self.highest_meeting = Some(self.highest_meeting.map_or(rate, |r| r.max(rate)));
+        } else {
+            self.lowest_failing = Some(self.lowest_failing.map_or(rate, |r| r.min(rate)));
+        }
+    }
+
+    /// The highest rate measured to meet the SLO.
+    pub fn answer(&self) -> Option<f64> {
+        self.highest_meeting
+    }
+}
+
 /// The Pod counts the search tries, up to `max` (a coarse doubling with the steps between).
 pub fn pod_counts(max: u32) -> Vec<u32> {
     [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48].into_iter().filter(|&n| n <= max).collect()
@@ -149,6 +200,7 @@ mod tests {
             slo_latency: summary(5000, 1.0),
             slo_group_throughput: 0.0,
             total_throughput: 0.0,
+            rate_per_pod: None,
             verdict,
             failures: vec![],
         }
@@ -176,6 +228,26 @@ mod tests {
         assert_eq!(max_pods(&points, "mps"), Some(2));
         assert_eq!(max_pods(&points, "timeslice"), None);
         assert_eq!(pod_counts(10), vec![1, 2, 3, 4, 6, 8]);
+    }
+
+    #[test]
+    fn the_rate_search_brackets_then_bisects() {
+        // A GPU that meets the SLO up to 1300 requests/s per Pod.
+        let mut search = RateSearch::new(200.0);
+        let mut tried = Vec::new();
+        while let Some(rate) = search.next_rate() {
+            tried.push(rate);
+            search.record(rate, if rate <= 1300.0 { Verdict::Meets } else { Verdict::Violates });
+        }
+        assert_eq!(&tried[..4], &[200.0, 400.0, 800.0, 1600.0]);
+        let answer = search.answer().unwrap();
+        assert!((1240.0..=1300.0).contains(&answer), "{answer} after {tried:?}");
+        assert!(tried.len() as u32 <= RateSearch::MAX_POINTS);
+        let mut never = RateSearch::new(100.0);
+        while let Some(rate) = never.next_rate() {
+            never.record(rate, Verdict::Invalid);
+        }
+        assert_eq!(never.answer(), None);
     }
 
     #[test]

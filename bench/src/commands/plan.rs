@@ -8,7 +8,7 @@
 
 use super::compare::{prepare_run_dir, start_private_daemon};
 use crate::analysis::capacity::{self, Point, Verdict};
-use crate::cli::{CompareMode, PlanArgs};
+use crate::cli::{CompareMode, PlanArgs, Search};
 use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::orchestrate::{self, Runner, WorkerSpec};
@@ -23,6 +23,22 @@ use std::path::{Path, PathBuf};
 /// MPS serves at most this many clients per GPU.
 const MPS_CLIENT_LIMIT: u32 = 48;
 
+/// What one point offers: Pods (of the swept groups), their request rate, and whether a fault is injected.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Load {
+    pub pods: u32,
+    /// Requests per second per Pod of the swept groups (`None`: the scenario's).
+    pub rate: Option<f64>,
+    pub fault: bool,
+}
+
+impl Load {
+    fn slug(&self) -> String {
+        let rate = self.rate.map(|r| format!("-r{r:.0}")).unwrap_or_default();
+        format!("{}{rate}{}", self.pods, if self.fault { "-fault" } else { "" })
+    }
+}
+
 /// What every point of one plan shares.
 struct PointContext<'a> {
     args: &'a PlanArgs,
@@ -33,18 +49,19 @@ struct PointContext<'a> {
 }
 
 impl PointContext<'_> {
-    fn point_dir(&self, setting: Setting, pods: u32, fault: bool) -> PathBuf {
-        self.dir.join("points").join(format!("{}-{pods}{}", setting.slug(), if fault { "-fault" } else { "" }))
+    fn point_dir(&self, setting: Setting, load: Load) -> PathBuf {
+        self.dir.join("points").join(format!("{}-{}", setting.slug(), load.slug()))
     }
 
-    fn point_workers(&self, setting: Setting, pods: u32, fault: bool) -> Vec<report::input::Worker> {
-        let dir = self.point_dir(setting, pods, fault).display().to_string();
+    fn point_workers(&self, setting: Setting, load: Load) -> Vec<report::input::Worker> {
+        let dir = self.point_dir(setting, load).display().to_string();
         report::input::load(&[dir], true).map(|l| l.workers).unwrap_or_default()
     }
 
     /// Runs one point and judges it; also returns the GPU the workers ran on.
-    fn run_point(&self, setting: Setting, pods: u32, pipe_dir: &Path, fault: bool) -> Result<(Point, Option<String>)> {
-        let point_dir = self.point_dir(setting, pods, fault);
+    fn run_point(&self, setting: Setting, load: Load, pipe_dir: &Path) -> Result<(Point, Option<String>)> {
+        let Load { pods, rate, fault } = load;
+        let point_dir = self.point_dir(setting, load);
         std::fs::create_dir_all(&point_dir).map_err(|e| Error::io("create directory", &point_dir, e))?;
         let runner = Runner {
             exe: self.exe.clone(),
@@ -52,14 +69,17 @@ impl PointContext<'_> {
             barrier_timeout: self.args.barrier_timeout,
             live: std::io::stderr().is_terminal(),
         };
-        let specs = worker_specs(self.args, self.scenario, setting, pods, &point_dir, pipe_dir, fault);
-        let title = format!("{} {pods} pods{}", setting.label(), if fault { " with a GPU fault" } else { "" });
+        let specs = worker_specs(self.args, self.scenario, setting, load, &point_dir, pipe_dir);
+        let at_rate = rate.map(|r| format!(" at {r:.0} req/s each")).unwrap_or_default();
+        let title = format!("{} {pods} pods{at_rate}{}", setting.label(), if fault { " with a GPU fault" } else { "" });
         let outcome = runner.run_group(&title, &specs)?;
-        let workers = self.point_workers(setting, pods, fault);
+        let workers = self.point_workers(setting, load);
         let gpu = workers.first().map(|w| format!("{} ({})", w.gpu.name, w.gpu.uuid));
         let processes = self.scenario.processes_at(pods);
         let slo_group = &self.scenario.slo_group().name;
-        let p = capacity::point(&setting.label(), pods, processes, slo_group, self.slo_ns, &workers, outcome.failures);
+        let mut p =
+            capacity::point(&setting.label(), pods, processes, slo_group, self.slo_ns, &workers, outcome.failures);
+        p.rate_per_pod = swept_rate(self.scenario, rate);
         eprintln!(
             "  {title}: p99 {} over {} samples: {:?}",
             format_ns(p.slo_latency.p99_ns as f64),
@@ -72,15 +92,20 @@ impl PointContext<'_> {
 
 /// How long a point runs: `--duration`, stretched (up to 60 s) so that an open-loop SLO group collects enough
 /// samples for its p99 at the expected rate.
-pub fn point_duration(args: &PlanArgs, scenario: &Scenario, pods: u32) -> std::time::Duration {
-    let group = scenario.slo_group();
-    let rate = if group.swept() { args.rate.or(group.rate) } else { group.rate };
+pub fn point_duration(args: &PlanArgs, scenario: &Scenario, load: Load) -> std::time::Duration {
+    let (group, pods) = (scenario.slo_group(), load.pods);
+    let rate = if group.swept() { load.rate.or(group.rate) } else { group.rate };
     let requests_per_s = match (group.arrivals, rate) {
         (crate::scenario::ArrivalKind::Closed, _) | (_, None) => return args.duration,
         (_, Some(r)) => r * group.pods_at(pods) as f64,
     };
     let needed = 1.2 * capacity::MIN_SAMPLES_P99 as f64 / requests_per_s;
     args.duration.max(std::time::Duration::from_secs_f64(needed.min(60.0)))
+}
+
+/// The offered rate per Pod of the swept groups at a point.
+fn swept_rate(scenario: &Scenario, rate: Option<f64>) -> Option<f64> {
+    rate.or_else(|| scenario.groups.iter().find(|g| g.swept()).and_then(|g| g.rate))
 }
 
 /// A way of sharing the plan searches: a mode, and under MPS optionally an active thread percentage imposed on
@@ -130,28 +155,26 @@ fn worker_specs(
     args: &PlanArgs,
     scenario: &Scenario,
     setting: Setting,
-    pods: u32,
+    load: Load,
     dir: &Path,
     pipe_dir: &Path,
-    inject_fault: bool,
 ) -> Vec<WorkerSpec> {
-    let mode = setting.mode;
+    let (mode, pods, inject_fault) = (setting.mode, load.pods, load.fault);
     let slo_group = scenario.slo_group().name.clone();
     let single_group = scenario.groups.len() == 1;
     let fault_worker = scenario.processes_at(pods).saturating_sub(1);
     let processes = scenario.processes_at(pods);
-    let run_id =
-        format!("plan-{}-{}-{pods}{}", scenario.name, setting.slug(), if inject_fault { "-fault" } else { "" });
+    let run_id = format!("plan-{}-{}-{}", scenario.name, setting.slug(), load.slug());
     let mut index = 0;
     let mut specs = Vec::new();
     for group in &scenario.groups {
         for _ in 0..group.pods_at(pods) {
             let label = format!("{}-{index}", group.name);
-            let mut a = group.run_args(args.rate);
+            let mut a = group.run_args(load.rate);
             a.extend(["--mode".into(), mode.label().into(), "--gpu".into(), args.gpu.to_string()]);
             a.extend(["--workers".into(), processes.to_string(), "--worker-index".into(), index.to_string()]);
             a.extend(["--run-id".into(), run_id.clone(), "--group".into(), group.name.clone()]);
-            a.extend(["--duration".into(), format!("{}ms", point_duration(args, scenario, pods).as_millis())]);
+            a.extend(["--duration".into(), format!("{}ms", point_duration(args, scenario, load).as_millis())]);
             a.extend(["--mps-timeout".into(), format!("{}ms", args.control.mps_timeout.as_millis())]);
             if let Some(p) = &args.control.mps_control {
                 a.extend(["--mps-control".into(), p.display().to_string()]);
@@ -220,30 +243,60 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
     let mut gpu_name = None;
     let ctx = PointContext { args, scenario: &scenario, exe, dir: dir.clone(), slo_ns };
     let mut blast = Vec::new();
+    let mut max_rates = Vec::new();
+    let start_rate = match args.search {
+        Search::Rate => swept_rate(&scenario, args.rate).ok_or_else(|| {
+            Error::flag("--search", "rate search needs an open-loop swept group with a rate (or --rate)")
+        })?,
+        Search::Pods => 0.0,
+    };
     for setting in settings(args) {
         let pipe_dir = match (setting.mode, &daemon) {
             (CompareMode::Mps, Some(d)) => d.pipe_dir().to_path_buf(),
             _ => no_mps.clone(),
         };
-        for pods in capacity::pod_counts(args.max_pods) {
-            let processes = scenario.processes_at(pods);
-            if orchestrate::interrupted() || (setting.mode == CompareMode::Mps && processes > MPS_CLIENT_LIMIT) {
-                break;
+        match args.search {
+            Search::Pods => {
+                for pods in capacity::pod_counts(args.max_pods) {
+                    let processes = scenario.processes_at(pods);
+                    if orchestrate::interrupted() || (setting.mode == CompareMode::Mps && processes > MPS_CLIENT_LIMIT)
+                    {
+                        break;
+                    }
+                    let (p, gpu) = ctx.run_point(setting, Load { pods, rate: args.rate, fault: false }, &pipe_dir)?;
+                    gpu_name = gpu_name.or(gpu);
+                    // Larger counts only add load: stop at the first point that breaks the SLO or fails. A point
+                    // with too few samples says nothing either way, so the search goes on.
+                    let stop = matches!(p.verdict, Verdict::Violates | Verdict::Failed);
+                    points.push(p);
+                    if stop {
+                        break;
+                    }
+                }
             }
-            let (p, gpu) = ctx.run_point(setting, pods, &pipe_dir, false)?;
-            gpu_name = gpu_name.or(gpu);
-            // Larger counts only add load: stop at the first point that breaks the SLO or fails. A point with too
-            // few samples says nothing either way, so the search goes on.
-            let stop = matches!(p.verdict, Verdict::Violates | Verdict::Failed);
-            points.push(p);
-            if stop {
-                break;
+            Search::Rate => {
+                let mut search = capacity::RateSearch::new(start_rate);
+                while let Some(rate) = search.next_rate() {
+                    if orchestrate::interrupted() {
+                        break;
+                    }
+                    let (p, gpu) =
+                        ctx.run_point(setting, Load { pods: args.pods, rate: Some(rate), fault: false }, &pipe_dir)?;
+                    gpu_name = gpu_name.or(gpu);
+                    search.record(rate, p.verdict);
+                    points.push(p);
+                }
+                max_rates.push((setting.label(), search.answer()));
             }
         }
         if args.inject_fault && !orchestrate::interrupted() {
-            let pods = capacity::max_pods(&points, &setting.label()).unwrap_or(1).max(2);
-            let (p, _) = ctx.run_point(setting, pods, &pipe_dir, true)?;
-            blast.push(capacity::blast_radius(&p, &ctx.point_workers(setting, pods, true)));
+            let pods = match args.search {
+                Search::Pods => capacity::max_pods(&points, &setting.label()).unwrap_or(1).max(2),
+                Search::Rate => args.pods.max(2),
+            };
+            let load = Load { pods, rate: args.rate, fault: true };
+            let (p, _) = ctx.run_point(setting, load, &pipe_dir)?;
+            blast.push(capacity::blast_radius(&p, &ctx.point_workers(setting, load)));
         }
     }
     if let Some(mut d) = daemon.take() {
@@ -251,7 +304,10 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
         d.stop()?;
     }
     let _ = std::fs::remove_dir_all(&no_mps);
-    let capacity_by_mode = capacity_by_setting(&settings(args), &points);
+    let capacity_by_mode = match args.search {
+        Search::Pods => capacity_by_setting(&settings(args), &points),
+        Search::Rate => Vec::new(),
+    };
     let plan = PlanReport {
         format: "sharebench-plan",
         scenario,
@@ -261,6 +317,7 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
         gpu: gpu_name,
         points,
         capacity: capacity_by_mode,
+        max_rate: max_rates.into_iter().map(|(s, r)| (s, args.pods, r)).collect(),
         blast_radius: blast,
     };
     let chart_series = settings(args)
@@ -270,21 +327,26 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
                 .points
                 .iter()
                 .filter(|p| p.mode == m.label())
-                .map(|p| (p.pods, p.slo_group_throughput, p.slo_latency.p99_ns as f64 / 1e6))
-                .collect();
+                .map(|p| {
+                    let x = match args.search {
+                        Search::Pods => p.pods,
+                        Search::Rate => p.rate_per_pod.unwrap_or(0.0).round() as u32,
+                    };
+                    (x, p.slo_group_throughput, p.slo_latency.p99_ns as f64 / 1e6)
+                })
+                .collect::<Vec<_>>();
+            let mut pts = pts;
+            pts.sort_by_key(|p| p.0);
             (m.label().to_string(), pts)
         })
         .collect();
-    let title = format!(
-        "{}: SLO group throughput and p99 against Pods per GPU (SLO {} ms)",
-        plan.scenario.name, plan.slo_p99_ms
-    );
-    let chart = SweepChart {
-        title: title.clone(),
-        series: chart_series,
-        x_label: "Pods per GPU",
-        slo_ms: Some(plan.slo_p99_ms),
+    let x_label = match args.search {
+        Search::Pods => "Pods per GPU",
+        Search::Rate => "requests/s per Pod",
     };
+    let title =
+        format!("{}: SLO group throughput and p99 against {x_label} (SLO {} ms)", plan.scenario.name, plan.slo_p99_ms);
+    let chart = SweepChart { title: title.clone(), series: chart_series, x_label, slo_ms: Some(plan.slo_p99_ms) };
     let (svg, png) = charts::save(&chart, &dir, "capacity", Overwrite::Allow)?;
     let json = serde_json::to_string_pretty(&plan).map_err(|e| Error::new(e.to_string()))?;
     fsio::write_atomic(&dir.join("plan.json"), json.as_bytes(), Overwrite::Allow)?;
@@ -323,16 +385,19 @@ mod tests {
     fn points_last_long_enough_for_a_meaningful_p99() {
         let args = plan_args(&["--duration", "5s"]);
         // 200 requests/s per Pod: one Pod needs 6 s for 1200 samples, four Pods need less than the 5 s given.
-        assert_eq!(point_duration(&args, &inference(), 1).as_secs_f64(), 6.0);
-        assert_eq!(point_duration(&args, &inference(), 4).as_secs_f64(), 5.0);
-        assert_eq!(point_duration(&plan_args(&["--rate", "1"]), &inference(), 1).as_secs_f64(), 60.0);
+        let load = |pods, rate| Load { pods, rate, fault: false };
+        assert_eq!(point_duration(&args, &inference(), load(1, None)).as_secs_f64(), 6.0);
+        assert_eq!(point_duration(&args, &inference(), load(4, None)).as_secs_f64(), 5.0);
+        assert_eq!(point_duration(&args, &inference(), load(1, Some(1.0))).as_secs_f64(), 60.0);
+        assert_eq!(point_duration(&args, &inference(), load(1, Some(2000.0))).as_secs_f64(), 5.0);
     }
 
     #[test]
     fn each_pod_is_a_worker_of_its_group_with_the_mode_set_up() {
         let s = inference();
         let setting = Setting { mode: CompareMode::Mps, neighbour_atp: Some(30) };
-        let specs = worker_specs(&plan_args(&[]), &s, setting, 3, Path::new("/o"), Path::new("/p"), true);
+        let load = Load { pods: 3, rate: Some(250.0), fault: true };
+        let specs = worker_specs(&plan_args(&[]), &s, setting, load, Path::new("/o"), Path::new("/p"));
         assert_eq!(specs.len(), 3);
         let a = &specs[2].args;
         let value = |flag: &str| a[a.iter().position(|x| x == flag).unwrap() + 1].clone();
@@ -340,7 +405,7 @@ mod tests {
             (value("--mode"), value("--workers"), value("--worker-index"), value("--group")),
             ("mps".into(), "3".into(), "2".into(), "inference".into())
         );
-        assert_eq!(value("--rate"), "200");
+        assert_eq!(value("--rate"), "250");
         assert_eq!(specs[0].env[0].1, "/p");
         // A single-group scenario's Pods are each other's neighbours; the last worker carries the fault.
         assert_eq!(specs[0].env[1], ("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE".to_string(), "30".into()));
@@ -359,6 +424,7 @@ mod tests {
             slo_latency: Default::default(),
             slo_group_throughput: 0.0,
             total_throughput: 0.0,
+            rate_per_pod: None,
             verdict,
             failures: vec![],
         };

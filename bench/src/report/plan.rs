@@ -17,6 +17,8 @@ pub struct PlanReport {
     pub points: Vec<Point>,
     /// Most Pods per GPU meeting the SLO, per mode (`None`: not even one).
     pub capacity: Vec<(String, Option<u32>)>,
+    /// With `--search rate`: (setting, Pods, highest rate per Pod meeting the SLO).
+    pub max_rate: Vec<(String, u32, Option<f64>)>,
     /// With `--inject-fault`: which workers one worker's GPU fault took down, per mode.
     pub blast_radius: Vec<BlastRadius>,
 }
@@ -54,6 +56,12 @@ pub fn render(plan: &PlanReport) -> String {
             None => out += &format!("{mode}: not even one Pod meets the SLO (or no valid point)\n"),
         }
     }
+    for (setting, pods, rate) in &plan.max_rate {
+        match rate {
+            Some(r) => out += &format!("{setting}: at {pods} Pods, up to {r:.0} requests/s per Pod meet the SLO\n"),
+            None => out += &format!("{setting}: at {pods} Pods, no rate tried meets the SLO\n"),
+        }
+    }
     for b in &plan.blast_radius {
         out += &format!(
             "{}: a GPU fault in one of {} workers took down {} of the {} others\n",
@@ -72,9 +80,20 @@ pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
         plan.slo_p99_ms,
         plan.duration_s
     );
-    out += "| mode | max Pods/GPU |\n|---|---|\n";
-    for (mode, pods) in &plan.capacity {
-        out += &format!("| {mode} | {} |\n", pods.map(|n| n.to_string()).unwrap_or_else(|| "none".into()));
+    if !plan.capacity.is_empty() {
+        out += "| mode | max Pods/GPU |\n|---|---|\n";
+        for (mode, pods) in &plan.capacity {
+            out += &format!("| {mode} | {} |\n", pods.map(|n| n.to_string()).unwrap_or_else(|| "none".into()));
+        }
+    }
+    if !plan.max_rate.is_empty() {
+        out += "| mode | Pods | max requests/s per Pod |\n|---|---|---|\n";
+        for (mode, pods, rate) in &plan.max_rate {
+            out += &format!(
+                "| {mode} | {pods} | {} |\n",
+                rate.map(|r| format!("{r:.0}")).unwrap_or_else(|| "none".into())
+            );
+        }
     }
     out += "\n| mode | pods | processes | p99 | samples | SLO group req/s | all req/s | verdict |\n|---|---|---|---|---|---|---|---|\n";
     for p in &plan.points {
@@ -112,9 +131,10 @@ pub fn csv(plan: &PlanReport) -> String {
         String::from("setting,pods,processes,p99_ns,p50_ns,samples,slo_group_req_per_s,total_req_per_s,verdict\n");
     for p in &plan.points {
         out += &format!(
-            "\"{}\",{},{},{},{},{},{:.3},{:.3},{:?}\n",
+            "\"{}\",{},{},{},{},{},{},{:.3},{:.3},{:?}\n",
             p.mode.replace('"', "\"\""),
             p.pods,
+            p.rate_per_pod.map(|r| format!("{r:.1}")).unwrap_or_default(),
             p.processes,
             p.slo_latency.p99_ns,
             p.slo_latency.p50_ns,
@@ -191,6 +211,7 @@ mod tests {
             slo_latency: Default::default(),
             slo_group_throughput: 800.0,
             total_throughput: 800.0,
+            rate_per_pod: None,
             verdict: Verdict::Meets,
             failures: vec![],
         };
@@ -203,6 +224,7 @@ mod tests {
             gpu: Some("NVIDIA H100 <80GB>".into()),
             points: vec![point],
             capacity: vec![("mps".into(), Some(4))],
+            max_rate: vec![("timeslice".into(), 2, Some(610.0))],
             blast_radius: vec![],
         }
     }
@@ -211,8 +233,10 @@ mod tests {
     fn every_format_carries_the_answer() {
         let plan = sample();
         assert!(render(&plan).contains("mps: at most 4 Pods per GPU meet the SLO"));
+        assert!(render(&plan).contains("timeslice: at 2 Pods, up to 610 requests/s per Pod meet the SLO"));
+        assert!(markdown(&plan, &[]).contains("| timeslice | 2 | 610 |"));
         assert!(markdown(&plan, &[]).contains("| mps | 4 |"));
-        assert_eq!(csv(&plan).lines().nth(1), Some("\"mps\",4,4,0,0,0,800.000,800.000,Meets"));
+        assert_eq!(csv(&plan).lines().nth(1), Some("\"mps\",4,,4,0,0,0,800.000,800.000,Meets"));
         let page = html(&plan, "<svg></svg>");
         assert!(
             page.contains("<td>mps</td><td>4</td>")
