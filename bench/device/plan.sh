@@ -4,7 +4,7 @@
 set -u
 B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
 O=${1:?output directory}; mkdir -p "$O"
-if [ "${PLAN_ONLY:-}" != knobs ]; then
+if [ -z "${PLAN_ONLY:-}" ]; then
 echo "### plan: inference, SLO p99 5 ms"
 "$B" plan bench/scenarios/inference.toml --slo-p99 5 --max-pods 24 --duration 4s --out "$O/plan-inference" 2>&1 | grep -v "kernels per worker"
 echo "### plan: noisy neighbour, SLO p99 4 ms"
