@@ -32,6 +32,7 @@ pub fn render(plan: &PlanReport) -> String {
             vec![
                 p.mode.clone(),
                 p.pods.to_string(),
+                p.rate_per_pod.map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
                 p.processes.to_string(),
                 format_ns(p.slo_latency.p99_ns as f64),
                 p.slo_latency.samples.to_string(),
@@ -41,7 +42,17 @@ pub fn render(plan: &PlanReport) -> String {
             ]
         })
         .collect();
-    let header = ["mode", "pods", "processes", "p99 (SLO group)", "samples", "SLO group req/s", "all req/s", "verdict"];
+    let header = [
+        "mode",
+        "pods",
+        "req/s per Pod",
+        "processes",
+        "p99 (SLO group)",
+        "samples",
+        "SLO group req/s",
+        "all req/s",
+        "verdict",
+    ];
     let mut out = format!(
         "scenario {} (SLO group {}), SLO p99 <= {} ms, at least {} s per point\n",
         plan.scenario.name,
@@ -95,12 +106,13 @@ pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
             );
         }
     }
-    out += "\n| mode | pods | processes | p99 | samples | SLO group req/s | all req/s | verdict |\n|---|---|---|---|---|---|---|---|\n";
+    out += "\n| mode | pods | req/s per Pod | processes | p99 | samples | SLO group req/s | all req/s | verdict |\n|---|---|---|---|---|---|---|---|---|\n";
     for p in &plan.points {
         out += &format!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:?} |\n",
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:?} |\n",
             p.mode,
             p.pods,
+            p.rate_per_pod.map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
             p.processes,
             format_ns(p.slo_latency.p99_ns as f64),
             p.slo_latency.samples,
@@ -168,12 +180,13 @@ pub fn html(plan: &PlanReport, chart_svg: &str) -> String {
             pods.map(|n| n.to_string()).unwrap_or_else(|| "none".into())
         );
     }
-    out += "</table>\n<table><tr><th>setting</th><th>pods</th><th>processes</th><th>p99</th><th>samples</th><th>SLO group req/s</th><th>all req/s</th><th>verdict</th></tr>\n";
+    out += "</table>\n<table><tr><th>setting</th><th>pods</th><th>req/s per Pod</th><th>processes</th><th>p99</th><th>samples</th><th>SLO group req/s</th><th>all req/s</th><th>verdict</th></tr>\n";
     for p in &plan.points {
         out += &format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:?}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:?}</td></tr>\n",
             escape(&p.mode),
             p.pods,
+            p.rate_per_pod.map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
             p.processes,
             format_ns(p.slo_latency.p99_ns as f64),
             p.slo_latency.samples,
@@ -239,7 +252,7 @@ mod tests {
         assert_eq!(csv(&plan).lines().nth(1), Some("\"mps\",4,,4,0,0,0,800.000,800.000,Meets"));
         let page = html(&plan, "<svg></svg>");
         assert!(
-            page.contains("<td>mps</td><td>4</td>")
+            page.contains("<td>mps</td><td>4</td><td>-</td>")
                 && page.contains("NVIDIA H100 &lt;80GB&gt;")
                 && page.contains("<svg>")
         );
