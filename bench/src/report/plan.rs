@@ -23,36 +23,37 @@ pub struct PlanReport {
     pub blast_radius: Vec<BlastRadius>,
 }
 
+/// Column titles of the points table, shared by every format.
+const POINT_HEADER: [&str; 9] = [
+    "setting",
+    "pods",
+    "req/s per Pod",
+    "processes",
+    "p99 (SLO group)",
+    "samples",
+    "SLO group req/s",
+    "all req/s",
+    "verdict",
+];
+
+/// One point as table cells, shared by every format.
+fn point_cells(p: &Point) -> [String; 9] {
+    [
+        p.mode.clone(),
+        p.pods.to_string(),
+        p.rate_per_pod.map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
+        p.processes.to_string(),
+        format_ns(p.slo_latency.p99_ns as f64),
+        p.slo_latency.samples.to_string(),
+        format!("{:.0}", p.slo_group_throughput),
+        format!("{:.0}", p.total_throughput),
+        format!("{:?}", p.verdict).to_lowercase(),
+    ]
+}
+
 /// The capacity table as text: one line per point, then the answer per mode.
 pub fn render(plan: &PlanReport) -> String {
-    let rows: Vec<Vec<String>> = plan
-        .points
-        .iter()
-        .map(|p| {
-            vec![
-                p.mode.clone(),
-                p.pods.to_string(),
-                p.rate_per_pod.map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
-                p.processes.to_string(),
-                format_ns(p.slo_latency.p99_ns as f64),
-                p.slo_latency.samples.to_string(),
-                format!("{:.0}", p.slo_group_throughput),
-                format!("{:.0}", p.total_throughput),
-                format!("{:?}", p.verdict).to_lowercase(),
-            ]
-        })
-        .collect();
-    let header = [
-        "mode",
-        "pods",
-        "req/s per Pod",
-        "processes",
-        "p99 (SLO group)",
-        "samples",
-        "SLO group req/s",
-        "all req/s",
-        "verdict",
-    ];
+    let rows: Vec<Vec<String>> = plan.points.iter().map(|p| point_cells(p).to_vec()).collect();
     let mut out = format!(
         "scenario {} (SLO group {}), SLO p99 <= {} ms, at least {} s per point\n",
         plan.scenario.name,
@@ -60,7 +61,7 @@ pub fn render(plan: &PlanReport) -> String {
         plan.slo_p99_ms,
         plan.duration_s
     );
-    out += &super::table::aligned(&header, &rows);
+    out += &super::table::aligned(&POINT_HEADER, &rows);
     for (mode, pods) in &plan.capacity {
         match pods {
             Some(n) => out += &format!("{mode}: at most {n} Pods per GPU meet the SLO\n"),
@@ -106,20 +107,9 @@ pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
             );
         }
     }
-    out += "\n| mode | pods | req/s per Pod | processes | p99 | samples | SLO group req/s | all req/s | verdict |\n|---|---|---|---|---|---|---|---|---|\n";
+    out += &format!("\n| {} |\n|{}\n", POINT_HEADER.join(" | "), "---|".repeat(POINT_HEADER.len()));
     for p in &plan.points {
-        out += &format!(
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:?} |\n",
-            p.mode,
-            p.pods,
-            p.rate_per_pod.map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
-            p.processes,
-            format_ns(p.slo_latency.p99_ns as f64),
-            p.slo_latency.samples,
-            p.slo_group_throughput,
-            p.total_throughput,
-            p.verdict
-        );
+        out += &format!("| {} |\n", point_cells(p).join(" | "));
     }
     if !plan.blast_radius.is_empty() {
         out += "\n## Blast radius\n\nOne worker triggered a real GPU fault (an illegal address) mid-run:\n\n| mode | Pods | workers | others taken down |\n|---|---|---|---|\n";
@@ -180,20 +170,14 @@ pub fn html(plan: &PlanReport, chart_svg: &str) -> String {
             pods.map(|n| n.to_string()).unwrap_or_else(|| "none".into())
         );
     }
-    out += "</table>\n<table><tr><th>setting</th><th>pods</th><th>req/s per Pod</th><th>processes</th><th>p99</th><th>samples</th><th>SLO group req/s</th><th>all req/s</th><th>verdict</th></tr>\n";
+    out += "</table>\n<table><tr>";
+    for h in POINT_HEADER {
+        out += &format!("<th>{}</th>", escape(h));
+    }
+    out += "</tr>\n";
     for p in &plan.points {
-        out += &format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:?}</td></tr>\n",
-            escape(&p.mode),
-            p.pods,
-            p.rate_per_pod.map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
-            p.processes,
-            format_ns(p.slo_latency.p99_ns as f64),
-            p.slo_latency.samples,
-            p.slo_group_throughput,
-            p.total_throughput,
-            p.verdict
-        );
+        let cells: String = point_cells(p).iter().map(|c| format!("<td>{}</td>", escape(c))).collect();
+        out += &format!("<tr>{cells}</tr>\n");
     }
     out += "</table>\n";
     for b in &plan.blast_radius {
@@ -249,6 +233,7 @@ mod tests {
         assert!(render(&plan).contains("timeslice: at 2 Pods, up to 610 requests/s per Pod meet the SLO"));
         assert!(markdown(&plan, &[]).contains("| timeslice | 2 | 610 |"));
         assert!(markdown(&plan, &[]).contains("| mps | 4 |"));
+        assert!(markdown(&plan, &[]).contains("| mps | 4 | - | 4 | 0 ns | 0 | 800 | 800 | meets |"));
         assert_eq!(csv(&plan).lines().nth(1), Some("\"mps\",4,,4,0,0,0,800.000,800.000,Meets"));
         let page = html(&plan, "<svg></svg>");
         assert!(
