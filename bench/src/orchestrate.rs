@@ -156,7 +156,7 @@ impl Runner {
         let mut statuses = vec![None; workers.len()];
         let mut barrier_failed_at: Option<Instant> = None;
         while statuses.iter().any(|s| s.is_none()) {
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            if interrupted() {
                 for w in workers.iter_mut() {
                     let _ = w.child.kill();
                 }

@@ -132,7 +132,7 @@ pub fn wait_until(start: Instant) {
 
 /// The measuring loop: from `start`, launch one kernel (at once, or at its intended start in an open loop), wait
 /// for it, record it, until the plan says stop. Records of an open loop carry the intended start as submit time.
-pub fn closed_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_label: u32) -> LaneRecording {
+pub fn measure_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_label: u32) -> LaneRecording {
     wait_until(start);
     let expected = match plan.stop {
         Stop::AfterKernels(n) => n as usize,
@@ -148,7 +148,7 @@ pub fn closed_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_
     let progress = Progress::from_env(lane_label, plan);
     let mut next_progress = base;
     let mut schedule = Schedule::new(plan.arrivals);
-    let mut last_flush = base;
+    let (mut last_flush, mut last_completed) = (base, base);
     loop {
         let done = match plan.stop {
             Stop::AfterKernels(n) => launched >= n,
@@ -157,19 +157,20 @@ pub fn closed_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_
         if done {
             break;
         }
-        if pending.host.len() == lane.capacity() || (!pending.host.is_empty() && last_flush.elapsed() >= FLUSH_EVERY) {
+        // Read the stamps back when the slots are full, at least every FLUSH_EVERY, and before an injected fault
+        // (the fault is sticky: no stamp can be read after it).
+        let fault_now = plan.fault_after == Some(launched);
+        let flush_due = pending.host.len() == lane.capacity()
+            || (!pending.host.is_empty() && last_completed - last_flush >= FLUSH_EVERY)
+            || fault_now;
+        if flush_due {
             if let Err(e) = pending.flush(lane, &mut records) {
                 error = Some(e);
                 break;
             }
             last_flush = Instant::now();
         }
-        if plan.fault_after == Some(launched) {
-            // Keep what was recorded: the fault is sticky, no stamp can be read after it.
-            if let Err(e) = pending.flush(lane, &mut records) {
-                error = Some(e);
-                break;
-            }
+        if fault_now {
             let fault = lane.launch_fault().err().unwrap_or_else(|| Error::new("the injected fault raised no error"));
             error = Some(Error::new(format!("injected GPU fault after {launched} kernels: {}", fault.problem)));
             break;
@@ -192,6 +193,7 @@ pub fn closed_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_
         histogram::record(&mut hist, latency_ns);
         pending.host.push(((submit - base).as_nanos() as u64, latency_ns));
         launched += 1;
+        last_completed = completed;
         if let Some(p) = &progress {
             if completed >= next_progress {
                 p.report(launched, base.elapsed());
@@ -215,13 +217,13 @@ pub fn closed_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane_
 /// Runs every lane's closed loop from the same start instant, one thread per lane.
 pub fn run_lanes(lanes: &mut [KernelLane], labels: &[u32], plan: &LoopPlan, start: Instant) -> Vec<LaneRecording> {
     if let [lane] = lanes {
-        return vec![closed_loop(lane, plan, start, labels[0])];
+        return vec![measure_loop(lane, plan, start, labels[0])];
     }
     std::thread::scope(|scope| {
         let handles: Vec<_> = lanes
             .iter_mut()
             .zip(labels)
-            .map(|(lane, &label)| scope.spawn(move || closed_loop(lane, plan, start, label)))
+            .map(|(lane, &label)| scope.spawn(move || measure_loop(lane, plan, start, label)))
             .collect();
         handles
             .into_iter()

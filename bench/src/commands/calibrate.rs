@@ -46,7 +46,7 @@ fn median_device_ns(lane: &mut KernelLane, n: u64) -> Result<f64> {
         arrivals: crate::arrivals::Arrivals::Closed,
     };
     worker::warm_up(lane, &plan)?;
-    let rec = worker::closed_loop(lane, &plan, Instant::now(), 0);
+    let rec = worker::measure_loop(lane, &plan, Instant::now(), 0);
     if let Some(e) = rec.error {
         return Err(e);
     }
@@ -102,7 +102,7 @@ pub fn measure(gpu: &mut Gpu) -> Result<Calibration> {
     for _ in 0..3 {
         minimal.push(gpu::minimal_round_trip(&tiny_lane, n as u32)?.as_nanos() as f64 / n as f64);
         let t = Instant::now();
-        let rec = worker::closed_loop(&mut tiny_lane, &plan, t, 0);
+        let rec = worker::measure_loop(&mut tiny_lane, &plan, t, 0);
         if let Some(e) = rec.error {
             return Err(e);
         }

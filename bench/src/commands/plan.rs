@@ -13,6 +13,7 @@ use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::orchestrate::{self, Runner, WorkerSpec};
 use crate::report::charts::{self, SweepChart};
+use crate::report::input::Worker;
 use crate::report::plan::{markdown, render, PlanReport};
 use crate::scenario::Scenario;
 use crate::units::format_ns;
@@ -53,13 +54,8 @@ impl PointContext<'_> {
         self.dir.join("points").join(format!("{}-{}", setting.slug(), load.slug()))
     }
 
-    fn point_workers(&self, setting: Setting, load: Load) -> Vec<report::input::Worker> {
-        let dir = self.point_dir(setting, load).display().to_string();
-        report::input::load(&[dir], true).map(|l| l.workers).unwrap_or_default()
-    }
-
-    /// Runs one point and judges it; also returns the GPU the workers ran on.
-    fn run_point(&self, setting: Setting, load: Load, pipe_dir: &Path) -> Result<(Point, Option<String>)> {
+    /// Runs one point and judges it; also returns the workers' results it was judged on.
+    fn run_point(&self, setting: Setting, load: Load, pipe_dir: &Path) -> Result<(Point, Vec<Worker>)> {
         let Load { pods, rate, fault } = load;
         let point_dir = self.point_dir(setting, load);
         std::fs::create_dir_all(&point_dir).map_err(|e| Error::io("create directory", &point_dir, e))?;
@@ -73,8 +69,8 @@ impl PointContext<'_> {
         let at_rate = rate.map(|r| format!(" at {r:.0} req/s each")).unwrap_or_default();
         let title = format!("{} {pods} pods{at_rate}{}", setting.label(), if fault { " with a GPU fault" } else { "" });
         let outcome = runner.run_group(&title, &specs)?;
-        let workers = self.point_workers(setting, load);
-        let gpu = workers.first().map(|w| format!("{} ({})", w.gpu.name, w.gpu.uuid));
+        let dir = point_dir.display().to_string();
+        let workers = report::input::load(&[dir], true).map(|l| l.workers).unwrap_or_default();
         let processes = self.scenario.processes_at(pods);
         let slo_group = &self.scenario.slo_group().name;
         let mut p =
@@ -86,8 +82,13 @@ impl PointContext<'_> {
             p.slo_latency.samples,
             p.verdict
         );
-        Ok((p, gpu))
+        Ok((p, workers))
     }
+}
+
+/// The GPU a point's workers ran on, as the plan names it.
+fn gpu_of(workers: &[Worker]) -> Option<String> {
+    workers.first().map(|w| format!("{} ({})", w.gpu.name, w.gpu.uuid))
 }
 
 /// How long a point runs: `--duration`, stretched (up to 60 s) so that an open-loop SLO group collects enough
@@ -162,8 +163,8 @@ fn worker_specs(
     let (mode, pods, inject_fault) = (setting.mode, load.pods, load.fault);
     let slo_group = scenario.slo_group().name.clone();
     let single_group = scenario.groups.len() == 1;
-    let fault_worker = scenario.processes_at(pods).saturating_sub(1);
     let processes = scenario.processes_at(pods);
+    let fault_worker = processes.saturating_sub(1);
     let run_id = format!("plan-{}-{}-{}", scenario.name, setting.slug(), load.slug());
     let mut index = 0;
     let mut specs = Vec::new();
@@ -263,8 +264,9 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
                     {
                         break;
                     }
-                    let (p, gpu) = ctx.run_point(setting, Load { pods, rate: args.rate, fault: false }, &pipe_dir)?;
-                    gpu_name = gpu_name.or(gpu);
+                    let (p, workers) =
+                        ctx.run_point(setting, Load { pods, rate: args.rate, fault: false }, &pipe_dir)?;
+                    gpu_name = gpu_name.or_else(|| gpu_of(&workers));
                     // Larger counts only add load: stop at the first point that breaks the SLO or fails. A point
                     // with too few samples says nothing either way, so the search goes on.
                     let stop = matches!(p.verdict, Verdict::Violates | Verdict::Failed);
@@ -280,9 +282,9 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
                     if orchestrate::interrupted() {
                         break;
                     }
-                    let (p, gpu) =
+                    let (p, workers) =
                         ctx.run_point(setting, Load { pods: args.pods, rate: Some(rate), fault: false }, &pipe_dir)?;
-                    gpu_name = gpu_name.or(gpu);
+                    gpu_name = gpu_name.or_else(|| gpu_of(&workers));
                     search.record(rate, p.verdict);
                     points.push(p);
                 }
@@ -295,8 +297,8 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
                 Search::Rate => args.pods.max(2),
             };
             let load = Load { pods, rate: args.rate, fault: true };
-            let (p, _) = ctx.run_point(setting, load, &pipe_dir)?;
-            blast.push(capacity::blast_radius(&p, &ctx.point_workers(setting, load)));
+            let (p, workers) = ctx.run_point(setting, load, &pipe_dir)?;
+            blast.push(capacity::blast_radius(&p, &workers));
         }
     }
     if let Some(mut d) = daemon.take() {
