@@ -5,7 +5,8 @@
   block has only the fields NVIDIA's DRA driver defines (strategy MPS with mpsConfig, or TimeSlicing with
   timeSlicingConfig).
 - Device plugin: the ConfigMap's config is version v1 with sharing.mps or sharing.timeSlicing and replicas >= 2.
-- The Job: completions == parallelism == SHAREBENCH_WORKERS, and the mode matches the sharing used.
+- The Job: completions == parallelism == SHAREBENCH_WORKERS, and the mode matches the sharing used; for a plan
+  point, also --mode, --workers and that --scenario lies in a mounted ConfigMap.
 Usage: check_nvidia.py RENDERED.yaml
 """
 import sys
@@ -88,6 +89,19 @@ def main():
     for mode in sharing_modes:
         if env["SHAREBENCH_MODE"] != mode:
             fail("SHAREBENCH_MODE is %s but the GPU is shared with %s" % (env["SHAREBENCH_MODE"], mode))
+    # A plan point's Job spells the mode, the worker count and the scenario file out in its arguments.
+    args = container.get("args", [])
+    value = lambda flag: args[args.index(flag) + 1] if flag in args else None
+    for mode in sharing_modes:
+        if value("--mode") not in (None, "$(SHAREBENCH_MODE)", mode):
+            fail("--mode is %s but the GPU is shared with %s" % (value("--mode"), mode))
+    if value("--workers") not in (None, "$(SHAREBENCH_WORKERS)", str(spec["completions"])):
+        fail("--workers %s differs from completions %s" % (value("--workers"), spec["completions"]))
+    if value("--scenario"):
+        config_maps = {v["name"] for v in spec["template"]["spec"].get("volumes", []) if "configMap" in v}
+        mounts = [m["mountPath"] for m in container.get("volumeMounts", []) if m["name"] in config_maps]
+        if not any(value("--scenario").startswith(path.rstrip("/") + "/") for path in mounts):
+            fail("--scenario %s is not inside a mounted ConfigMap" % value("--scenario"))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,35 @@ for overlay in manifests/overlays/*/; do
   PYTHONPATH=.kv python3 manifests/check_nvidia.py "$out/$name.yaml"
   echo "ok: $name ($(grep -c '^kind:' "$out/$name.yaml") objects, Kubernetes $K8S_VERSION, strict)"
 done
+# Every point of a plan (sharebench plan --kubernetes --dry-run): the Job patched to the point, the scenario in
+# a generated ConfigMap. A multi-group scenario with the MPS knob, over both DRA and both device-plugin overlays.
+bin=${SHAREBENCH_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --quiet --locked --bin sharebench
+  bin=target/debug/sharebench
+fi
+for pair in "dra-timeslicing dra-mps" "device-plugin-timeslicing device-plugin-mps"; do
+  read -r ts mps <<< "$pair"
+  "$bin" plan bench/scenarios/noisy-neighbour.toml --slo-p99 4 --max-pods 4 --atp 25 --dry-run \
+    --kubernetes "timeslice=manifests/overlays/$ts" --kubernetes "mps=manifests/overlays/$mps" --out "$out/plan-$ts" >/dev/null
+  n=0
+  for point in "$out/plan-$ts"/points/*/; do
+    kubectl kustomize "$point" > "$out/point.yaml"
+    PYTHONPATH=.kv python3 -m kubernetes_validate -k "$K8S_VERSION" --strict --quiet "$out/point.yaml"
+    PYTHONPATH=.kv python3 manifests/check_nvidia.py "$out/point.yaml"
+    n=$((n + 1))
+  done
+  echo "ok: $n plan points over $ts and $mps (Kubernetes $K8S_VERSION, strict)"
+done
+# check_nvidia.py must reject a point whose overlay shares the GPU another way than the mode it plans.
+"$bin" plan bench/scenarios/inference.toml --slo-p99 5 --max-pods 1 --modes mps --dry-run \
+  --kubernetes mps=manifests/overlays/dra-timeslicing --out "$out/plan-wrong" >/dev/null
+kubectl kustomize "$out/plan-wrong/points/mps-1" > "$out/wrong.yaml"
+if PYTHONPATH=.kv python3 manifests/check_nvidia.py "$out/wrong.yaml" 2>/dev/null; then
+  echo "error: check_nvidia.py accepted an MPS point on a time-slicing claim" >&2
+  exit 1
+fi
+echo "ok: an MPS point on a time-slicing claim is rejected"
 # The validator must reject what the API server would: an unknown field in the Job.
 sed 's/^  completionMode: Indexed/  completionMode: Indexed\n  bogusField: 1/' "$out/dra-mps.yaml" > "$out/bad.yaml"
 if PYTHONPATH=.kv python3 -m kubernetes_validate -k "$K8S_VERSION" --strict --quiet "$out/bad.yaml" >/dev/null 2>&1; then

@@ -81,6 +81,7 @@ fn main() {
                 worker_index: w,
                 streams: 1,
                 barrier: true,
+                mps_active_thread_percentage: None,
                 command_line: vec!["synth_results".into()],
             },
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, check: None },

@@ -185,8 +185,25 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub inject_fault_after: Option<u64>,
     /// Name of this worker's group within a multi-group run (set by `plan`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "scenario")]
     pub group: Option<String>,
+    #[command(flatten)]
+    pub scenario: ScenarioWorkerArgs,
+}
+
+/// One worker of a plan point: the scenario gives its group, workload and MPS thread percentage by its index.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ScenarioWorkerArgs {
+    /// Run as one Pod of this scenario (see bench/scenarios/*.toml): --worker-index picks the group and its
+    /// workload (kernel, size, arrivals, rate, MPS active thread percentage); --rate overrides the swept rate.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kernel", "blocks", "threads", "iters", "bytes", "arrivals"])]
+    pub scenario: Option<PathBuf>,
+    /// The scenario's swept Pod count at this point (with --scenario; --workers must equal its worker count).
+    #[arg(long, value_name = "N", requires = "scenario")]
+    pub scenario_pods: Option<u32>,
+    /// MPS knob of a plan: active thread percentage for the SLO group's neighbours (with --scenario).
+    #[arg(long, value_name = "PCT", requires = "scenario")]
+    pub neighbour_atp: Option<u32>,
 }
 
 /// How to reach and judge the MPS control daemon.
@@ -360,7 +377,8 @@ pub struct PlanArgs {
     pub force: bool,
     #[command(flatten)]
     pub control: MpsControlArgs,
-    /// How long workers wait for each other at each point's start barrier.
+    /// How long workers wait for each other at each point's start barrier (Pods of a Kubernetes point wait at
+    /// least 300 s, for scheduling and image pulls).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub barrier_timeout: Duration,
     /// MPS knob: search once per active thread percentage given to the SLO group's neighbours (e.g. 25,50,100).
@@ -376,6 +394,41 @@ pub struct PlanArgs {
     /// Pods of the swept groups during a rate search.
     #[arg(long, default_value_t = 1)]
     pub pods: u32,
+    #[command(flatten)]
+    pub kubernetes: KubernetesPlanArgs,
+}
+
+/// Running a plan's points as Kubernetes Jobs instead of local processes.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KubernetesPlanArgs {
+    /// Run every point as an Indexed Job built from this kustomize overlay for the mode (repeat per mode), e.g.
+    /// --kubernetes timeslice=manifests/overlays/dra-timeslicing --kubernetes mps=manifests/overlays/dra-mps.
+    #[arg(long = "kubernetes", value_name = "MODE=OVERLAY", value_parser = parse_mode_overlay)]
+    pub overlays: Vec<(CompareMode, PathBuf)>,
+    /// The kubectl to run.
+    #[arg(long, value_name = "PATH", default_value = "kubectl")]
+    pub kubectl: PathBuf,
+    /// Namespace of the Jobs [default: the kubectl context's].
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Longest a point's Job may take, scheduling and image pull included; then it is deleted and the point fails.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub point_timeout: Duration,
+    /// Write every point's overlay (all Pod counts up to --max-pods) and stop: nothing is applied.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Parses `mps=manifests/overlays/dra-mps`.
+fn parse_mode_overlay(text: &str) -> Result<(CompareMode, PathBuf), String> {
+    let (mode, dir) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not MODE=OVERLAY (e.g. mps=manifests/overlays/dra-mps)"))?;
+    let mode = CompareMode::from_str(mode, true).map_err(|_| format!("'{mode}' is not timeslice or mps"))?;
+    if mode == CompareMode::Streams || dir.is_empty() {
+        return Err(format!("'{text}' is not MODE=OVERLAY with MODE timeslice or mps"));
+    }
+    Ok((mode, PathBuf::from(dir)))
 }
 
 /// What `plan` searches for.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod fsio;
 pub mod gpu;
 pub mod host;
+pub mod kubernetes;
 pub mod mps;
 pub mod orchestrate;
 pub mod rendezvous;

@@ -17,6 +17,7 @@
 //! active_thread_percentage = 50    # optional, MPS only
 //! ```
 
+use crate::cli::{ArrivalProcess, WorkloadArgs};
 use crate::error::{Error, Result};
 use crate::workload::{KernelKind, KernelShape};
 use serde::{Deserialize, Serialize};
@@ -103,27 +104,31 @@ impl Group {
         }
     }
 
-    /// The `sharebench run` flags of one Pod of this group (rate overridable by `plan --rate`).
-    pub fn run_args(&self, rate_override: Option<f64>) -> Vec<String> {
-        let mut args = vec!["--kernel".to_string(), self.kernel.to_string()];
-        for (flag, value) in [
-            ("--blocks", self.blocks as u64),
-            ("--threads", self.threads as u64),
-            ("--iters", self.iters as u64),
-            ("--bytes", self.bytes),
-        ] {
-            args.extend([flag.to_string(), value.to_string()]);
-        }
+    /// Sets the workload flags of one Pod of this group (the rate is overridable by `plan --rate` for the swept
+    /// groups); the run's length, warm-up and seed stay as given.
+    pub fn apply_to(&self, workload: &mut WorkloadArgs, rate_override: Option<f64>) {
+        workload.kernel = self.kernel;
+        workload.blocks = Some(self.blocks);
+        workload.threads = self.threads;
+        workload.iters = Some(self.iters);
+        workload.bytes = self.bytes;
         let rate = if self.swept() { rate_override.or(self.rate) } else { self.rate };
-        match (self.arrivals, rate) {
-            (ArrivalKind::Closed, _) | (_, None) => {}
-            (kind, Some(rate)) => {
-                let process = if kind == ArrivalKind::Fixed { "fixed" } else { "poisson" };
-                args.extend(["--rate".to_string(), rate.to_string(), "--arrivals".into(), process.into()]);
-            }
-        }
-        args
+        (workload.rate, workload.arrivals) = match (self.arrivals, rate) {
+            (ArrivalKind::Closed, _) | (_, None) => (None, ArrivalProcess::Poisson),
+            (ArrivalKind::Fixed, Some(r)) => (Some(r), ArrivalProcess::Fixed),
+            (ArrivalKind::Poisson, Some(r)) => (Some(r), ArrivalProcess::Poisson),
+        };
     }
+}
+
+/// What the worker with a given index runs at one point of a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment<'a> {
+    pub group: &'a Group,
+    /// Worker processes at this point, all groups together.
+    pub processes: u32,
+    /// The MPS active thread percentage this worker gets, if any.
+    pub active_thread_percentage: Option<u32>,
 }
 
 impl Scenario {
@@ -184,6 +189,21 @@ impl Scenario {
     pub fn processes_at(&self, n: u32) -> u32 {
         self.groups.iter().map(|g| g.pods_at(n)).sum()
     }
+
+    /// The group of worker `index` at swept count `pods` (workers are numbered group by group, in file order),
+    /// and its MPS active thread percentage: `neighbour_atp` (a plan's knob) goes to the SLO group's neighbours,
+    /// which in a one-group scenario are all the workers; otherwise the group's own setting holds.
+    pub fn assign(&self, pods: u32, index: u32, neighbour_atp: Option<u32>) -> Option<Assignment<'_>> {
+        let mut first = 0;
+        let group = self.groups.iter().find(|g| {
+            first += g.pods_at(pods);
+            index < first
+        })?;
+        let neighbour = self.groups.len() == 1 || group.name != self.slo_group().name;
+        let atp =
+            if neighbour { neighbour_atp.or(group.active_thread_percentage) } else { group.active_thread_percentage };
+        Some(Assignment { group, processes: self.processes_at(pods), active_thread_percentage: atp })
+    }
 }
 
 #[cfg(test)]
@@ -214,9 +234,40 @@ active_thread_percentage = 50
         let s = Scenario::parse(NOISY, "noisy.toml").unwrap();
         assert_eq!(s.slo_group().name, "latency");
         assert_eq!(s.processes_at(4), 5);
-        let args = s.groups[0].run_args(Some(9.0));
-        assert!(args.ends_with(&["--rate", "500", "--arrivals", "poisson"].map(String::from)), "{args:?}");
-        assert!(!s.groups[1].run_args(None).contains(&"--rate".to_string()));
+    }
+
+    fn workload() -> WorkloadArgs {
+        use clap::Parser;
+        match crate::cli::Cli::try_parse_from(["sharebench", "run", "--duration", "3s"]).unwrap().command {
+            crate::cli::Command::Run(a) => a.workload,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_group_sets_the_workload_and_only_swept_groups_take_the_rate_override() {
+        let s = Scenario::parse(NOISY, "noisy.toml").unwrap();
+        let mut w = workload();
+        s.groups[0].apply_to(&mut w, Some(9.0));
+        assert_eq!(
+            (w.kernel, w.iters, w.rate, w.arrivals),
+            (KernelKind::Tiny, Some(2000), Some(500.0), ArrivalProcess::Poisson)
+        );
+        assert_eq!(w.duration, Some(std::time::Duration::from_secs(3)));
+        s.groups[1].apply_to(&mut w, Some(9.0));
+        assert_eq!((w.kernel, w.blocks, w.rate), (KernelKind::Fma, Some(132), None));
+    }
+
+    #[test]
+    fn workers_are_numbered_group_by_group_and_neighbours_get_the_knob() {
+        let s = Scenario::parse(NOISY, "noisy.toml").unwrap();
+        let names: Vec<&str> = (0..4).map(|i| s.assign(3, i, None).unwrap().group.name.as_str()).collect();
+        assert_eq!(names, ["latency", "batch", "batch", "batch"]);
+        assert!(s.assign(3, 4, None).is_none());
+        assert_eq!(s.assign(3, 0, Some(25)).unwrap().active_thread_percentage, None);
+        assert_eq!(s.assign(3, 1, None).unwrap().active_thread_percentage, Some(50));
+        assert_eq!(s.assign(3, 1, Some(25)).unwrap().active_thread_percentage, Some(25));
+        assert_eq!(s.assign(3, 1, None).unwrap().processes, 4);
     }
 
     #[test]

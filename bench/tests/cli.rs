@@ -93,13 +93,18 @@ fn check_without_a_daemon_reports_time_slicing() {
     assert_eq!(out.status.code(), Some(0));
 }
 
-/// A stand-in control client on PATH for the failure paths of the check.
-fn fake_control(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
+/// A stand-in for an external program: a shell script with this body.
+fn fake_program(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    let path = dir.join("nvidia-cuda-mps-control");
+    let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
+}
+
+/// A stand-in control client on PATH for the failure paths of the check.
+fn fake_control(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
+    fake_program(dir, "nvidia-cuda-mps-control", body)
 }
 
 #[test]
@@ -155,4 +160,83 @@ fn report_refuses_bad_input_and_keep_going_reports_the_rest() {
     assert!(stderr.contains("bad.json:1: not valid JSON") && stderr.contains("--keep-going"), "{stderr}");
     let out = sharebench().args(["report", "-"]).write_stdin("just logs\n").output().unwrap();
     assert!(String::from_utf8(out.stderr).unwrap().contains("stdin holds no sharebench result lines"));
+}
+
+/// A kubectl double for `plan --kubernetes`: every call is logged; the Job of the 1-Pod point completes and its
+/// Pod prints a real H100 result (run id plan-inference-timeslice-1); the 2-Pod point's Job fails.
+#[test]
+fn a_kubernetes_plan_applies_follows_collects_and_deletes_each_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let fixture = format!("{root}/results/h100/plan-inference/points/timeslice-1/inference-0.json");
+    let calls = dir.path().join("calls");
+    let kubectl = fake_program(
+        dir.path(),
+        "kubectl",
+        &format!(
+            r#"echo "$@" >> {calls}
+case "$1 $2" in
+  "apply -k") echo "$3" > {state}; echo job.batch/sharebench created ;;
+  "get job")
+    case "$*" in *ignore-not-found*) exit 0 ;; esac
+    case "$(cat {state})" in
+      */timeslice-1) echo '{{"kind":"Job","status":{{"succeeded":1,"conditions":[{{"type":"Complete","status":"True"}}]}}}}' ;;
+      *) echo '{{"kind":"Job","status":{{"failed":1,"conditions":[{{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit"}}]}}}}' ;;
+    esac ;;
+  "logs -l")
+    case "$(cat {state})" in */timeslice-1) printf '[pod/sharebench-0-abcde/worker] '; cat {fixture} ;; esac ;;
+  "delete -k") ;;
+  *) echo "unexpected: $*" >&2; exit 1 ;;
+esac"#,
+            calls = calls.display(),
+            state = dir.path().join("applied").display(),
+        ),
+    );
+    let out = dir.path().join("plan");
+    let overlay = format!("timeslice={root}/manifests/overlays/dra-timeslicing");
+    let scenario = format!("{root}/bench/scenarios/inference.toml");
+    let assert = sharebench()
+        .args(["plan", &scenario, "--slo-p99", "1000", "--modes", "timeslice", "--max-pods", "2"])
+        .args(["--kubernetes", &overlay, "--kubectl", kubectl.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .assert()
+        .code(5);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(stdout.contains("timeslice: at most 1 Pods per GPU meet the SLO"), "{stdout}");
+    assert!(stdout.contains("ran as Kubernetes Jobs"), "{stdout}");
+    let plan = std::fs::read_to_string(out.join("plan.json")).unwrap();
+    assert!(
+        plan.contains("BackoffLimitExceeded") && plan.contains("completion index 0-1 reported no result"),
+        "{plan}"
+    );
+    assert!(
+        out.join("points/timeslice-1/results.jsonl").is_file() && out.join("points/timeslice-1/pods.log").is_file()
+    );
+    let calls = std::fs::read_to_string(calls).unwrap();
+    let applied = calls.lines().filter(|l| l.starts_with("apply -k")).count();
+    let deleted =
+        calls.lines().filter(|l| l.starts_with("delete -k") && l.contains("-l sharebench.dev/keep!=true")).count();
+    assert_eq!((applied, deleted), (2, 2), "{calls}");
+    assert!(std::fs::read_to_string(out.join("points/timeslice-2/kustomization.yaml"))
+        .unwrap()
+        .contains("dra-timeslicing"));
+}
+
+#[test]
+fn a_kubernetes_plan_refuses_to_meet_an_existing_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubectl = fake_program(dir.path(), "kubectl", "echo job.batch/sharebench");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let assert = sharebench()
+        .args(["plan", &format!("{root}/bench/scenarios/inference.toml"), "--slo-p99", "5", "--modes", "mps"])
+        .args([
+            "--kubernetes",
+            &format!("mps={root}/manifests/overlays/dra-mps"),
+            "--kubectl",
+            kubectl.to_str().unwrap(),
+        ])
+        .args(["--out", dir.path().join("p").to_str().unwrap()])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("a Job named sharebench already exists") && stderr.contains("fix:"), "{stderr}");
 }

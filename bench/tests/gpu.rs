@@ -87,3 +87,65 @@ fn mps_mode_refuses_to_run_without_a_daemon() {
     assert!(stderr.contains("refusing to measure"), "{stderr}");
     assert!(r.stdout.is_empty());
 }
+
+/// A plan worker under MPS: its index picks its group in the scenario, and the SLO group's neighbours get the
+/// plan's active thread percentage (the context then sees a share of the SMs); the SLO group keeps them all.
+#[test]
+#[ignore = "needs an NVIDIA GPU and nvidia-cuda-mps-control"]
+fn a_scenario_worker_takes_its_group_and_its_share_of_the_sms() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pipe, log) = (dir.path().join("pipe"), dir.path().join("log"));
+    std::fs::create_dir_all(&pipe).unwrap();
+    std::fs::create_dir_all(&log).unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"s\"\nslo_group = \"latency\"\n[[group]]\nname = \"latency\"\nkernel = \"tiny\"\narrivals = \"fixed\"\n\
+         rate = 200\npods = 1\n[[group]]\nname = \"batch\"\nkernel = \"fma\"\nblocks = 64\niters = 1000\npods = \"sweep\"\n",
+    )
+    .unwrap();
+    let daemon = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut c = Command::new("nvidia-cuda-mps-control")
+            .args(args)
+            .env("CUDA_MPS_PIPE_DIRECTORY", &pipe)
+            .env("CUDA_MPS_LOG_DIRECTORY", &log)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        c.wait().unwrap();
+    };
+    daemon(&["-d"], "");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let worker = |index: &str| {
+        let out = sharebench()
+            .args(["run", "--mode", "mps", "--scenario", scenario.to_str().unwrap(), "--scenario-pods", "1"])
+            .args(["--workers", "2", "--worker-index", index, "--neighbour-atp", "25", "--duration", "1s"])
+            .env("CUDA_MPS_PIPE_DIRECTORY", &pipe)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (latency, batch) = (worker("0"), worker("1"));
+    daemon(&[], "quit\n");
+    for (ok, _, stderr) in [&latency, &batch] {
+        assert!(ok, "{stderr}");
+    }
+    let (latency, batch): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_str(&latency.1).unwrap(), serde_json::from_str(&batch.1).unwrap());
+    assert_eq!((latency["group"].as_str(), latency["config"]["kernel"].as_str()), (Some("latency"), Some("tiny")));
+    assert!(latency["config"]["arrivals"].to_string().contains("200"), "{}", latency["config"]["arrivals"]);
+    assert!(latency["config"]["mps_active_thread_percentage"].is_null());
+    assert_eq!((batch["group"].as_str(), batch["config"]["blocks"].as_u64()), (Some("batch"), Some(64)));
+    assert_eq!(batch["config"]["mps_active_thread_percentage"], 25);
+    // Under an active thread percentage both SM attributes report the share; the SLO group's context sees all.
+    let seen = batch["gpu"]["context_sm_count"].as_u64().unwrap();
+    let all = latency["gpu"]["context_sm_count"].as_u64().unwrap();
+    assert!(seen * 3 < all, "a 25% client sees {seen} of {all} SMs");
+    assert_eq!(batch["sharing"]["verdict"], "mps_joined");
+}

@@ -7,6 +7,7 @@ use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::gpu::Gpu;
 use crate::result::{self, histogram, records, LaneResult, RunConfig, RunStatus, WorkerResult};
+use crate::scenario::Scenario;
 use crate::worker::{self, LaneRecording, LoopPlan, Stop};
 use crate::workload::{KernelKind, KernelShape};
 use crate::{host, rendezvous, units};
@@ -99,8 +100,62 @@ fn spawn_barrier_server(args: &RunArgs) -> Result<Option<std::thread::JoinHandle
     Ok(Some(std::thread::spawn(move || rendezvous::serve(listener, workers, timeout).map(|_| ()))))
 }
 
+/// The environment variable through which an MPS client asks for a share of the SMs.
+pub const ACTIVE_THREAD_PERCENTAGE: &str = "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE";
+
+/// With `--scenario`: this worker's flags as its group in the scenario sets them, and the MPS active thread
+/// percentage it should run with. Without: the flags as given.
+pub fn resolve_scenario(args: &RunArgs) -> Result<(RunArgs, Option<u32>)> {
+    let Some(path) = &args.scenario.scenario else { return Ok((args.clone(), None)) };
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read the scenario", path, e))?;
+    let scenario = Scenario::parse(&text, &path.display().to_string())?;
+    let pods = args
+        .scenario
+        .scenario_pods
+        .ok_or_else(|| Error::flag("--scenario", "needs --scenario-pods N too (the swept Pod count of this point)"))?;
+    if pods == 0 {
+        return Err(Error::flag("--scenario-pods", "must be at least 1"));
+    }
+    if let Some(bad) = args.scenario.neighbour_atp.filter(|p| !(1..=100).contains(p)) {
+        return Err(Error::flag("--neighbour-atp", format!("{bad} is not a percentage in 1..=100")));
+    }
+    let processes = scenario.processes_at(pods);
+    if args.workers != processes {
+        return Err(Error::flag(
+            "--workers",
+            format!(
+                "is {} but scenario {} at {pods} Pods has {processes} workers: pass --workers {processes}",
+                args.workers, scenario.name
+            ),
+        ));
+    }
+    let index = args.worker_index.unwrap_or(0);
+    let assignment = scenario.assign(pods, index, args.scenario.neighbour_atp).ok_or_else(|| {
+        Error::flag("--worker-index", format!("{index} is not in 0..{processes} (the scenario's workers)"))
+    })?;
+    let mut resolved = args.clone();
+    assignment.group.apply_to(&mut resolved.workload, args.workload.rate);
+    resolved.group = Some(assignment.group.name.clone());
+    Ok((resolved, assignment.active_thread_percentage))
+}
+
+/// Asks the MPS server for `pct`% of the SMs: CUDA reads the variable when it creates the context, so this runs
+/// before any CUDA call. Only MPS clients are affected; under time-slicing it is not set.
+fn request_active_thread_percentage(mode: Mode, pct: Option<u32>) {
+    let (Mode::Mps, Some(pct)) = (mode, pct) else { return };
+    if let Ok(before) = std::env::var(ACTIVE_THREAD_PERCENTAGE) {
+        if before != pct.to_string() {
+            eprintln!("sharebench run: the scenario sets {ACTIVE_THREAD_PERCENTAGE}={pct} (it was {before})");
+        }
+    }
+    std::env::set_var(ACTIVE_THREAD_PERCENTAGE, pct.to_string());
+}
+
 pub fn execute(args: &RunArgs) -> Result<i32> {
+    let (resolved, active_thread_percentage) = resolve_scenario(args)?;
+    let args = &resolved;
     validate(args)?;
+    request_active_thread_percentage(args.mode, active_thread_percentage);
     let worker_index = args.worker_index.unwrap_or(0);
     let mut plan = LoopPlan { fault_after: args.inject_fault_after, ..plan(&args.workload)? };
     if let Arrivals::Poisson { seed, .. } = &mut plan.arrivals {
@@ -160,6 +215,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
             worker_index,
             streams: args.streams,
             barrier: args.barrier.is_some(),
+            mps_active_thread_percentage: std::env::var(ACTIVE_THREAD_PERCENTAGE).ok().and_then(|v| v.parse().ok()),
             command_line: std::env::args().collect(),
         },
         sharing,

@@ -89,6 +89,11 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
         .collect()
 }
 
+/// The result documents in a log stream, each without the log prefix before it (e.g. `kubectl logs --prefix`).
+pub fn result_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter_map(|line| line.find(MARKER).map(|at| line[at..].trim_end()))
+}
+
 /// Picks results out of a log stream, as `sharebench report -` does with stdin.
 pub fn parse_log_text(text: &str) -> (Vec<Worker>, Vec<Exclusion>) {
     parse_text(text, "stdin", false)

@@ -14,6 +14,8 @@ pub struct PlanReport {
     pub rate_override: Option<f64>,
     pub duration_s: f64,
     pub gpu: Option<String>,
+    /// Where the points ran: local worker processes, or Kubernetes Jobs through which overlays.
+    pub ran_on: String,
     pub points: Vec<Point>,
     /// Most Pods per GPU meeting the SLO, per mode (`None`: not even one).
     pub capacity: Vec<(String, Option<u32>)>,
@@ -61,7 +63,11 @@ pub fn render(plan: &PlanReport) -> String {
         plan.slo_p99_ms,
         plan.duration_s
     );
+    out += &format!("ran as {}\n", plan.ran_on);
     out += &super::table::aligned(&POINT_HEADER, &rows);
+    for p in plan.points.iter().filter(|p| !p.failures.is_empty() && p.verdict == capacity::Verdict::Failed) {
+        out += &format!("  {} {} pods failed: {}\n", p.mode, p.pods, p.failures.join("; "));
+    }
     for (mode, pods) in &plan.capacity {
         match pods {
             Some(n) => out += &format!("{mode}: at most {n} Pods per GPU meet the SLO\n"),
@@ -86,8 +92,9 @@ pub fn render(plan: &PlanReport) -> String {
 pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
     let mut out = format!("# Capacity plan: {}\n\n{}\n\n", plan.scenario.name, plan.scenario.description);
     out += &format!(
-        "GPU: {}. SLO: p99 of group `{}` <= {} ms. Each point measured for {} s.\n\n",
+        "GPU: {}. Ran as {}. SLO: p99 of group `{}` <= {} ms. Each point measured for {} s.\n\n",
         plan.gpu.as_deref().unwrap_or("?"),
+        plan.ran_on,
         plan.scenario.slo_group().name,
         plan.slo_p99_ms,
         plan.duration_s
@@ -118,7 +125,7 @@ pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
         }
     }
     out += &format!(
-        "\n`Invalid`: fewer than {} samples behind the p99. `Failed`: a worker failed (see points/*/logs).\n",
+        "\n`Invalid`: fewer than {} samples behind the p99. `Failed`: a worker failed (see each point's directory under points/: worker logs, or pods.log on Kubernetes).\n",
         capacity::MIN_SAMPLES_P99
     );
     for (title, png) in charts {
@@ -156,10 +163,11 @@ fn escape(text: &str) -> String {
 /// plan.html: the capacity answer, the points and the chart (inline SVG), with no external resources.
 pub fn html(plan: &PlanReport, chart_svg: &str) -> String {
     let mut out = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Capacity plan: {name}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}svg{{max-width:100%;height:auto}}</style></head><body>\n<h1>Capacity plan: {name}</h1>\n<p>{desc}</p>\n<p>GPU {gpu}; SLO p99 of group <code>{group}</code> &lt;= {slo} ms.</p>\n<table><tr><th>setting</th><th>max Pods/GPU</th></tr>\n",
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Capacity plan: {name}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}svg{{max-width:100%;height:auto}}</style></head><body>\n<h1>Capacity plan: {name}</h1>\n<p>{desc}</p>\n<p>GPU {gpu}; ran as {ran_on}; SLO p99 of group <code>{group}</code> &lt;= {slo} ms.</p>\n<table><tr><th>setting</th><th>max Pods/GPU</th></tr>\n",
         name = escape(&plan.scenario.name),
         desc = escape(&plan.scenario.description),
         gpu = escape(plan.gpu.as_deref().unwrap_or("?")),
+        ran_on = escape(&plan.ran_on),
         group = escape(&plan.scenario.slo_group().name),
         slo = plan.slo_p99_ms
     );
@@ -219,6 +227,7 @@ mod tests {
             rate_override: None,
             duration_s: 4.0,
             gpu: Some("NVIDIA H100 <80GB>".into()),
+            ran_on: "local worker processes on GPU 0".into(),
             points: vec![point],
             capacity: vec![("mps".into(), Some(4))],
             max_rate: vec![("timeslice".into(), 2, Some(610.0))],

@@ -98,6 +98,9 @@ pub struct RunConfig {
     pub streams: u32,
     /// Whether the workers met at a barrier before measuring.
     pub barrier: bool,
+    /// CUDA_MPS_ACTIVE_THREAD_PERCENTAGE as this worker ran with it (the share of SMs it asked MPS for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mps_active_thread_percentage: Option<u32>,
     /// The exact command line.
     pub command_line: Vec<String>,
 }
@@ -235,6 +238,7 @@ pub mod tests {
                 worker_index: 0,
                 streams: 1,
                 barrier: false,
+                mps_active_thread_percentage: None,
                 command_line: vec!["sharebench".into(), "run".into()],
             },
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, check: None },

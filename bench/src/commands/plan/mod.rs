@@ -1,25 +1,30 @@
-//! `sharebench plan`: capacity planning. For each mode, run a scenario at a rising number of Pods (worker
-//! processes on this GPU, as a Job's Pods would be) and find the most Pods whose SLO group keeps its p99 within
-//! the SLO; write a capacity table and charts.
+//! `sharebench plan`: capacity planning. For each mode, run a scenario at a rising number of Pods and find the
+//! most Pods whose SLO group keeps its p99 within the SLO (or, with `--search rate`, the highest rate per Pod);
+//! write a capacity table and charts.
 //!
-//! Each point is one group of `sharebench run` workers (see `orchestrate`) meeting at a barrier and measuring
-//! for the same duration; its results are kept under `points/<mode>-<pods>/`. The search for a mode stops at
-//! the first point that does not meet the SLO.
+//! Each point is one group of `sharebench run --scenario` workers meeting at a barrier and measuring for the
+//! same duration: local worker processes on this GPU (`local`), or the Pods of one Indexed Job per point
+//! (`kubernetes`). Either way the point's results land under `points/<setting>-<load>/` and are judged the same
+//! way. The search for a mode stops at the first point that does not meet the SLO.
 
-use super::compare::{prepare_run_dir, start_private_daemon};
+mod kubernetes;
+mod local;
+
+use super::compare::prepare_run_dir;
 use crate::analysis::capacity::{self, Point, Verdict};
 use crate::cli::{CompareMode, PlanArgs, Search};
 use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
-use crate::orchestrate::{self, Runner, WorkerSpec};
+use crate::kubernetes::overlay::label_value;
+use crate::orchestrate;
 use crate::report::charts::{self, SweepChart};
 use crate::report::input::Worker;
 use crate::report::plan::{markdown, render, PlanReport};
 use crate::scenario::Scenario;
 use crate::units::format_ns;
-use crate::{gpu, host, report};
-use std::io::IsTerminal;
+use crate::{host, report};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// MPS serves at most this many clients per GPU.
 const MPS_CLIENT_LIMIT: u32 = 48;
@@ -40,44 +45,90 @@ impl Load {
     }
 }
 
-/// What every point of one plan shares.
-struct PointContext<'a> {
-    args: &'a PlanArgs,
-    scenario: &'a Scenario,
-    exe: PathBuf,
-    dir: PathBuf,
-    slo_ns: u64,
+/// One point to run: the setting and load, where its results go, and what its workers share.
+pub struct PointRun {
+    pub setting: Setting,
+    pub load: Load,
+    pub dir: PathBuf,
+    pub run_id: String,
+    pub title: String,
+    pub duration: Duration,
+    pub processes: u32,
 }
 
-impl PointContext<'_> {
-    fn point_dir(&self, setting: Setting, load: Load) -> PathBuf {
-        self.dir.join("points").join(format!("{}-{}", setting.slug(), load.slug()))
-    }
+/// Where the points of a plan run: local worker processes, or a Kubernetes Job per point.
+pub trait Points {
+    /// Runs the workers of one point, leaving their results under `point.dir`; returns what failed.
+    fn run(&mut self, point: &PointRun) -> Result<Vec<String>>;
+    /// Ends the plan (stops what the runner started); `dir` is the plan's output directory.
+    fn finish(&mut self, dir: &Path) -> Result<()>;
+    /// Where the plan ran, as the plan's outputs describe it.
+    fn describe(&self) -> String;
+}
 
+/// The `sharebench run` flags every worker of a point gets, wherever it runs: it finds its group in the
+/// scenario by its index.
+pub fn worker_flags(point: &PointRun, scenario_path: &str) -> Vec<String> {
+    let mut a = vec!["--mode".to_string(), point.setting.mode.label().into()];
+    a.extend(["--workers".into(), point.processes.to_string(), "--run-id".into(), point.run_id.clone()]);
+    a.extend(["--scenario".into(), scenario_path.into(), "--scenario-pods".into(), point.load.pods.to_string()]);
+    a.extend(["--duration".into(), format!("{}ms", point.duration.as_millis())]);
+    if let Some(rate) = point.load.rate {
+        a.extend(["--rate".into(), rate.to_string()]);
+    }
+    if let Some(pct) = point.setting.neighbour_atp {
+        a.extend(["--neighbour-atp".into(), pct.to_string()]);
+    }
+    a
+}
+
+/// What every point of one plan shares.
+struct Planner<'a> {
+    args: &'a PlanArgs,
+    scenario: &'a Scenario,
+    dir: PathBuf,
+    slo_ns: u64,
+    points: &'a mut dyn Points,
+    /// The GPU of the first point with results.
+    gpu: Option<String>,
+}
+
+/// The point of `setting` at `load`: its directory, run id, title, duration and worker count.
+pub fn point_run(args: &PlanArgs, scenario: &Scenario, dir: &Path, setting: Setting, load: Load) -> PointRun {
+    let at_rate = load.rate.map(|r| format!(" at {r:.0} req/s each")).unwrap_or_default();
+    let fault = if load.fault { " with a GPU fault" } else { "" };
+    PointRun {
+        setting,
+        load,
+        dir: dir.join("points").join(format!("{}-{}", setting.slug(), load.slug())),
+        run_id: label_value(&format!("plan-{}-{}-{}", scenario.name, setting.slug(), load.slug())),
+        title: format!("{} {} pods{at_rate}{fault}", setting.label(), load.pods),
+        duration: point_duration(args, scenario, load),
+        processes: scenario.processes_at(load.pods),
+    }
+}
+
+impl Planner<'_> {
     /// Runs one point and judges it; also returns the workers' results it was judged on.
-    fn run_point(&self, setting: Setting, load: Load, pipe_dir: &Path) -> Result<(Point, Vec<Worker>)> {
-        let Load { pods, rate, fault } = load;
-        let point_dir = self.point_dir(setting, load);
-        std::fs::create_dir_all(&point_dir).map_err(|e| Error::io("create directory", &point_dir, e))?;
-        let runner = Runner {
-            exe: self.exe.clone(),
-            logs: point_dir.clone(),
-            barrier_timeout: self.args.barrier_timeout,
-            live: std::io::stderr().is_terminal(),
-        };
-        let specs = worker_specs(self.args, self.scenario, setting, load, &point_dir, pipe_dir);
-        let at_rate = rate.map(|r| format!(" at {r:.0} req/s each")).unwrap_or_default();
-        let title = format!("{} {pods} pods{at_rate}{}", setting.label(), if fault { " with a GPU fault" } else { "" });
-        let outcome = runner.run_group(&title, &specs)?;
-        let dir = point_dir.display().to_string();
-        let workers = report::input::load(&[dir], true).map(|l| l.workers).unwrap_or_default();
-        let processes = self.scenario.processes_at(pods);
+    fn run_point(&mut self, setting: Setting, load: Load) -> Result<(Point, Vec<Worker>)> {
+        let point = point_run(self.args, self.scenario, &self.dir, setting, load);
+        std::fs::create_dir_all(&point.dir).map_err(|e| Error::io("create directory", &point.dir, e))?;
+        let failures = self.points.run(&point)?;
+        let dir = point.dir.display().to_string();
+        let workers: Vec<Worker> = report::input::load(&[dir], true)
+            .map(|l| l.workers)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|w| w.run_id == point.run_id)
+            .collect();
         let slo_group = &self.scenario.slo_group().name;
         let mut p =
-            capacity::point(&setting.label(), pods, processes, slo_group, self.slo_ns, &workers, outcome.failures);
-        p.rate_per_pod = swept_rate(self.scenario, rate);
+            capacity::point(&setting.label(), load.pods, point.processes, slo_group, self.slo_ns, &workers, failures);
+        p.rate_per_pod = swept_rate(self.scenario, load.rate);
+        self.gpu = self.gpu.take().or_else(|| gpu_of(&workers));
         eprintln!(
-            "  {title}: p99 {} over {} samples: {:?}",
+            "  {}: p99 {} over {} samples: {:?}",
+            point.title,
             format_ns(p.slo_latency.p99_ns as f64),
             p.slo_latency.samples,
             p.verdict
@@ -149,58 +200,6 @@ pub fn capacity_by_setting(settings: &[Setting], points: &[Point]) -> Vec<(Strin
     settings.iter().map(|s| (s.label(), capacity::max_pods(points, &s.label()))).collect()
 }
 
-/// Requests after which the injected fault fires (early in a point, so that everyone is running).
-const FAULT_AFTER: u64 = 200;
-
-fn worker_specs(
-    args: &PlanArgs,
-    scenario: &Scenario,
-    setting: Setting,
-    load: Load,
-    dir: &Path,
-    pipe_dir: &Path,
-) -> Vec<WorkerSpec> {
-    let (mode, pods, inject_fault) = (setting.mode, load.pods, load.fault);
-    let slo_group = scenario.slo_group().name.clone();
-    let single_group = scenario.groups.len() == 1;
-    let processes = scenario.processes_at(pods);
-    let fault_worker = processes.saturating_sub(1);
-    let run_id = format!("plan-{}-{}-{}", scenario.name, setting.slug(), load.slug());
-    let mut index = 0;
-    let mut specs = Vec::new();
-    for group in &scenario.groups {
-        for _ in 0..group.pods_at(pods) {
-            let label = format!("{}-{index}", group.name);
-            let mut a = group.run_args(load.rate);
-            a.extend(["--mode".into(), mode.label().into(), "--gpu".into(), args.gpu.to_string()]);
-            a.extend(["--workers".into(), processes.to_string(), "--worker-index".into(), index.to_string()]);
-            a.extend(["--run-id".into(), run_id.clone(), "--group".into(), group.name.clone()]);
-            a.extend(["--duration".into(), format!("{}ms", point_duration(args, scenario, load).as_millis())]);
-            a.extend(["--mps-timeout".into(), format!("{}ms", args.control.mps_timeout.as_millis())]);
-            if let Some(p) = &args.control.mps_control {
-                a.extend(["--mps-control".into(), p.display().to_string()]);
-            }
-            a.extend(["--out".into(), dir.join(format!("{label}.json")).display().to_string()]);
-            if inject_fault && index == fault_worker {
-                a.extend(["--inject-fault-after".into(), FAULT_AFTER.to_string()]);
-            }
-            let mut env = vec![("CUDA_MPS_PIPE_DIRECTORY".to_string(), pipe_dir.as_os_str().to_owned())];
-            let neighbour = single_group || group.name != slo_group;
-            let atp = if neighbour {
-                setting.neighbour_atp.or(group.active_thread_percentage)
-            } else {
-                group.active_thread_percentage
-            };
-            if let (CompareMode::Mps, Some(pct)) = (mode, atp) {
-                env.push(("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE".into(), pct.to_string().into()));
-            }
-            specs.push(WorkerSpec { label, args: a, env });
-            index += 1;
-        }
-    }
-    specs
-}
-
 fn validate(args: &PlanArgs) -> Result<()> {
     if !(args.slo_p99.is_finite() && args.slo_p99 > 0.0) {
         return Err(Error::flag("--slo-p99", format!("{} must be a positive number of milliseconds", args.slo_p99)));
@@ -220,94 +219,56 @@ fn validate(args: &PlanArgs) -> Result<()> {
     if args.duration.is_zero() {
         return Err(Error::flag("--duration", "must be longer than 0"));
     }
-    Ok(())
+    if args.kubernetes.dry_run && args.kubernetes.overlays.is_empty() {
+        return Err(Error::flag("--dry-run", "writes the points' Kubernetes overlays: add --kubernetes MODE=OVERLAY"));
+    }
+    if args.kubernetes.overlays.is_empty() {
+        Ok(())
+    } else {
+        kubernetes::validate(args)
+    }
 }
+
+/// The scenario's copy in the plan directory: what every worker reads, and the plan's record of it.
+const SCENARIO_COPY: &str = "scenario.toml";
 
 pub fn execute(args: &PlanArgs) -> Result<i32> {
     validate(args)?;
     let text = std::fs::read_to_string(&args.scenario).map_err(|e| Error::io("read", &args.scenario, e))?;
     let scenario = Scenario::parse(&text, &args.scenario.display().to_string())?;
-    gpu::ensure_driver()?;
+    let start_rate = match args.search {
+        Search::Rate => Some(swept_rate(&scenario, args.rate).ok_or_else(|| {
+            Error::flag("--search", "rate search needs an open-loop swept group with a rate (or --rate)")
+        })?),
+        Search::Pods => None,
+    };
     let dir = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("sharebench-plan-{}", host::unix_now_ns() / 1_000_000_000)));
     prepare_run_dir(&dir, args.force)?;
-    let exe = std::env::current_exe().map_err(|e| Error::new(format!("cannot find the sharebench executable: {e}")))?;
-    let no_mps = std::env::temp_dir().join(format!("sharebench-{}-no-mps", std::process::id()));
-    std::fs::create_dir_all(&no_mps).map_err(|e| Error::io("create directory", &no_mps, e))?;
+    let dir = std::fs::canonicalize(&dir).map_err(|e| Error::io("resolve", &dir, e))?;
+    let scenario_copy = dir.join(SCENARIO_COPY);
+    fsio::write_atomic(&scenario_copy, text.as_bytes(), Overwrite::Allow)?;
+    if args.kubernetes.dry_run {
+        return kubernetes::write_all_points(args, &scenario, &dir, &text);
+    }
     orchestrate::install_interrupt_handler();
-    let mut daemon =
-        if args.modes.contains(&CompareMode::Mps) { Some(start_private_daemon(&args.control, "plan")?) } else { None };
-    let slo_ns = (args.slo_p99 * 1e6) as u64;
-    let mut points = Vec::new();
-    let mut gpu_name = None;
-    let ctx = PointContext { args, scenario: &scenario, exe, dir: dir.clone(), slo_ns };
-    let mut blast = Vec::new();
-    let mut max_rates = Vec::new();
-    let start_rate = match args.search {
-        Search::Rate => swept_rate(&scenario, args.rate).ok_or_else(|| {
-            Error::flag("--search", "rate search needs an open-loop swept group with a rate (or --rate)")
-        })?,
-        Search::Pods => 0.0,
+    let mut points: Box<dyn Points> = if args.kubernetes.overlays.is_empty() {
+        Box::new(local::LocalPoints::start(args, &scenario, &scenario_copy)?)
+    } else {
+        Box::new(kubernetes::KubernetesPoints::new(args, &text)?)
     };
-    for setting in settings(args) {
-        let pipe_dir = match (setting.mode, &daemon) {
-            (CompareMode::Mps, Some(d)) => d.pipe_dir().to_path_buf(),
-            _ => no_mps.clone(),
-        };
-        match args.search {
-            Search::Pods => {
-                for pods in capacity::pod_counts(args.max_pods) {
-                    let processes = scenario.processes_at(pods);
-                    if orchestrate::interrupted() || (setting.mode == CompareMode::Mps && processes > MPS_CLIENT_LIMIT)
-                    {
-                        break;
-                    }
-                    let (p, workers) =
-                        ctx.run_point(setting, Load { pods, rate: args.rate, fault: false }, &pipe_dir)?;
-                    gpu_name = gpu_name.or_else(|| gpu_of(&workers));
-                    // Larger counts only add load: stop at the first point that breaks the SLO or fails. A point
-                    // with too few samples says nothing either way, so the search goes on.
-                    let stop = matches!(p.verdict, Verdict::Violates | Verdict::Failed);
-                    points.push(p);
-                    if stop {
-                        break;
-                    }
-                }
-            }
-            Search::Rate => {
-                let mut search = capacity::RateSearch::new(start_rate);
-                while let Some(rate) = search.next_rate() {
-                    if orchestrate::interrupted() {
-                        break;
-                    }
-                    let (p, workers) =
-                        ctx.run_point(setting, Load { pods: args.pods, rate: Some(rate), fault: false }, &pipe_dir)?;
-                    gpu_name = gpu_name.or_else(|| gpu_of(&workers));
-                    search.record(rate, p.verdict);
-                    points.push(p);
-                }
-                max_rates.push((setting.label(), search.answer()));
-            }
-        }
-        if args.inject_fault && !orchestrate::interrupted() {
-            let pods = match args.search {
-                Search::Pods => capacity::max_pods(&points, &setting.label()).unwrap_or(1).max(2),
-                Search::Rate => args.pods.max(2),
-            };
-            let load = Load { pods, rate: args.rate, fault: true };
-            let (p, workers) = ctx.run_point(setting, load, &pipe_dir)?;
-            blast.push(capacity::blast_radius(&p, &workers));
-        }
-    }
-    if let Some(mut d) = daemon.take() {
-        d.copy_logs(&dir.join("logs"));
-        d.stop()?;
-    }
-    let _ = std::fs::remove_dir_all(&no_mps);
+    let slo_ns = (args.slo_p99 * 1e6) as u64;
+    let mut planner =
+        Planner { args, scenario: &scenario, dir: dir.clone(), slo_ns, points: points.as_mut(), gpu: None };
+    let searched = search(&mut planner, start_rate);
+    let gpu = planner.gpu.take();
+    let finished = points.finish(&dir);
+    let Searched { points: found, max_rates, blast } = searched?;
+    finished?;
     let capacity_by_mode = match args.search {
-        Search::Pods => capacity_by_setting(&settings(args), &points),
+        Search::Pods => capacity_by_setting(&settings(args), &found),
         Search::Rate => Vec::new(),
     };
     let plan = PlanReport {
@@ -316,28 +277,90 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
         slo_p99_ms: args.slo_p99,
         rate_override: args.rate,
         duration_s: args.duration.as_secs_f64(),
-        gpu: gpu_name,
-        points,
+        gpu,
+        ran_on: points.describe(),
+        points: found,
         capacity: capacity_by_mode,
         max_rate: max_rates.into_iter().map(|(s, r)| (s, args.pods, r)).collect(),
         blast_radius: blast,
     };
-    let chart_series = settings(args)
+    write_outputs(args, &plan, &dir)?;
+    let failed = plan.points.iter().any(|p| p.verdict == Verdict::Failed) || orchestrate::interrupted();
+    Ok(if failed { exit::INCOMPLETE } else { exit::OK })
+}
+
+/// What a search found.
+struct Searched {
+    points: Vec<Point>,
+    max_rates: Vec<(String, Option<f64>)>,
+    blast: Vec<capacity::BlastRadius>,
+}
+
+/// Runs the search of every setting: Pod counts up to the first point that breaks the SLO, or the rate search;
+/// then, with `--inject-fault`, one point with a GPU fault.
+fn search(planner: &mut Planner, start_rate: Option<f64>) -> Result<Searched> {
+    let args = planner.args;
+    let mut found = Searched { points: Vec::new(), max_rates: Vec::new(), blast: Vec::new() };
+    for setting in settings(args) {
+        match start_rate {
+            None => {
+                for pods in capacity::pod_counts(args.max_pods) {
+                    let processes = planner.scenario.processes_at(pods);
+                    if orchestrate::interrupted() || (setting.mode == CompareMode::Mps && processes > MPS_CLIENT_LIMIT)
+                    {
+                        break;
+                    }
+                    let (p, _) = planner.run_point(setting, Load { pods, rate: args.rate, fault: false })?;
+                    // Larger counts only add load: stop at the first point that breaks the SLO or fails. A point
+                    // with too few samples says nothing either way, so the search goes on.
+                    let stop = matches!(p.verdict, Verdict::Violates | Verdict::Failed);
+                    found.points.push(p);
+                    if stop {
+                        break;
+                    }
+                }
+            }
+            Some(start) => {
+                let mut search = capacity::RateSearch::new(start);
+                while let Some(rate) = search.next_rate() {
+                    if orchestrate::interrupted() {
+                        break;
+                    }
+                    let (p, _) =
+                        planner.run_point(setting, Load { pods: args.pods, rate: Some(rate), fault: false })?;
+                    search.record(rate, p.verdict);
+                    found.points.push(p);
+                }
+                found.max_rates.push((setting.label(), search.answer()));
+            }
+        }
+        if args.inject_fault && !orchestrate::interrupted() {
+            let pods = match args.search {
+                Search::Pods => capacity::max_pods(&found.points, &setting.label()).unwrap_or(1).max(2),
+                Search::Rate => args.pods.max(2),
+            };
+            let (p, workers) = planner.run_point(setting, Load { pods, rate: args.rate, fault: true })?;
+            found.blast.push(capacity::blast_radius(&p, &workers));
+        }
+    }
+    Ok(found)
+}
+
+/// plan.txt/md/json/csv/html and the capacity chart; prints the table.
+fn write_outputs(args: &PlanArgs, plan: &PlanReport, dir: &Path) -> Result<()> {
+    let x_of = |p: &Point| match args.search {
+        Search::Pods => p.pods,
+        Search::Rate => p.rate_per_pod.unwrap_or(0.0).round() as u32,
+    };
+    let series = settings(args)
         .iter()
         .map(|m| {
-            let pts = plan
+            let mut pts: Vec<(u32, f64, f64)> = plan
                 .points
                 .iter()
                 .filter(|p| p.mode == m.label())
-                .map(|p| {
-                    let x = match args.search {
-                        Search::Pods => p.pods,
-                        Search::Rate => p.rate_per_pod.unwrap_or(0.0).round() as u32,
-                    };
-                    (x, p.slo_group_throughput, p.slo_latency.p99_ns as f64 / 1e6)
-                })
-                .collect::<Vec<_>>();
-            let mut pts = pts;
+                .map(|p| (x_of(p), p.slo_group_throughput, p.slo_latency.p99_ns as f64 / 1e6))
+                .collect();
             pts.sort_by_key(|p| p.0);
             (m.label().to_string(), pts)
         })
@@ -348,19 +371,18 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
     };
     let title =
         format!("{}: SLO group throughput and p99 against {x_label} (SLO {} ms)", plan.scenario.name, plan.slo_p99_ms);
-    let chart = SweepChart { title: title.clone(), series: chart_series, x_label, slo_ms: Some(plan.slo_p99_ms) };
-    let (svg, png) = charts::save(&chart, &dir, "capacity", Overwrite::Allow)?;
-    let json = serde_json::to_string_pretty(&plan).map_err(|e| Error::new(e.to_string()))?;
+    let chart = SweepChart { title: title.clone(), series, x_label, slo_ms: Some(plan.slo_p99_ms) };
+    let (svg, png) = charts::save(&chart, dir, "capacity", Overwrite::Allow)?;
+    let json = serde_json::to_string_pretty(plan).map_err(|e| Error::new(e.to_string()))?;
     fsio::write_atomic(&dir.join("plan.json"), json.as_bytes(), Overwrite::Allow)?;
-    fsio::write_atomic(&dir.join("plan.md"), markdown(&plan, &[(title, png)]).as_bytes(), Overwrite::Allow)?;
-    fsio::write_atomic(&dir.join("plan.csv"), report::plan::csv(&plan).as_bytes(), Overwrite::Allow)?;
+    fsio::write_atomic(&dir.join("plan.md"), markdown(plan, &[(title, png)]).as_bytes(), Overwrite::Allow)?;
+    fsio::write_atomic(&dir.join("plan.csv"), report::plan::csv(plan).as_bytes(), Overwrite::Allow)?;
     let chart_svg = std::fs::read_to_string(dir.join(&svg)).unwrap_or_default();
-    fsio::write_atomic(&dir.join("plan.html"), report::plan::html(&plan, &chart_svg).as_bytes(), Overwrite::Allow)?;
-    let text = render(&plan);
+    fsio::write_atomic(&dir.join("plan.html"), report::plan::html(plan, &chart_svg).as_bytes(), Overwrite::Allow)?;
+    let text = render(plan);
     fsio::write_atomic(&dir.join("plan.txt"), text.as_bytes(), Overwrite::Allow)?;
     print!("{text}");
-    let failed = plan.points.iter().any(|p| p.verdict == Verdict::Failed) || orchestrate::interrupted();
-    Ok(if failed { exit::INCOMPLETE } else { exit::OK })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -395,22 +417,26 @@ mod tests {
     }
 
     #[test]
-    fn each_pod_is_a_worker_of_its_group_with_the_mode_set_up() {
+    fn each_pod_is_a_worker_of_the_scenario_with_the_mode_set_up() {
         let s = inference();
         let setting = Setting { mode: CompareMode::Mps, neighbour_atp: Some(30) };
         let load = Load { pods: 3, rate: Some(250.0), fault: true };
-        let specs = worker_specs(&plan_args(&[]), &s, setting, load, Path::new("/o"), Path::new("/p"));
+        let point = point_run(&plan_args(&[]), &s, Path::new("/o"), setting, load);
+        assert_eq!(point.run_id, "plan-inference-mps-atp30-3-r250-fault");
+        assert_eq!(point.dir, Path::new("/o/points/mps-atp30-3-r250-fault"));
+        let specs = local::worker_specs(&plan_args(&[]), &s, "/o/scenario.toml", &point, Path::new("/p"));
         assert_eq!(specs.len(), 3);
+        assert_eq!(specs[2].label, "inference-2");
         let a = &specs[2].args;
         let value = |flag: &str| a[a.iter().position(|x| x == flag).unwrap() + 1].clone();
         assert_eq!(
-            (value("--mode"), value("--workers"), value("--worker-index"), value("--group")),
-            ("mps".into(), "3".into(), "2".into(), "inference".into())
+            (value("--mode"), value("--workers"), value("--worker-index"), value("--scenario-pods")),
+            ("mps".into(), "3".into(), "2".into(), "3".into())
         );
-        assert_eq!(value("--rate"), "250");
+        assert_eq!((value("--rate"), value("--neighbour-atp")), ("250".into(), "30".into()));
+        assert_eq!(value("--scenario"), "/o/scenario.toml");
         assert_eq!(specs[0].env[0].1, "/p");
-        // A single-group scenario's Pods are each other's neighbours; the last worker carries the fault.
-        assert_eq!(specs[0].env[1], ("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE".to_string(), "30".into()));
+        // The last worker carries the fault.
         assert!(a.contains(&"--inject-fault-after".to_string()));
         assert!(!specs[0].args.contains(&"--inject-fault-after".to_string()));
         let labels: Vec<String> = settings(&plan_args(&["--atp", "25,50"])).iter().map(Setting::label).collect();

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""A kubectl for the GPU machine, which has no cluster: enough of kubectl and of a one-node cluster for
+`sharebench plan --kubernetes` to run its points there for real. Rendering is the real kubectl's (`kubectl
+kustomize`, offline); what a cluster would do is done with local processes, as podsim.py does for one Job:
+
+  apply -k DIR        render DIR, then start the Job's Pods in the background: one `sharebench` process per
+                      completion index with the container's args and env (Downward API, $(VAR) expansion),
+                      ConfigMap volumes materialised and their mount paths mapped, the GPU shared the way the
+                      overlay's DRA claim (or hostPath pipe directory) says: MPS claims get the MPS daemon's pipe
+                      directory (as NVIDIA's DRA driver injects it), time-slicing claims an empty one
+  get job NAME -o json | -o name --ignore-not-found     the Job's status, as the Job controller keeps it
+                      (backoffLimit 0: one failed Pod fails the Job and stops the others; activeDeadlineSeconds)
+  get pods -l ... -o json                               the Pods' phases
+  logs -l ... --prefix                                  every Pod's output, prefixed [pod/NAME/worker]
+  delete -k DIR ...                                     stop the Pods, forget the Job
+
+Environment: SIM_KUBECTL (the real kubectl), SIM_SHAREBENCH (the binary the image would run), SIM_MPS_PIPE_DIRECTORY
+(the MPS daemon a claim with strategy MPS gets), SIM_STATE (state directory, default /tmp/kubectl-sim).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from podsim import expand, pod_env  # noqa: E402
+
+STATE = os.environ.get("SIM_STATE", "/tmp/kubectl-sim")
+
+
+def path(*parts):
+    return os.path.join(STATE, *parts)
+
+
+def write_json(name, value):
+    tmp = path(name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(value, f)
+    os.replace(tmp, path(name))
+
+
+def read_json(name):
+    with open(path(name)) as f:
+        return json.load(f)
+
+
+def render(directory):
+    """kubectl kustomize, then to JSON objects with the real kubectl's offline patch (no server needed)."""
+    kubectl = os.environ["SIM_KUBECTL"]
+    yaml_text = subprocess.run([kubectl, "kustomize", directory], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([kubectl, "patch", "--local", "-f", "-", "--type", "merge", "-p", "{}", "-o", "json"],
+                         input=yaml_text, check=True, capture_output=True, text=True).stdout
+    decoder, i, objects = json.JSONDecoder(), 0, []
+    while True:
+        while i < len(out) and out[i].isspace():
+            i += 1
+        if i >= len(out):
+            return objects
+        obj, i = decoder.raw_decode(out, i)
+        objects.append(obj)
+
+
+def sharing(objects, container):
+    """What the cluster would give the Pods: MPS (DRA claim with strategy MPS, or a hostPath pipe dir) or not."""
+    for o in objects:
+        if o["kind"] == "ResourceClaim":
+            for c in o["spec"]["devices"].get("config", []):
+                strategy = c.get("opaque", {}).get("parameters", {}).get("sharing", {}).get("strategy")
+                if strategy:
+                    return strategy == "MPS"
+    return any(e["name"] == "CUDA_MPS_PIPE_DIRECTORY" for e in container.get("env", []))
+
+
+def run_job():
+    """The background 'cluster': runs the Job's Pods and keeps status.json up to date."""
+    objects = read_json("objects.json")
+    job = next(o for o in objects if o["kind"] == "Job")
+    spec, template = job["spec"], job["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    config_maps = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
+    mounts = {}
+    for volume in template["spec"].get("volumes", []):
+        if "configMap" in volume:
+            target = path("volumes", volume["name"])
+            os.makedirs(target, exist_ok=True)
+            for key, text in config_maps[volume["configMap"]["name"]].get("data", {}).items():
+                with open(os.path.join(target, key), "w") as f:
+                    f.write(text)
+            for m in container.get("volumeMounts", []):
+                if m["name"] == volume["name"]:
+                    mounts[m["mountPath"].rstrip("/")] = target
+    pipe_dir = os.environ["SIM_MPS_PIPE_DIRECTORY"] if sharing(objects, container) else path("no-mps")
+    os.makedirs(path("no-mps"), exist_ok=True)
+    controller_uid = str(uuid.uuid4())
+    pods = []
+    for index in range(spec["completions"]):
+        name = "%s-%d-%s" % (job["metadata"]["name"], index, uuid.uuid4().hex[:5])
+        env = pod_env(container, template["metadata"].get("labels", {}), index, name, controller_uid)
+        args = [expand(a, env) for a in container.get("args", [])]
+        for mount, local in mounts.items():
+            args = [local + a[len(mount):] if a.startswith(mount + "/") else a for a in args]
+        full_env = dict(os.environ, CUDA_MPS_PIPE_DIRECTORY=pipe_dir, **env)
+        log = open(path("pods", name + ".log"), "w")
+        proc = subprocess.Popen([os.environ["SIM_SHAREBENCH"]] + args, env=full_env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        pods.append({"name": name, "proc": proc, "phase": "Running"})
+    deadline = time.time() + spec.get("activeDeadlineSeconds", 1e9)
+    condition = None
+    while condition is None:
+        for p in pods:
+            code = p["proc"].poll()
+            if p["phase"] == "Running" and code is not None:
+                p["phase"] = "Succeeded" if code == 0 else "Failed"
+        failed = [p for p in pods if p["phase"] == "Failed"]
+        if failed and spec.get("backoffLimit", 6) == 0:
+            condition = ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+        elif time.time() > deadline:
+            condition = ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+        elif all(p["phase"] == "Succeeded" for p in pods):
+            condition = ("Complete", "CompletionsReached", "Reached expected number of succeeded pods")
+        if condition and condition[0] == "Failed":
+            for p in pods:
+                if p["phase"] == "Running":
+                    p["proc"].send_signal(signal.SIGTERM)
+                    try:
+                        p["proc"].wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        p["proc"].kill()
+                        p["proc"].wait()
+                    p["phase"] = "Failed"
+        status = {phase: sum(1 for p in pods if p["phase"] == phase) for phase in ("Running", "Succeeded", "Failed")}
+        write_json("status.json", {
+            "active": status["Running"], "succeeded": status["Succeeded"], "failed": status["Failed"],
+            "pods": [{"name": p["name"], "phase": p["phase"]} for p in pods],
+            "conditions": [] if condition is None else [
+                {"type": condition[0], "status": "True", "reason": condition[1], "message": condition[2]}],
+        })
+        time.sleep(0.2)
+
+
+def stop_group(pgid):
+    """Stops the 'cluster' process and its Pods (one process group) and waits until they are gone."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        end = time.time() + wait
+        while time.time() < end:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+
+def main(argv):
+    while "--namespace" in argv:
+        i = argv.index("--namespace")
+        del argv[i:i + 2]
+    words = [a for a in argv if not a.startswith("-")]
+    if argv[:2] == ["apply", "-k"]:
+        if os.path.exists(path("objects.json")):
+            sys.exit('Error from server (AlreadyExists): jobs.batch "sharebench" already exists')
+        objects = render(argv[2])
+        os.makedirs(path("pods"), exist_ok=True)
+        write_json("objects.json", objects)
+        write_json("status.json", {"active": 0, "succeeded": 0, "failed": 0, "pods": [], "conditions": []})
+        runner = subprocess.Popen([sys.executable, os.path.abspath(__file__), "_run"], start_new_session=True,
+                                  stdout=open(path("cluster.log"), "w"), stderr=subprocess.STDOUT)
+        write_json("runner.json", {"pgid": runner.pid})
+        for o in objects:
+            print("%s/%s created" % (o["kind"].lower(), o["metadata"]["name"]))
+    elif argv[0] == "_run":
+        run_job()
+    elif words[:2] == ["get", "job"]:
+        exists = os.path.exists(path("objects.json"))
+        if "--ignore-not-found" in argv:
+            print("job.batch/sharebench" if exists else "")
+        elif not exists:
+            sys.exit('Error from server (NotFound): jobs.batch "sharebench" not found')
+        else:
+            job = next(o for o in read_json("objects.json") if o["kind"] == "Job")
+            job["status"] = {k: v for k, v in read_json("status.json").items() if k != "pods" and v}
+            print(json.dumps(job))
+    elif words[:2] == ["get", "pods"]:
+        pods = read_json("status.json")["pods"] if os.path.exists(path("status.json")) else []
+        print(json.dumps({"items": [{"metadata": {"name": p["name"]}, "status": {"phase": p["phase"]}} for p in pods]}))
+    elif argv[0] == "logs":
+        for p in (read_json("status.json")["pods"] if os.path.exists(path("status.json")) else []):
+            with open(path("pods", p["name"] + ".log")) as f:
+                for line in f:
+                    sys.stdout.write("[pod/%s/worker] %s" % (p["name"], line))
+    elif argv[:2] == ["delete", "-k"]:
+        if os.path.exists(path("runner.json")):
+            stop_group(read_json("runner.json")["pgid"])
+        subprocess.run(["rm", "-rf", STATE])
+    else:
+        sys.exit("kubectl-sim: unsupported: %s" % " ".join(argv))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
