@@ -311,6 +311,32 @@ pub fn parse_worker_counts(text: &str) -> Result<WorkerCounts, String> {
     Ok(WorkerCounts(counts))
 }
 
+/// CUDA ordinals of the GPUs of a compare run, distinct, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuList(pub Vec<u32>);
+
+/// Parses `0,1` into GPU ordinals.
+pub fn parse_gpu_list(text: &str) -> Result<GpuList, String> {
+    let mut gpus = Vec::new();
+    for part in text.split(',') {
+        let n: u32 = part.trim().parse().map_err(|_| format!("'{part}' is not a GPU ordinal (e.g. 0,1)"))?;
+        if gpus.contains(&n) {
+            return Err(format!("GPU {n} is listed twice"));
+        }
+        gpus.push(n);
+    }
+    Ok(GpuList(gpus))
+}
+
+/// How many private MPS control daemons serve the GPUs of a compare run.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MpsDaemons {
+    /// One daemon per GPU, each seeing only its GPU.
+    PerGpu,
+    /// One daemon for all the GPUs of the run.
+    Shared,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct CompareArgs {
     #[command(flatten)]
@@ -327,6 +353,13 @@ pub struct CompareArgs {
     /// CUDA device ordinal.
     #[arg(long, default_value_t = 0)]
     pub gpu: u32,
+    /// Spread the workers over these GPUs (CUDA ordinals, e.g. 0,1): worker i runs on the (i mod n)-th; the
+    /// multi-stream ceiling runs one process per GPU; the report shows each GPU on its own.
+    #[arg(long, value_name = "LIST", value_parser = parse_gpu_list, conflicts_with = "gpu")]
+    pub gpus: Option<GpuList>,
+    /// With --gpus, the private MPS daemons: one per GPU (a daemon's failure stays on its GPU) or one for all.
+    #[arg(long, value_enum, default_value = "per-gpu")]
+    pub mps_daemons: MpsDaemons,
     /// Run directory [default: ./sharebench-compare-<time>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -31,6 +31,13 @@ pub fn ensure_driver() -> Result<()> {
         .fix("run on a machine with an NVIDIA GPU and driver R525 or newer; in a container, use the NVIDIA container runtime with NVIDIA_DRIVER_CAPABILITIES=compute,utility"))
 }
 
+/// GPUs this process can see (cuInit and cuDeviceGetCount: no context is created, so no MPS client either).
+pub fn visible_gpus() -> Result<u32> {
+    ensure_driver()?;
+    let count = CudaContext::device_count().map_err(|e| driver_error("cuInit / cuDeviceGetCount", e))?;
+    Ok(count.max(0) as u32)
+}
+
 fn driver_error(what: &str, e: cu::DriverError) -> Error {
     let name = e.error_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|_| format!("{:?}", e.0));
     let mut err = Error::new(format!("{what} failed: {name}"));
@@ -71,9 +78,8 @@ pub struct Gpu {
 impl Gpu {
     /// Creates (retains) the primary context on device `ordinal` and loads the kernels.
     pub fn open(ordinal: u32) -> Result<Gpu> {
-        ensure_driver()?;
-        let count = CudaContext::device_count().map_err(|e| driver_error("cuInit / cuDeviceGetCount", e))?;
-        if ordinal as i32 >= count {
+        let count = visible_gpus()?;
+        if ordinal >= count {
             return Err(Error::flag("--gpu", format!("device {ordinal} does not exist ({count} visible)")));
         }
         let ctx = CudaContext::new(ordinal as usize).map_err(|e| driver_error("creating the CUDA context", e))?;

@@ -44,6 +44,8 @@ pub struct WorkerSpec {
     /// Arguments after `run` (the barrier flags are added here).
     pub args: Vec<String>,
     pub env: Vec<(String, OsString)>,
+    /// Variables of this process's environment the worker must not inherit.
+    pub unset: Vec<String>,
 }
 
 /// How a group ended.
@@ -107,6 +109,9 @@ impl Runner {
         cmd.arg("run").args(&spec.args);
         if let Some(addr) = barrier {
             cmd.args(["--barrier", addr, "--barrier-timeout", &format!("{}ms", self.barrier_timeout.as_millis())]);
+        }
+        for name in &spec.unset {
+            cmd.env_remove(name);
         }
         cmd.envs(spec.env.iter().map(|(k, v)| (k, v)))
             .env(worker::PROGRESS_ENV, "1")

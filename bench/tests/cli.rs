@@ -54,6 +54,12 @@ fn bad_flags_name_the_flag_before_touching_the_gpu() {
         (&["compare", "--workers", "64"], "MPS client limit"),
         (&["run", "--kernel", "gemm"], "valid: fma, stream, tiny"),
         (&["run", "--duration", "soon"], "not a duration"),
+        (&["compare", "--gpus", "0,0"], "GPU 0 is listed twice"),
+        (&["compare", "--gpus", "0,x"], "not a GPU ordinal"),
+        (&["compare", "--gpus", "0,1", "--gpu", "1"], "cannot be used with"),
+        (&["run", "--scenario", "s.toml", "--kernel", "tiny"], "cannot be used with"),
+        (&["run", "--scenario-pods", "2"], "--scenario"),
+        (&["plan", "s.toml", "--slo-p99", "5", "--kubernetes", "gpu"], "MODE=OVERLAY"),
     ];
     for (args, needle) in cases {
         let out = sharebench().args(*args).output().unwrap();

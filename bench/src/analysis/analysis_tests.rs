@@ -77,10 +77,16 @@ fn workers_on_different_gpus_are_not_averaged() {
     let a0 = synthetic("mps", 2, 0, 0, 10, 1000, 0);
     let mut a1 = synthetic("mps", 2, 1, 0, 10, 1000, 0);
     a1.gpu.uuid = "GPU-other".into();
-    let a = analyze(&[a0, a1]);
+    let a = analyze(&[a0.clone(), a1]);
     assert_eq!(a.groups.len(), 2);
-    assert!(a.groups.iter().all(|g| g.overlap_fraction == 0.0 && !g.complete));
+    // Each GPU is its own group; the run is complete because both workers reported, one per GPU.
+    assert!(a.groups.iter().all(|g| g.overlap_fraction == 0.0 && g.complete && g.workers_reported == 1));
     assert!(a.warnings.iter().any(|w| w.contains("2 different GPUs")));
+    assert!(a.warnings.iter().all(|w| !w.contains("workers reported")));
+    // One of the two missing: both GPUs' groups say so, and one warning names the run.
+    let a = analyze(&[a0]);
+    assert!(!a.groups[0].complete);
+    assert_eq!(a.warnings.iter().filter(|w| w.contains("1 of 2 workers reported")).count(), 1);
 }
 
 #[test]

@@ -173,7 +173,8 @@ fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option
         shape,
         verified_workers: members.iter().filter(|w| verified(&key.mode, w.verdict)).count() as u32,
         workers_reported: members.len() as u32,
-        complete: members.len() as u32 == key.workers && members.iter().all(|w| w.status.complete),
+        // Settled in `analyze`, which sees the run's workers on every GPU.
+        complete: members.iter().all(|w| w.status.complete),
         kernels,
         makespan_ns: overlap.makespan_ns,
         busy_ns: overlap.busy_ns,
@@ -256,19 +257,27 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
             Some(mean_latency(&h))
         })
     };
-    let summaries: Vec<GroupSummary> =
+    let mut summaries: Vec<GroupSummary> =
         groups.iter().map(|(key, members)| summarize_group(key.clone(), members, solo_latency(key))).collect();
+    // A run spread over GPUs is complete when all its workers reported, whichever GPU they ran on.
+    let mut run_wide: BTreeMap<(String, u32, String), (u32, u32)> = BTreeMap::new();
     for g in &summaries {
-        if !g.complete {
+        let entry = run_wide.entry((g.key.run_id.clone(), g.key.workers, g.key.mode.clone())).or_default();
+        entry.0 += g.workers_reported;
+        entry.1 += g.per_worker.iter().filter(|w| w.complete).count() as u32;
+    }
+    for g in &mut summaries {
+        let (reported, complete) = run_wide[&(g.key.run_id.clone(), g.key.workers, g.key.mode.clone())];
+        g.complete = reported == g.key.workers && complete == reported;
+    }
+    for ((run, workers, mode), (reported, complete)) in &run_wide {
+        if !(reported == workers && complete == reported) {
             warnings.push(format!(
-                "run {}, mode {}: {} of {} workers reported, {} complete; figures cover what was recorded",
-                g.key.run_id,
-                g.key.mode,
-                g.workers_reported,
-                g.key.workers,
-                g.per_worker.iter().filter(|w| w.complete).count()
+                "run {run}, mode {mode}: {reported} of {workers} workers reported, {complete} complete; figures cover what was recorded"
             ));
         }
+    }
+    for g in &summaries {
         if g.key.mode == "mps" && g.verified_workers < g.workers_reported {
             warnings.push(format!(
                 "run {}, {} workers: {} of {} 'mps' workers were NOT verified as MPS clients; their numbers may be time-slicing",

@@ -53,6 +53,15 @@ pub fn plan(args: &WorkloadArgs) -> Result<LoopPlan> {
     Ok(LoopPlan { stop, warmup: args.warmup, fault_after: None, arrivals })
 }
 
+/// Workers in the run as the result records them: processes, or for the multi-stream ceiling the streams of
+/// all its processes (one per GPU when spread over GPUs, each numbering its lanes from --worker-index).
+fn recorded_workers(args: &RunArgs) -> u32 {
+    match args.mode {
+        Mode::Streams => args.workers.max(args.streams),
+        _ => args.workers,
+    }
+}
+
 /// Checks the flags that do not need a GPU.
 pub fn validate(args: &RunArgs) -> Result<()> {
     plan(&args.workload)?;
@@ -67,8 +76,15 @@ pub fn validate(args: &RunArgs) -> Result<()> {
         return Err(Error::flag("--workers", "must be at least 1"));
     }
     let index = args.worker_index.unwrap_or(0);
-    if index >= args.workers {
-        return Err(Error::flag("--worker-index", format!("{index} is not in 0..{} (--workers)", args.workers)));
+    let lanes = if args.mode == Mode::Streams { args.streams } else { 1 };
+    if index + lanes > recorded_workers(args) {
+        return Err(Error::flag(
+            "--worker-index",
+            format!(
+                "{index} is not in 0..{} (--workers; in streams mode, minus --streams - 1)",
+                recorded_workers(args)
+            ),
+        ));
     }
     if args.barrier_listen.is_some() && args.barrier.is_none() {
         return Err(Error::flag(
@@ -178,7 +194,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         None => Instant::now(),
     };
     let started_unix_ns = host::unix_now_ns();
-    let lane_index = |i: u32| if args.mode == Mode::Streams { i } else { worker_index };
+    let lane_index = |i: u32| if args.mode == Mode::Streams { worker_index + i } else { worker_index };
     let labels: Vec<u32> = (0..args.streams).map(lane_index).collect();
     let recordings = worker::run_lanes(&mut lanes, &labels, &plan, start);
     let finished_unix_ns = host::unix_now_ns();
@@ -211,7 +227,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
             },
             warmup: plan.warmup,
             arrivals: plan.arrivals,
-            workers: if args.mode == Mode::Streams { args.streams } else { args.workers },
+            workers: recorded_workers(args),
             worker_index,
             streams: args.streams,
             barrier: args.barrier.is_some(),
@@ -307,6 +323,11 @@ mod tests {
             assert!(err.problem.contains(flag), "{argv:?}: {}", err.problem);
         }
         assert!(validate(&run_args(&["--mode", "streams", "--streams", "4"])).is_ok());
+        // The second GPU's streams process of an 8-worker ceiling: lanes 4..8.
+        let second = ["--mode", "streams", "--streams", "4", "--workers", "8", "--worker-index", "4"];
+        assert!(validate(&run_args(&second)).is_ok());
+        let beyond = ["--mode", "streams", "--streams", "4", "--workers", "8", "--worker-index", "5"];
+        assert!(validate(&run_args(&beyond)).unwrap_err().problem.contains("--worker-index"));
     }
 
     #[test]

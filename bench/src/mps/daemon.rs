@@ -13,6 +13,7 @@ pub struct PrivateDaemon {
     root: PathBuf,
     client: ControlClient,
     log_dir: PathBuf,
+    tag: String,
     stopped: bool,
 }
 
@@ -24,21 +25,30 @@ fn ps_answer(client: &ControlClient) -> Option<ControlAnswer> {
 }
 
 impl PrivateDaemon {
-    /// Starts a daemon under a fresh directory in `base` (short, because unix socket paths are limited).
-    pub fn start(program: &Path, base: &Path, timeout: Duration) -> Result<PrivateDaemon> {
-        let root = base.join(format!("sharebench-mps-{}", std::process::id()));
+    /// Starts a daemon under a fresh directory in `base` (short, because unix socket paths are limited), named
+    /// with `tag` so that one process can run several. With `visible_devices` the daemon serves only those GPUs
+    /// (its CUDA_VISIBLE_DEVICES); its clients then see them renumbered from 0 and must not set the variable.
+    /// Without, it inherits this process's CUDA_VISIBLE_DEVICES.
+    pub fn start(
+        program: &Path,
+        base: &Path,
+        timeout: Duration,
+        tag: &str,
+        visible_devices: Option<&str>,
+    ) -> Result<PrivateDaemon> {
+        let root = base.join(format!("sharebench-mps-{}{tag}", std::process::id()));
         let (pipe_dir, log_dir) = (root.join("pipe"), root.join("log"));
         for dir in [&pipe_dir, &log_dir] {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
         }
         let client = ControlClient { program: program.to_path_buf(), pipe_dir: pipe_dir.clone(), timeout };
-        let status = Command::new(program)
-            .arg("-d")
-            .env("CUDA_MPS_PIPE_DIRECTORY", &pipe_dir)
-            .env("CUDA_MPS_LOG_DIRECTORY", &log_dir)
-            .status()
-            .map_err(|e| Error::new(format!("cannot start {}: {e}", program.display())))?;
-        let mut daemon = PrivateDaemon { root, client, log_dir, stopped: false };
+        let mut command = Command::new(program);
+        command.arg("-d").env("CUDA_MPS_PIPE_DIRECTORY", &pipe_dir).env("CUDA_MPS_LOG_DIRECTORY", &log_dir);
+        if let Some(devices) = visible_devices {
+            command.env("CUDA_VISIBLE_DEVICES", devices);
+        }
+        let status = command.status().map_err(|e| Error::new(format!("cannot start {}: {e}", program.display())))?;
+        let mut daemon = PrivateDaemon { root, client, log_dir, tag: tag.to_string(), stopped: false };
         if !status.success() {
             return Err(Error::new(format!("{} -d exited with {status}", program.display()))
                 .observed(daemon.log_tail())
@@ -120,7 +130,7 @@ impl PrivateDaemon {
     /// Copies the daemon's logs into `dir` (evidence for the report).
     pub fn copy_logs(&self, dir: &Path) {
         for name in ["control.log", "server.log"] {
-            let _ = std::fs::copy(self.log_dir.join(name), dir.join(format!("mps-{name}")));
+            let _ = std::fs::copy(self.log_dir.join(name), dir.join(format!("mps{}-{name}", self.tag)));
         }
     }
 }

@@ -49,8 +49,13 @@ pub fn rows(report: &Report) -> Vec<[String; 12]> {
                 (_, Some(b)) => format!("{}B/s", format_si(b)),
                 _ => "-".into(),
             };
+            // A run spread over GPUs has part of its workers in each GPU's row.
+            let workers = match g.workers_reported == g.key.workers {
+                true => g.key.workers.to_string(),
+                false => format!("{} of {}", g.workers_reported, g.key.workers),
+            };
             [
-                g.key.workers.to_string(),
+                workers,
                 g.key.mode.clone(),
                 format!("{}/{}", g.verified_workers, g.workers_reported),
                 g.kernels.to_string(),
@@ -69,11 +74,12 @@ pub fn rows(report: &Report) -> Vec<[String; 12]> {
 
 /// One line per comparison: `4 workers: MPS / time-slicing 1.9x [1.8, 2.0]; MPS / streams 0.95x [...]`.
 pub fn comparison_lines(report: &Report) -> Vec<String> {
-    report
-        .analysis
-        .comparisons
+    let comparisons = &report.analysis.comparisons;
+    let several_gpus = comparisons.iter().any(|c| c.gpu_uuid != comparisons[0].gpu_uuid);
+    comparisons
         .iter()
         .map(|c| {
+            let on_gpu = if several_gpus { format!(" on {}", c.gpu_uuid) } else { String::new() };
             let verdict = match &c.mps_over_timeslice {
                 Some(e) if e.excludes(1.0) => " (a real difference: the interval excludes 1)",
                 Some(_) => " (within noise: the interval includes 1)",
@@ -81,7 +87,7 @@ pub fn comparison_lines(report: &Report) -> Vec<String> {
             };
             let p99 = c.p99_mps_over_timeslice.map(|r| format!("; p99 MPS / time-slicing {}x", three_digits(r))).unwrap_or_default();
             format!(
-                "{} workers: throughput MPS / time-slicing {}{verdict}; MPS / streams ceiling {}; time-slicing / streams {}{p99}",
+                "{} workers{on_gpu}: throughput MPS / time-slicing {}{verdict}; MPS / streams ceiling {}; time-slicing / streams {}{p99}",
                 c.workers,
                 ratio(&c.mps_over_timeslice),
                 ratio(&c.mps_over_streams),

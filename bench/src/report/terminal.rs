@@ -59,3 +59,29 @@ pub fn render(report: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::tests::synthetic;
+    use crate::report::input::Loaded;
+
+    #[test]
+    fn a_run_spread_over_two_gpus_is_shown_per_gpu_with_a_warning() {
+        // 4 workers of each mode, worker i on GPU i mod 2.
+        let mut workers = Vec::new();
+        for mode in ["timeslice", "mps"] {
+            for i in 0..4 {
+                let mut w = synthetic(mode, 4, i, 0, 20, 1_000_000, 0);
+                w.gpu.uuid = format!("GPU-{}", i % 2);
+                workers.push(w);
+            }
+        }
+        let text = render(&super::super::model::build(&Loaded { workers, excluded: vec![], sources: 8 }));
+        assert_eq!(text.matches("(GPU-0, driver").count() + text.matches("(GPU-1, driver").count(), 2, "{text}");
+        assert_eq!(text.lines().filter(|l| l.starts_with("2 of 4")).count(), 4, "{text}");
+        assert!(text.contains("4 workers on GPU-0: throughput MPS / time-slicing"), "{text}");
+        assert!(text.contains("workers ran on 2 different GPUs (GPU-0, GPU-1)"), "{text}");
+        assert!(!text.contains("workers reported"), "a run complete across GPUs is complete: {text}");
+    }
+}

@@ -34,7 +34,7 @@ impl LocalPoints {
         let no_mps = std::env::temp_dir().join(format!("sharebench-{}-no-mps", std::process::id()));
         std::fs::create_dir_all(&no_mps).map_err(|e| Error::io("create directory", &no_mps, e))?;
         let daemon = match args.modes.contains(&CompareMode::Mps) {
-            true => Some(start_private_daemon(&args.control, "plan")?),
+            true => Some(start_private_daemon(&args.control, "plan", "", None)?),
             false => None,
         };
         Ok(LocalPoints {
@@ -80,7 +80,7 @@ pub fn worker_specs(
                 a.extend(["--inject-fault-after".into(), FAULT_AFTER.to_string()]);
             }
             let env = vec![("CUDA_MPS_PIPE_DIRECTORY".to_string(), pipe_dir.as_os_str().to_owned())];
-            Some(WorkerSpec { label, args: a, env })
+            Some(WorkerSpec { label, args: a, env, unset: vec![] })
         })
         .collect()
 }

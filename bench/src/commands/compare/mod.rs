@@ -1,0 +1,410 @@
+//! `sharebench compare`: the default job on one GPU machine. Runs the same workload as N worker processes under
+//! time-slicing (verified: not MPS clients), under MPS (a private daemon, or `--mps-pipe-dir`; verified: all
+//! joined), and as N streams in one process (the ceiling for spatial sharing), for each worker count; then
+//! writes the report into the run directory.
+//!
+//! Workers are child processes running `sharebench run` (see `orchestrate`); they meet at a barrier this process
+//! serves on loopback. The private daemon is stopped on every exit path, Ctrl-C included.
+
+mod placement;
+
+use crate::cli::{CompareArgs, CompareMode, MpsControlArgs, MpsDaemons};
+use crate::error::{exit, Error, Result};
+use crate::fsio::{self, Overwrite};
+use crate::mps::daemon::PrivateDaemon;
+use crate::orchestrate::{self, Runner, WorkerSpec};
+use crate::{gpu, host};
+use placement::{Placement, StreamsProcess};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One step of the plan: a mode at a worker count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phase {
+    pub mode: CompareMode,
+    pub workers: u32,
+}
+
+/// The phases in order: the solo baseline first (unless asked not to or already in the sweep), then each
+/// worker count through each mode.
+pub fn plan_phases(counts: &[u32], modes: &[CompareMode], solo: bool) -> Vec<Phase> {
+    let mut phases = Vec::new();
+    if solo && !counts.contains(&1) {
+        phases.push(Phase { mode: CompareMode::Timeslice, workers: 1 });
+    }
+    for &workers in counts {
+        for &mode in modes {
+            if !(mode == CompareMode::Streams && workers == 1 && modes.contains(&CompareMode::Timeslice)) {
+                phases.push(Phase { mode, workers });
+            }
+        }
+    }
+    phases
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseOutcome {
+    pub mode: String,
+    pub workers: u32,
+    pub complete: bool,
+    pub seconds: f64,
+    pub failures: Vec<String>,
+}
+
+/// `compare.json`: what was asked, what ran, whether the run directory is complete.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareRecord {
+    pub run_id: String,
+    pub command_line: Vec<String>,
+    pub complete: bool,
+    pub interrupted: bool,
+    /// CUDA ordinals of the GPUs, in `--gpus` order (worker i ran on the (i mod n)-th).
+    pub gpus: Vec<u32>,
+    /// The MPS pipe directory of each GPU.
+    pub mps_pipe_dirs: Vec<String>,
+    pub mps_daemon: String,
+    pub phases: Vec<PhaseOutcome>,
+    pub seconds: f64,
+}
+
+/// How the MPS workers on one GPU reach their daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MpsRoute {
+    pub pipe_dir: PathBuf,
+    /// The `--gpu` the worker passes: as the daemon numbers the GPUs it serves.
+    pub gpu_arg: u32,
+    /// A private daemon renumbers the GPUs it was given; its clients must not set CUDA_VISIBLE_DEVICES.
+    pub unset_visible_devices: bool,
+}
+
+struct Context<'a> {
+    args: &'a CompareArgs,
+    runner: Runner,
+    run_id: String,
+    results: PathBuf,
+    no_mps_dir: PathBuf,
+    placement: Placement,
+    /// One route per GPU of the placement (empty when MPS is not run).
+    mps: Vec<MpsRoute>,
+}
+
+impl Context<'_> {
+    /// The flags every worker of a phase gets, whatever its GPU.
+    fn common_args(&self, phase: Phase, label: &str) -> Vec<String> {
+        let mut args = self.args.workload.to_args();
+        args.extend(["--mode".into(), phase.mode.label().into(), "--run-id".into(), self.run_id.clone()]);
+        if let Some(p) = &self.args.control.mps_control {
+            args.extend(["--mps-control".into(), p.display().to_string()]);
+        }
+        args.extend(["--mps-timeout".into(), format!("{}ms", self.args.control.mps_timeout.as_millis())]);
+        args.extend(["--out".into(), self.results.join(format!("{label}.json")).display().to_string()]);
+        if self.args.force {
+            args.push("--force".into());
+        }
+        args
+    }
+
+    /// A worker on the GPU at `position`: its `--gpu`, pipe directory and environment under `mode`.
+    fn on_gpu(&self, mode: CompareMode, position: usize, mut args: Vec<String>, label: String) -> WorkerSpec {
+        let (gpu, pipe_dir, unset) = match (mode, self.mps.get(position)) {
+            (CompareMode::Mps, Some(route)) => {
+                let unset = if route.unset_visible_devices { vec!["CUDA_VISIBLE_DEVICES".into()] } else { vec![] };
+                (route.gpu_arg, route.pipe_dir.clone(), unset)
+            }
+            _ => (self.placement.gpus[position], self.no_mps_dir.clone(), vec![]),
+        };
+        args.extend(["--gpu".into(), gpu.to_string()]);
+        WorkerSpec { label, args, env: vec![("CUDA_MPS_PIPE_DIRECTORY".into(), pipe_dir.into())], unset }
+    }
+
+    /// The worker processes of one phase: N workers spread over the GPUs, or for the ceiling one process per GPU.
+    fn specs(&self, phase: Phase) -> Vec<WorkerSpec> {
+        let n = phase.workers.to_string();
+        if phase.mode == CompareMode::Streams {
+            return self
+                .placement
+                .streams(phase.workers)
+                .into_iter()
+                .map(|StreamsProcess { position, first_lane, streams }| {
+                    let label = format!("w{}-streams-{position}", phase.workers);
+                    let mut args = self.common_args(phase, &label);
+                    args.extend(["--streams".into(), streams.to_string(), "--workers".into(), n.clone()]);
+                    args.extend(["--worker-index".into(), first_lane.to_string()]);
+                    self.on_gpu(phase.mode, position, args, label)
+                })
+                .collect();
+        }
+        (0..phase.workers)
+            .map(|index| {
+                let label = format!("w{}-{}-{index}", phase.workers, phase.mode.label());
+                let mut args = self.common_args(phase, &label);
+                args.extend(["--workers".into(), n.clone(), "--worker-index".into(), index.to_string()]);
+                if self.args.inject_fault && index == 0 && phase.workers > 1 {
+                    let half = self.args.workload.kernels.unwrap_or(1) / 2;
+                    args.extend(["--inject-fault-after".into(), half.to_string()]);
+                }
+                self.on_gpu(phase.mode, self.placement.position_of(index), args, label)
+            })
+            .collect()
+    }
+
+    fn run_phase(&self, phase: Phase) -> Result<PhaseOutcome> {
+        let title = format!("{} x{}", phase.mode.label(), phase.workers);
+        let outcome = self.runner.run_group(&title, &self.specs(phase))?;
+        Ok(PhaseOutcome {
+            mode: phase.mode.label().into(),
+            workers: phase.workers,
+            complete: outcome.complete,
+            seconds: outcome.seconds,
+            failures: outcome.failures,
+        })
+    }
+}
+
+/// The MPS daemons of a run: an existing one (`--mps-pipe-dir`: it numbers the GPUs as this process does), or
+/// private ones, one per GPU or one shared, each given only the run's GPUs. Returns the route of each GPU,
+/// the daemons to stop, and how the run's record describes them.
+fn start_mps(args: &CompareArgs, placement: &Placement) -> Result<(Vec<MpsRoute>, Vec<PrivateDaemon>, String)> {
+    if let Some(pipe) = &args.mps_pipe_dir {
+        let routes = placement
+            .gpus
+            .iter()
+            .map(|&g| MpsRoute { pipe_dir: pipe.clone(), gpu_arg: g, unset_visible_devices: false })
+            .collect();
+        return Ok((routes, vec![], format!("existing daemon at {}", pipe.display())));
+    }
+    let parent = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+    let visible = |ordinals: &[u32]| {
+        placement::visible_devices(parent.as_deref(), ordinals).map_err(|e| Error::flag("--gpus", e))
+    };
+    match args.mps_daemons {
+        MpsDaemons::Shared => {
+            let d = start_private_daemon(&args.control, "compare", "", Some(&visible(&placement.gpus)?))?;
+            let routes = (0..placement.gpus.len())
+                .map(|p| MpsRoute { pipe_dir: d.pipe_dir().into(), gpu_arg: p as u32, unset_visible_devices: true })
+                .collect();
+            let text = format!("one private daemon for GPUs {:?}, started and stopped by compare", placement.gpus);
+            Ok((routes, vec![d], text))
+        }
+        MpsDaemons::PerGpu => {
+            let mut daemons = Vec::new();
+            for &g in &placement.gpus {
+                daemons.push(start_private_daemon(
+                    &args.control,
+                    "compare",
+                    &format!("-gpu{g}"),
+                    Some(&visible(&[g])?),
+                )?);
+            }
+            let routes = daemons
+                .iter()
+                .map(|d| MpsRoute { pipe_dir: d.pipe_dir().into(), gpu_arg: 0, unset_visible_devices: true })
+                .collect();
+            let text = format!("one private daemon per GPU ({:?}), started and stopped by compare", placement.gpus);
+            Ok((routes, daemons, text))
+        }
+    }
+}
+
+fn default_run_dir() -> PathBuf {
+    let secs = host::unix_now_ns() / 1_000_000_000;
+    PathBuf::from(format!("sharebench-compare-{secs}"))
+}
+
+/// Starts the private MPS daemon a run uses (its own pipe and log directories under /tmp).
+/// `tag` names it among several; `visible_devices` limits it to those GPUs (see `PrivateDaemon::start`).
+pub fn start_private_daemon(
+    control: &MpsControlArgs,
+    who: &str,
+    tag: &str,
+    visible_devices: Option<&str>,
+) -> Result<PrivateDaemon> {
+    let program = crate::mps::control::locate(control.mps_control.as_deref()).ok_or_else(|| {
+        Error::new("nvidia-cuda-mps-control not found on PATH: cannot start an MPS daemon")
+            .fix("install the NVIDIA driver utilities, pass --mps-control PATH, or leave mps out of --modes")
+    })?;
+    let d = PrivateDaemon::start(&program, Path::new("/tmp"), control.mps_timeout, tag, visible_devices)?;
+    let gpus = visible_devices.map(|v| format!(" for GPUs {v}")).unwrap_or_default();
+    eprintln!("sharebench {who}: started a private MPS daemon{gpus} (pipe directory {})", d.pipe_dir().display());
+    Ok(d)
+}
+
+/// Makes `dir` the run directory (with results/ and logs/), refusing a non-empty one without `force`.
+pub fn prepare_run_dir(dir: &Path, force: bool) -> Result<()> {
+    let non_empty = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+    if non_empty && !force {
+        return Err(Error::new(format!("run directory {} is not empty", dir.display()))
+            .fix("choose another --out, or pass --force to replace its results"));
+    }
+    for sub in ["results", "logs"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(|e| Error::io("create directory", &dir.join(sub), e))?;
+    }
+    Ok(())
+}
+
+pub fn execute(args: &CompareArgs) -> Result<i32> {
+    super::run::plan(&args.workload)?;
+    super::run::shape(&args.workload, 1)?;
+    if args.modes.is_empty() {
+        return Err(Error::flag("--modes", "name at least one of timeslice, mps, streams"));
+    }
+    let placement = Placement { gpus: args.gpus.as_ref().map(|g| g.0.clone()).unwrap_or_else(|| vec![args.gpu]) };
+    let visible = gpu::visible_gpus()?;
+    if let Some(missing) = placement.gpus.iter().find(|&&g| g >= visible) {
+        let flag = if args.gpus.is_some() { "--gpus" } else { "--gpu" };
+        return Err(Error::flag(flag, format!("GPU {missing} does not exist: this process sees {visible}"))
+            .observed(format!("CUDA_VISIBLE_DEVICES={}", std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_default())));
+    }
+    let started = Instant::now();
+    let dir = args.out.clone().unwrap_or_else(default_run_dir);
+    prepare_run_dir(&dir, args.force)?;
+    let exe = std::env::current_exe().map_err(|e| Error::new(format!("cannot find the sharebench executable: {e}")))?;
+    let scratch = std::env::temp_dir().join(format!("sharebench-{}", std::process::id()));
+    let no_mps_dir = scratch.join("no-mps");
+    std::fs::create_dir_all(&no_mps_dir).map_err(|e| Error::io("create directory", &no_mps_dir, e))?;
+    orchestrate::install_interrupt_handler();
+    let phases = plan_phases(&args.workers.0, &args.modes, !args.no_solo);
+    let (mps, mut daemons, mps_daemon) = match phases.iter().any(|p| p.mode == CompareMode::Mps) {
+        true => start_mps(args, &placement)?,
+        false => (vec![], vec![], "not used".to_string()),
+    };
+    let ctx = Context {
+        args,
+        runner: Runner {
+            exe,
+            logs: dir.join("logs"),
+            barrier_timeout: args.barrier_timeout,
+            live: std::io::stderr().is_terminal(),
+        },
+        run_id: format!("compare-{}", host::unix_now_ns() / 1_000_000_000),
+        results: dir.join("results"),
+        no_mps_dir,
+        placement,
+        mps,
+    };
+    eprintln!(
+        "sharebench compare: {} phases on GPU {:?}, run directory {}",
+        phases.len(),
+        ctx.placement.gpus,
+        dir.display()
+    );
+    let mut outcomes = Vec::new();
+    for phase in &phases {
+        if orchestrate::interrupted() {
+            break;
+        }
+        outcomes.push(ctx.run_phase(*phase)?);
+    }
+    let mut stopped = Ok(());
+    for d in daemons.iter_mut() {
+        d.copy_logs(&ctx.runner.logs);
+        stopped = stopped.and(d.stop());
+    }
+    stopped?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let interrupted = orchestrate::interrupted();
+    let complete = !interrupted && outcomes.len() == phases.len() && outcomes.iter().all(|o| o.complete);
+    let record = CompareRecord {
+        run_id: ctx.run_id.clone(),
+        command_line: std::env::args().collect(),
+        complete,
+        interrupted,
+        gpus: ctx.placement.gpus.clone(),
+        mps_pipe_dirs: ctx.mps.iter().map(|r| r.pipe_dir.display().to_string()).collect(),
+        mps_daemon,
+        phases: outcomes,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let text = serde_json::to_string_pretty(&record).map_err(|e| Error::new(e.to_string()))?;
+    fsio::write_atomic(&dir.join("compare.json"), text.as_bytes(), Overwrite::Allow)?;
+    if !complete {
+        fsio::write_atomic(
+            &dir.join("INCOMPLETE"),
+            b"see compare.json: phases with failures, or interrupted\n",
+            Overwrite::Allow,
+        )?;
+    }
+    let results = dir.join("results").display().to_string();
+    let notes: Vec<String> = record
+        .phases
+        .iter()
+        .flat_map(|p| p.failures.iter().map(move |f| format!("compare phase {} x{}: {f}", p.mode, p.workers)))
+        .collect();
+    match super::report::produce(&[results], true, Some(&dir), Overwrite::from_force(true), &notes) {
+        Ok((_, summary)) => print!("{summary}"),
+        Err(e) => eprintln!("sharebench: error: no report: {e}"),
+    }
+    eprintln!("sharebench compare: finished in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(if complete { exit::OK } else { exit::INCOMPLETE })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn solo_baseline_comes_first_and_is_not_repeated() {
+        let all = [CompareMode::Timeslice, CompareMode::Mps, CompareMode::Streams];
+        let p = plan_phases(&[4], &all, true);
+        assert_eq!(p[0], Phase { mode: CompareMode::Timeslice, workers: 1 });
+        assert_eq!(p.len(), 4);
+        let sweep = plan_phases(&[1, 2], &all, true);
+        // 1 worker: timeslice and mps (streams x1 is the same as timeslice x1); 2 workers: all three.
+        assert_eq!(sweep.len(), 5);
+        assert_eq!(plan_phases(&[4], &[CompareMode::Mps], false), vec![Phase { mode: CompareMode::Mps, workers: 4 }]);
+    }
+
+    fn compare_args(extra: &[&str]) -> CompareArgs {
+        use clap::Parser;
+        let argv = ["sharebench", "compare"].iter().chain(extra).copied();
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Compare(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    fn value(spec: &WorkerSpec, flag: &str) -> String {
+        spec.args[spec.args.iter().position(|a| a == flag).unwrap() + 1].clone()
+    }
+
+    #[test]
+    fn workers_alternate_over_the_gpus_each_with_its_own_daemon() {
+        let args = compare_args(&["--gpus", "0,1"]);
+        let route = |dir: &str| MpsRoute { pipe_dir: dir.into(), gpu_arg: 0, unset_visible_devices: true };
+        let ctx = Context {
+            args: &args,
+            runner: Runner { exe: "x".into(), logs: "l".into(), barrier_timeout: Duration::from_secs(1), live: false },
+            run_id: "r".into(),
+            results: "res".into(),
+            no_mps_dir: "/none".into(),
+            placement: Placement { gpus: vec![0, 1] },
+            mps: vec![route("/p0"), route("/p1")],
+        };
+        let mps = ctx.specs(Phase { mode: CompareMode::Mps, workers: 4 });
+        let pipes: Vec<_> = mps.iter().map(|s| s.env[0].1.to_string_lossy().into_owned()).collect();
+        assert_eq!(pipes, ["/p0", "/p1", "/p0", "/p1"]);
+        // A private daemon renumbers its GPU as 0, and its clients must not set CUDA_VISIBLE_DEVICES.
+        assert!(mps.iter().all(|s| value(s, "--gpu") == "0" && s.unset == ["CUDA_VISIBLE_DEVICES"]));
+        let ts = ctx.specs(Phase { mode: CompareMode::Timeslice, workers: 4 });
+        let gpus: Vec<_> = ts.iter().map(|s| value(s, "--gpu")).collect();
+        assert_eq!(gpus, ["0", "1", "0", "1"]);
+        assert!(ts.iter().all(|s| s.env[0].1 == "/none" && s.unset.is_empty()));
+        let streams = ctx.specs(Phase { mode: CompareMode::Streams, workers: 4 });
+        let shape: Vec<_> =
+            streams.iter().map(|s| (value(s, "--gpu"), value(s, "--streams"), value(s, "--worker-index"))).collect();
+        assert_eq!(shape, [("0".into(), "2".into(), "0".into()), ("1".into(), "2".into(), "2".into())]);
+        assert!(streams.iter().all(|s| value(s, "--workers") == "4"));
+    }
+
+    #[test]
+    fn a_non_empty_run_directory_is_not_reused_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x"), "1").unwrap();
+        assert!(prepare_run_dir(dir.path(), false).unwrap_err().problem.contains("not empty"));
+        prepare_run_dir(dir.path(), true).unwrap();
+        assert!(dir.path().join("results").is_dir());
+    }
+}
