@@ -119,7 +119,7 @@ pub fn job_status(text: &str) -> std::result::Result<JobStatus, String> {
 
 /// Reads `kubectl get pods -o json`: one line per Pod that is pending, waiting or failed.
 pub fn pod_problems(text: &str) -> Vec<String> {
-    let Ok(list) = serde_json::from_str::<Value>(text) else { return vec![format!("unreadable pod list")] };
+    let Ok(list) = serde_json::from_str::<Value>(text) else { return vec!["unreadable pod list".to_string()] };
     let mut problems = Vec::new();
     for pod in list["items"].as_array().into_iter().flatten() {
         let name = pod["metadata"]["name"].as_str().unwrap_or("?");

@@ -228,18 +228,10 @@ impl Points for KubernetesPoints {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::plan_args;
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::cli::Cli;
     use clap::Parser;
-
-    fn plan_args(extra: &[&str]) -> PlanArgs {
-        let mut argv = vec!["sharebench", "plan", "s.toml", "--slo-p99", "5"];
-        argv.extend_from_slice(extra);
-        match Cli::try_parse_from(argv).unwrap().command {
-            Command::Plan(a) => a,
-            _ => unreachable!(),
-        }
-    }
 
     #[test]
     fn every_mode_needs_an_overlay_directory() {

@@ -391,7 +391,8 @@ mod tests {
     use crate::cli::{Cli, Command};
     use clap::Parser;
 
-    fn plan_args(extra: &[&str]) -> PlanArgs {
+    /// `sharebench plan s.toml --slo-p99 5` and `extra`, parsed.
+    pub(super) fn plan_args(extra: &[&str]) -> PlanArgs {
         let mut argv = vec!["sharebench", "plan", "s.toml", "--slo-p99", "5"];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).unwrap().command {
