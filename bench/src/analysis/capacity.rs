@@ -72,8 +72,17 @@ pub fn point(
     slo_group: &str,
     slo_ns: u64,
     workers: &[Worker],
-    failures: Vec<String>,
+    mut failures: Vec<String>,
 ) -> Point {
+    // Pods that landed on different GPUs did not share one: the point says nothing about sharing.
+    let gpus: std::collections::BTreeSet<&str> = workers.iter().map(|w| w.gpu.uuid.as_str()).collect();
+    if gpus.len() > 1 {
+        failures.push(format!(
+            "the workers ran on {} GPUs ({}), so they did not share one: give the Pods one GPU (e.g. one DRA claim shared by all)",
+            gpus.len(),
+            gpus.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     let in_slo_group = || workers.iter().filter(|w| w.group.as_deref() == Some(slo_group));
     let mut merged = histogram::new_latency_histogram();
     for w in in_slo_group() {
@@ -276,5 +285,17 @@ mod tests {
         assert!((p.slo_group_throughput - 2000.0).abs() < 1.0, "{}", p.slo_group_throughput);
         let failed = point("mps", 1, 3, "latency", 1_000_000, &[], vec![]);
         assert_eq!(failed.verdict, Verdict::Failed);
+    }
+
+    #[test]
+    fn pods_on_different_gpus_fail_the_point() {
+        let mut a = crate::analysis::tests::synthetic("mps", 2, 0, 0, 1200, 500_000, 0);
+        a.group = Some("g".into());
+        let mut b = a.clone();
+        b.worker = 1;
+        b.gpu.uuid = "GPU-other".into();
+        let p = point("mps", 2, 2, "g", 1_000_000, &[a, b], vec![]);
+        assert_eq!(p.verdict, Verdict::Failed);
+        assert!(p.failures[0].contains("ran on 2 GPUs"), "{:?}", p.failures);
     }
 }

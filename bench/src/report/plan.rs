@@ -63,7 +63,7 @@ pub fn render(plan: &PlanReport) -> String {
         plan.slo_p99_ms,
         plan.duration_s
     );
-    out += &format!("ran as {}\n", plan.ran_on);
+    out += &format!("ran as {}; GPU: {}\n", plan.ran_on, plan.gpu.as_deref().unwrap_or("?"));
     out += &super::table::aligned(&POINT_HEADER, &rows);
     for p in plan.points.iter().filter(|p| !p.failures.is_empty() && p.verdict == capacity::Verdict::Failed) {
         out += &format!("  {} {} pods failed: {}\n", p.mode, p.pods, p.failures.join("; "));

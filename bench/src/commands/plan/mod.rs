@@ -89,8 +89,8 @@ struct Planner<'a> {
     dir: PathBuf,
     slo_ns: u64,
     points: &'a mut dyn Points,
-    /// The GPU of the first point with results.
-    gpu: Option<String>,
+    /// The GPUs the points ran on (on a cluster, each point's Job may land on another).
+    gpus: Vec<String>,
 }
 
 /// The point of `setting` at `load`: its directory, run id, title, duration and worker count.
@@ -125,7 +125,11 @@ impl Planner<'_> {
         let mut p =
             capacity::point(&setting.label(), load.pods, point.processes, slo_group, self.slo_ns, &workers, failures);
         p.rate_per_pod = swept_rate(self.scenario, load.rate);
-        self.gpu = self.gpu.take().or_else(|| gpu_of(&workers));
+        for gpu in workers.iter().map(|w| format!("{} ({})", w.gpu.name, w.gpu.uuid)) {
+            if !self.gpus.contains(&gpu) {
+                self.gpus.push(gpu);
+            }
+        }
         eprintln!(
             "  {}: p99 {} over {} samples: {:?}",
             point.title,
@@ -137,9 +141,13 @@ impl Planner<'_> {
     }
 }
 
-/// The GPU a point's workers ran on, as the plan names it.
-fn gpu_of(workers: &[Worker]) -> Option<String> {
-    workers.first().map(|w| format!("{} ({})", w.gpu.name, w.gpu.uuid))
+/// The GPU of the plan, as its outputs name it; points that ran on different GPUs are said to have.
+fn describe_gpus(gpus: &[String]) -> Option<String> {
+    match gpus {
+        [] => None,
+        [one] => Some(one.clone()),
+        several => Some(format!("points ran on {} different GPUs: {}", several.len(), several.join(", "))),
+    }
 }
 
 /// How long a point runs: `--duration`, stretched (up to 60 s) so that an open-loop SLO group collects enough
@@ -261,9 +269,9 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
     };
     let slo_ns = (args.slo_p99 * 1e6) as u64;
     let mut planner =
-        Planner { args, scenario: &scenario, dir: dir.clone(), slo_ns, points: points.as_mut(), gpu: None };
+        Planner { args, scenario: &scenario, dir: dir.clone(), slo_ns, points: points.as_mut(), gpus: vec![] };
     let searched = search(&mut planner, start_rate);
-    let gpu = planner.gpu.take();
+    let gpu = describe_gpus(&planner.gpus);
     let finished = points.finish(&dir);
     let Searched { points: found, max_rates, blast } = searched?;
     finished?;
