@@ -224,15 +224,28 @@ pub fn group_workers(workers: &[Worker]) -> BTreeMap<GroupKey, Vec<&Worker>> {
     groups
 }
 
+/// The workers of one run, mode and worker count across GPUs.
+#[derive(Default)]
+struct RunSpread {
+    gpus: Vec<String>,
+    reported: u32,
+    complete: u32,
+}
+
 /// Groups, summarizes and compares.
 pub fn analyze(workers: &[Worker]) -> Analysis {
     let groups = group_workers(workers);
     let mut warnings = Vec::new();
-    let mut gpus_per_run: BTreeMap<(String, u32, String), Vec<String>> = BTreeMap::new();
-    for key in groups.keys() {
-        gpus_per_run.entry((key.run_id.clone(), key.workers, key.mode.clone())).or_default().push(key.gpu_uuid.clone());
+    // The workers of one run, mode and count, whichever GPU they ran on: the run is complete when all of them
+    // reported, and spread over GPUs when they ran on more than one.
+    let mut run_wide: BTreeMap<(String, u32, String), RunSpread> = BTreeMap::new();
+    for (key, members) in &groups {
+        let spread = run_wide.entry((key.run_id.clone(), key.workers, key.mode.clone())).or_default();
+        spread.gpus.push(key.gpu_uuid.clone());
+        spread.reported += members.len() as u32;
+        spread.complete += members.iter().filter(|w| w.status.complete).count() as u32;
     }
-    for ((run, workers, mode), gpus) in &gpus_per_run {
+    for ((run, workers, mode), RunSpread { gpus, .. }) in &run_wide {
         if gpus.len() > 1 {
             warnings.push(format!(
                 "run {run}, mode {mode}, {workers} workers: workers ran on {} different GPUs ({}), so they did not share one; each GPU is reported on its own",
@@ -259,18 +272,11 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
     };
     let mut summaries: Vec<GroupSummary> =
         groups.iter().map(|(key, members)| summarize_group(key.clone(), members, solo_latency(key))).collect();
-    // A run spread over GPUs is complete when all its workers reported, whichever GPU they ran on.
-    let mut run_wide: BTreeMap<(String, u32, String), (u32, u32)> = BTreeMap::new();
-    for g in &summaries {
-        let entry = run_wide.entry((g.key.run_id.clone(), g.key.workers, g.key.mode.clone())).or_default();
-        entry.0 += g.workers_reported;
-        entry.1 += g.per_worker.iter().filter(|w| w.complete).count() as u32;
-    }
     for g in &mut summaries {
-        let (reported, complete) = run_wide[&(g.key.run_id.clone(), g.key.workers, g.key.mode.clone())];
-        g.complete = reported == g.key.workers && complete == reported;
+        let spread = &run_wide[&(g.key.run_id.clone(), g.key.workers, g.key.mode.clone())];
+        g.complete = spread.reported == g.key.workers && spread.complete == spread.reported;
     }
-    for ((run, workers, mode), (reported, complete)) in &run_wide {
+    for ((run, workers, mode), RunSpread { reported, complete, .. }) in &run_wide {
         if !(reported == workers && complete == reported) {
             warnings.push(format!(
                 "run {run}, mode {mode}: {reported} of {workers} workers reported, {complete} complete; figures cover what was recorded"
