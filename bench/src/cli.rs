@@ -217,6 +217,17 @@ pub struct MpsControlArgs {
     pub mps_timeout: Duration,
 }
 
+impl MpsControlArgs {
+    /// The same settings as `sharebench run` flags, for child workers.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec!["--mps-timeout".to_string(), format!("{}ms", self.mps_timeout.as_millis())];
+        if let Some(p) = &self.mps_control {
+            args.extend(["--mps-control".to_string(), p.display().to_string()]);
+        }
+        args
+    }
+}
+
 /// The sharing a check expects.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {

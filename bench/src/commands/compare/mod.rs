@@ -95,10 +95,7 @@ impl Context<'_> {
     fn common_args(&self, phase: Phase, label: &str) -> Vec<String> {
         let mut args = self.args.workload.to_args();
         args.extend(["--mode".into(), phase.mode.label().into(), "--run-id".into(), self.run_id.clone()]);
-        if let Some(p) = &self.args.control.mps_control {
-            args.extend(["--mps-control".into(), p.display().to_string()]);
-        }
-        args.extend(["--mps-timeout".into(), format!("{}ms", self.args.control.mps_timeout.as_millis())]);
+        args.extend(self.args.control.to_args());
         args.extend(["--out".into(), self.results.join(format!("{label}.json")).display().to_string()]);
         if self.args.force {
             args.push("--force".into());

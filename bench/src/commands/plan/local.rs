@@ -71,10 +71,7 @@ pub fn worker_specs(
             let label = format!("{group}-{index}");
             let mut a = shared.clone();
             a.extend(["--worker-index".into(), index.to_string(), "--gpu".into(), args.gpu.to_string()]);
-            a.extend(["--mps-timeout".into(), format!("{}ms", args.control.mps_timeout.as_millis())]);
-            if let Some(p) = &args.control.mps_control {
-                a.extend(["--mps-control".into(), p.display().to_string()]);
-            }
+            a.extend(args.control.to_args());
             a.extend(["--out".into(), point.dir.join(format!("{label}.json")).display().to_string()]);
             if point.load.fault && index == fault_worker {
                 a.extend(["--inject-fault-after".into(), FAULT_AFTER.to_string()]);
