@@ -3,11 +3,11 @@
 `sharebench plan --kubernetes` to run its points there for real. Rendering is the real kubectl's (`kubectl
 kustomize`, offline); what a cluster would do is done with local processes, as podsim.py does for one Job:
 
-  apply -k DIR        render DIR, then start the Job's Pods in the background: one `sharebench` process per
-                      completion index with the container's args and env (Downward API, $(VAR) expansion),
-                      ConfigMap volumes materialised and their mount paths mapped, the GPU shared the way the
-                      overlay's DRA claim (or hostPath pipe directory) says: MPS claims get the MPS daemon's pipe
-                      directory (as NVIDIA's DRA driver injects it), time-slicing claims an empty one
+  apply -k DIR        render DIR, then start the Job's Pods in the background, one container per completion
+                      index, each with a Pod's isolation (podrun.py: own PID/IPC/UTS/mount/network namespaces,
+                      only its declared volumes, ConfigMaps at their mount paths, its uid): an MPS claim gets
+                      the MPS daemon's pipe directory at /tmp/nvidia-mps as NVIDIA's DRA driver injects it, a
+                      time-slicing claim only the GPU; a Pod that cannot start stays Pending with the reason
   get job NAME -o json | -o name --ignore-not-found     the Job's status, as the Job controller keeps it
                       (backoffLimit 0: one failed Pod fails the Job and stops the others; activeDeadlineSeconds)
   get pods -l ... -o json                               the Pods' phases
@@ -23,10 +23,9 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from podsim import expand, pod_env  # noqa: E402
+from podrun import JobPods  # noqa: E402
 
 STATE = os.environ.get("SIM_STATE", "/tmp/kubectl-sim")
 
@@ -63,55 +62,27 @@ def render(directory):
         objects.append(obj)
 
 
-def sharing(objects, container):
-    """What the cluster would give the Pods: MPS (DRA claim with strategy MPS, or a hostPath pipe dir) or not."""
-    for o in objects:
-        if o["kind"] == "ResourceClaim":
-            for c in o["spec"]["devices"].get("config", []):
-                strategy = c.get("opaque", {}).get("parameters", {}).get("sharing", {}).get("strategy")
-                if strategy:
-                    return strategy == "MPS"
-    return any(e["name"] == "CUDA_MPS_PIPE_DIRECTORY" for e in container.get("env", []))
-
-
 def run_job():
-    """The background 'cluster': runs the Job's Pods and keeps status.json up to date."""
+    """The background 'cluster': runs the Job's Pods with their isolation (podrun.py) and keeps status.json."""
     objects = read_json("objects.json")
-    job = next(o for o in objects if o["kind"] == "Job")
-    spec, template = job["spec"], job["spec"]["template"]
-    container = template["spec"]["containers"][0]
-    config_maps = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
-    mounts = {}
-    for volume in template["spec"].get("volumes", []):
-        if "configMap" in volume:
-            target = path("volumes", volume["name"])
-            os.makedirs(target, exist_ok=True)
-            for key, text in config_maps[volume["configMap"]["name"]].get("data", {}).items():
-                with open(os.path.join(target, key), "w") as f:
-                    f.write(text)
-            for m in container.get("volumeMounts", []):
-                if m["name"] == volume["name"]:
-                    mounts[m["mountPath"].rstrip("/")] = target
-    pipe_dir = os.environ["SIM_MPS_PIPE_DIRECTORY"] if sharing(objects, container) else path("no-mps")
-    os.makedirs(path("no-mps"), exist_ok=True)
-    controller_uid = str(uuid.uuid4())
-    pods = []
-    for index in range(spec["completions"]):
-        name = "%s-%d-%s" % (job["metadata"]["name"], index, uuid.uuid4().hex[:5])
-        env = pod_env(container, template["metadata"].get("labels", {}), index, name, controller_uid)
-        args = [expand(a, env) for a in container.get("args", [])]
-        for mount, local in mounts.items():
-            args = [local + a[len(mount):] if a.startswith(mount + "/") else a for a in args]
-        full_env = dict(os.environ, CUDA_MPS_PIPE_DIRECTORY=pipe_dir, **env)
-        log = open(path("pods", name + ".log"), "w")
-        proc = subprocess.Popen([os.environ["SIM_SHAREBENCH"]] + args, env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        pods.append({"name": name, "proc": proc, "phase": "Running"})
+    job = JobPods(objects, os.environ["SIM_SHAREBENCH"], path("run"), os.environ["SIM_MPS_PIPE_DIRECTORY"])
+    try:
+        spec = job.job["spec"]
+        for index in range(spec["completions"]):
+            job.start(index)
+        job.launch({p["name"]: open(path("pods", p["name"] + ".log"), "w") for p in job.pods})
+        follow(job, spec)
+    finally:
+        job.close()
+
+
+def follow(job, spec):
+    pods = [dict(p, phase="Running" if p["proc"] else "Pending") for p in job.pods]
     deadline = time.time() + spec.get("activeDeadlineSeconds", 1e9)
     condition = None
     while condition is None:
         for p in pods:
-            code = p["proc"].poll()
+            code = p["proc"].poll() if p["proc"] else None
             if p["phase"] == "Running" and code is not None:
                 p["phase"] = "Succeeded" if code == 0 else "Failed"
         failed = [p for p in pods if p["phase"] == "Failed"]
@@ -134,7 +105,7 @@ def run_job():
         status = {phase: sum(1 for p in pods if p["phase"] == phase) for phase in ("Running", "Succeeded", "Failed")}
         write_json("status.json", {
             "active": status["Running"], "succeeded": status["Succeeded"], "failed": status["Failed"],
-            "pods": [{"name": p["name"], "phase": p["phase"]} for p in pods],
+            "pods": [{"name": p["name"], "phase": p["phase"], "waiting": p.get("waiting")} for p in pods],
             "conditions": [] if condition is None else [
                 {"type": condition[0], "status": "True", "reason": condition[1], "message": condition[2]}],
         })
@@ -188,9 +159,13 @@ def main(argv):
             print(json.dumps(job))
     elif words[:2] == ["get", "pods"]:
         pods = read_json("status.json")["pods"] if os.path.exists(path("status.json")) else []
-        print(json.dumps({"items": [{"metadata": {"name": p["name"]}, "status": {"phase": p["phase"]}} for p in pods]}))
+        print(json.dumps({"items": [{"metadata": {"name": p["name"]}, "status": dict(
+            {"phase": p["phase"]}, **({"containerStatuses": [{"state": {"waiting": p["waiting"]}}]} if p.get("waiting")
+                                      else {}))} for p in pods]}))
     elif argv[0] == "logs":
         for p in (read_json("status.json")["pods"] if os.path.exists(path("status.json")) else []):
+            if not os.path.exists(path("pods", p["name"] + ".log")):
+                continue  # a Pod that never started has no log
             with open(path("pods", p["name"] + ".log")) as f:
                 for line in f:
                     sys.stdout.write("[pod/%s/worker] %s" % (p["name"], line))

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `sharebench plan --kubernetes` on the GPU machine, which has no cluster. The plan itself is the real one: it
 # writes each point's kustomize overlay, applies it, follows the Job, reads the Pods' logs and deletes it. The
-# kubectl it calls is bench/device/kubectl-sim.py: rendering by the real kubectl (offline), the Job's Pods run as
-# local `sharebench run` processes with the rendered args and env (the scenario ConfigMap materialised), an
-# MPS claim gets a private MPS daemon's pipe directory as NVIDIA's DRA driver would inject it.
+# kubectl it calls is bench/device/kubectl-sim.py: rendering by the real kubectl (offline), the Job's Pods run
+# by podrun.py with a Pod's isolation (own PID/IPC/UTS/mount/network namespaces, the scenario ConfigMap mounted
+# at its path, uid 65532), an MPS claim gets a private MPS daemon's pipe directory as NVIDIA's DRA driver
+# injects it (bind-mounted at /tmp/nvidia-mps). Run as root; pyroute2 travels as a wheel in .whl/.
 # Prepare here:  bash bench/device/plan-k8s.sh --prepare   (dist/kubectl.xz from the kubectl on PATH)
 # Run there:     bash bench/device/plan-k8s.sh OUTDIR      (repo root, release binary in dist/)
 set -u
@@ -13,9 +14,9 @@ if [ "${1:-}" = "--prepare" ]; then
 fi
 B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
 O=${1:?output directory}; mkdir -p "$O"
+python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
 python3 -c 'import lzma, shutil; shutil.copyfileobj(lzma.open("dist/kubectl.xz"), open("/tmp/kubectl-real", "wb"))'
 chmod +x /tmp/kubectl-real
-grep -q "sharebench-0.sharebench" /etc/hosts || echo "127.0.0.1 sharebench-0.sharebench" >> /etc/hosts
 mkdir -p /tmp/sb-k8s-bin
 printf '#!/bin/sh\nexec python3 %s "$@"\n' "$(readlink -f bench/device/kubectl-sim.py)" > /tmp/sb-k8s-bin/kubectl
 chmod +x /tmp/sb-k8s-bin/kubectl
@@ -30,10 +31,11 @@ import json, pathlib, sys
 for f in sorted(pathlib.Path(sys.argv[1]).rglob("results.jsonl")):
     for line in f.read_text().splitlines():
         r = json.loads(line)
-        print("%-28s %-10s %-8s worker %d: SMs %s of %s, ATP %s, %s, %d kernels" % (
-            f.parent.name, r["group"], r["mode"], r["config"]["worker_index"], r["gpu"]["context_sm_count"],
-            r["gpu"]["sm_count"], r["config"].get("mps_active_thread_percentage"), r["sharing"]["verdict"],
-            sum(l["kernels"] for l in r["lanes"])))
+        env = ((r["sharing"].get("check") or {}).get("observations") or {}).get("environment") or {}
+        print("%-28s %-10s %-8s worker %d: pid %s uid %s, SMs %s of %s, ATP %s, %s (%s), %d kernels" % (
+            f.parent.name, r["group"], r["mode"], r["config"]["worker_index"], env.get("pid"), env.get("uid"),
+            r["gpu"]["context_sm_count"], r["gpu"]["sm_count"], r["config"].get("mps_active_thread_percentage"),
+            r["sharing"]["verdict"], r["sharing"].get("proof"), sum(l["kernels"] for l in r["lanes"])))
 PY
 }
 echo "### plan inference as Kubernetes Jobs (DRA overlays): SLO p99 5 ms, up to 8 Pods"

@@ -1,40 +1,70 @@
 #!/usr/bin/env bash
 # The Kubernetes pod code path on a real GPU, without a cluster: the rendered dra-timeslicing and dra-mps Jobs
-# are started as local processes by podsim.py (same args and env as the Pods), the barrier is reached through
-# the Service's name mapped to loopback, and the concatenated output is piped into `sharebench report -`.
-# For dra-mps a private MPS daemon stands in for the one NVIDIA's DRA driver starts, with its pipe directory
-# in CUDA_MPS_PIPE_DIRECTORY as the driver injects it.
+# run by podsim.py, each Pod with the isolation a container runtime gives it (own PID namespace and /proc, IPC,
+# UTS, mount and network namespaces on a bridge, only its declared volumes, uid 65532, a read-only root), the
+# barrier reached Pod to Pod through the Service name, and the Pods' output piped into `sharebench report -`.
+# For dra-mps a private MPS daemon on the node stands in for the one NVIDIA's DRA driver starts for the claim;
+# its pipe directory reaches the Pods only through the claim's CDI edits (/tmp/nvidia-mps).
 # Prepare here (needs kubectl): bash bench/device/pod-path.sh --render   (writes dist/pods-*.json)
-# Run there (repo root, release binary in dist/): bash bench/device/pod-path.sh OUTDIR
+# Run there (repo root, as root, release binary in dist/, pyroute2 wheel in .whl/): bash bench/device/pod-path.sh OUT
 set -u
 if [ "${1:-}" = "--render" ]; then
   for o in dra-timeslicing dra-mps; do
-    kubectl kustomize "manifests/overlays/$o" | PYTHONPATH=.kv python3 -c \
+    kubectl kustomize "manifests/overlays/$o" | python3 -c \
       'import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))' > "dist/pods-$o.json"
   done
+  # A Job that cannot work on a cluster: mode mps on the time-slicing claim (no MPS pipe directory in the Pods).
+  python3 - <<'PY'
+import json
+docs = json.load(open("dist/pods-dra-timeslicing.json"))
+job = next(d for d in docs if d["kind"] == "Job")
+job["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "mps"
+json.dump(docs, open("dist/pods-mps-on-timeslicing.json", "w"))
+PY
   exit 0
 fi
 B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
 O=${1:?output directory}; mkdir -p "$O"
-grep -q "sharebench-0.sharebench" /etc/hosts || echo "127.0.0.1 sharebench-0.sharebench" >> /etc/hosts
+python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+proofs() {  # one line per worker result in a log: what it saw of itself and how membership was proven
+  python3 - "$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line.startswith("{") or '"format"' not in line:
+        continue
+    r = json.loads(line)
+    check = r["sharing"].get("check") or {}
+    env = check.get("observations", {}).get("environment", {})
+    m = (check.get("observations") or {}).get("membership") or {}
+    row = (m.get("decision") or {}).get("row") or {}
+    print("  worker %d: pid %s in PID ns %s, uid %s, %s, proof %s, daemon's pid for it %s, %d kernels" % (
+        r["config"]["worker_index"], env.get("pid"), env.get("pid_namespace"), env.get("uid"), r["sharing"]["verdict"],
+        r["sharing"].get("proof"), row.get("pid"), sum(l["kernels"] for l in r["lanes"])))
+PY
+}
 echo "### dra-timeslicing"
-CUDA_MPS_PIPE_DIRECTORY=/tmp/sb-no-mps python3 bench/device/podsim.py dist/pods-dra-timeslicing.json "$B" "$O/logs-timeslicing.txt"
-echo "podsim exit=$?"
+python3 bench/device/podsim.py dist/pods-dra-timeslicing.json "$B" "$O/logs-timeslicing.txt"
+echo "podsim exit=$?"; proofs "$O/logs-timeslicing.txt"
 P=/tmp/sb-dra-mps; rm -rf $P $P-log; mkdir -p $P $P-log
 CUDA_MPS_PIPE_DIRECTORY=$P CUDA_MPS_LOG_DIRECTORY=$P-log nvidia-cuda-mps-control -d; sleep 0.5
 echo "### dra-mps"
-CUDA_MPS_PIPE_DIRECTORY=$P python3 bench/device/podsim.py dist/pods-dra-mps.json "$B" "$O/logs-mps.txt"
-echo "podsim exit=$?"
-echo quit | CUDA_MPS_PIPE_DIRECTORY=$P nvidia-cuda-mps-control
+SIM_MPS_PIPE_DIRECTORY=$P python3 bench/device/podsim.py dist/pods-dra-mps.json "$B" "$O/logs-mps.txt"
+echo "podsim exit=$?"; proofs "$O/logs-mps.txt"
+echo "### the MPS server's view (server.log): the clients' pids as the node sees them"
+grep -o "client {PID: [0-9]*" $P-log/server.log | sort -u
 echo "### cat logs | sharebench report -"
 cat "$O/logs-timeslicing.txt" "$O/logs-mps.txt" | "$B" report - --out "$O/report"
 echo "report exit=$?"
+echo "### a Job that cannot work on a cluster: mode mps on the time-slicing claim"
+SIM_MPS_PIPE_DIRECTORY=$P python3 bench/device/podsim.py dist/pods-mps-on-timeslicing.json "$B" "$O/logs-mps-on-timeslicing.txt" --barrier-timeout 20s
+echo "podsim exit=$?"
+grep -h "refusing\|observed\|fix" "$O/logs-mps-on-timeslicing.txt" | sort | uniq -c | cut -c1-240
 echo "### faults in the pod path: pod 2 killed mid-run (dra-timeslicing), then pod 3 never started (dra-mps)"
-CUDA_MPS_PIPE_DIRECTORY=/tmp/sb-no-mps python3 bench/device/podsim.py dist/pods-dra-timeslicing.json "$B" "$O/logs-killed.txt" --kill 2 3
+python3 bench/device/podsim.py dist/pods-dra-timeslicing.json "$B" "$O/logs-fault-pod-killed.txt" --kill 2 3
 echo "podsim exit=$?"
-"$B" report - --keep-going < "$O/logs-killed.txt" | grep -E "^(run|workers|[0-9]|warning|failed)" | cut -c1-200
-CUDA_MPS_PIPE_DIRECTORY=$P CUDA_MPS_LOG_DIRECTORY=$P-log nvidia-cuda-mps-control -d; sleep 0.5
-CUDA_MPS_PIPE_DIRECTORY=$P python3 bench/device/podsim.py dist/pods-dra-mps.json "$B" "$O/logs-absent.txt" --absent 3 --barrier-timeout 8s
+"$B" report - --keep-going < "$O/logs-fault-pod-killed.txt" | grep -E "^(run|workers|[0-9]|warning|failed)" | cut -c1-200
+SIM_MPS_PIPE_DIRECTORY=$P python3 bench/device/podsim.py dist/pods-dra-mps.json "$B" "$O/logs-fault-pod-absent.txt" --absent 3 --barrier-timeout 8s
 echo "podsim exit=$?"
-grep -h "barrier" "$O/logs-absent.txt" | sort | uniq -c | cut -c1-220
+grep -h "barrier" "$O/logs-fault-pod-absent.txt" | sort | uniq -c | cut -c1-220
 echo quit | CUDA_MPS_PIPE_DIRECTORY=$P nvidia-cuda-mps-control

@@ -84,7 +84,7 @@ fn main() {
                 mps_active_thread_percentage: None,
                 command_line: vec!["synth_results".into()],
             },
-            sharing: SharingEvidence { verdict: SharingVerdict::Unverified, check: None },
+            sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },
             started_unix_ns: 0,
             finished_unix_ns: 0,
             lanes: vec![LaneResult {

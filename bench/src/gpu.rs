@@ -185,6 +185,27 @@ fn describe(ctx: &Arc<CudaContext>, ordinal: u32) -> Result<GpuIdentity> {
     })
 }
 
+/// Whether this process may create contexts limited to a number of SMs (`cuDeviceGetExecAffinitySupport`).
+/// Measured on an H100 with driver 580: 1 in an MPS client, 0 in any other process, whatever its PID namespace;
+/// so it tells MPS membership without pids. `None` where the query fails or the GPU predates Volta (compute
+/// capability 7.0), which has no SM affinity even under MPS.
+pub fn exec_affinity_supported(gpu: &Gpu) -> Option<bool> {
+    if gpu.identity.compute_capability.0 < 7 {
+        return None;
+    }
+    gpu.ctx.bind_to_thread().ok()?;
+    let mut supported: std::ffi::c_int = 0;
+    // SAFETY: the call writes one int for a valid device handle of this live context.
+    let status = unsafe {
+        sys::cuDeviceGetExecAffinitySupport(
+            &mut supported,
+            sys::CUexecAffinityType::CU_EXEC_AFFINITY_TYPE_SM_COUNT,
+            gpu.ctx.cu_device(),
+        )
+    };
+    (status == sys::CUresult::CUDA_SUCCESS).then_some(supported == 1)
+}
+
 /// SMs this context may use (`cuCtxGetExecAffinity`): capped by an MPS active thread percentage.
 fn context_sm_count(ctx: &Arc<CudaContext>) -> Option<u32> {
     ctx.bind_to_thread().ok()?;

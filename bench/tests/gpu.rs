@@ -1,14 +1,8 @@
 //! GPU tests: run on a machine with an NVIDIA GPU, with `--ignored` (see the README). They drive the real
 //! binary (`SHAREBENCH_BIN`, else the one cargo built) and check what it recorded.
 
-use std::process::Command;
-
-fn sharebench() -> Command {
-    let bin = std::env::var("SHAREBENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sharebench").to_string());
-    let mut cmd = Command::new(bin);
-    cmd.env_remove("JOB_COMPLETION_INDEX");
-    cmd
-}
+mod common;
+use common::{sharebench, PrivateDaemon};
 
 fn run_json(args: &[&str]) -> serde_json::Value {
     let out = sharebench().arg("run").args(args).output().unwrap();
@@ -94,9 +88,6 @@ fn mps_mode_refuses_to_run_without_a_daemon() {
 #[ignore = "needs an NVIDIA GPU and nvidia-cuda-mps-control"]
 fn a_scenario_worker_takes_its_group_and_its_share_of_the_sms() {
     let dir = tempfile::tempdir().unwrap();
-    let (pipe, log) = (dir.path().join("pipe"), dir.path().join("log"));
-    std::fs::create_dir_all(&pipe).unwrap();
-    std::fs::create_dir_all(&log).unwrap();
     let scenario = dir.path().join("s.toml");
     std::fs::write(
         &scenario,
@@ -104,25 +95,12 @@ fn a_scenario_worker_takes_its_group_and_its_share_of_the_sms() {
          rate = 200\npods = 1\n[[group]]\nname = \"batch\"\nkernel = \"fma\"\nblocks = 64\niters = 1000\npods = \"sweep\"\n",
     )
     .unwrap();
-    let daemon = |args: &[&str], stdin: &str| {
-        use std::io::Write;
-        let mut c = Command::new("nvidia-cuda-mps-control")
-            .args(args)
-            .env("CUDA_MPS_PIPE_DIRECTORY", &pipe)
-            .env("CUDA_MPS_LOG_DIRECTORY", &log)
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        c.wait().unwrap();
-    };
-    daemon(&["-d"], "");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let daemon = PrivateDaemon::start();
     let worker = |index: &str| {
         let out = sharebench()
             .args(["run", "--mode", "mps", "--scenario", scenario.to_str().unwrap(), "--scenario-pods", "1"])
             .args(["--workers", "2", "--worker-index", index, "--neighbour-atp", "25", "--duration", "1s"])
-            .env("CUDA_MPS_PIPE_DIRECTORY", &pipe)
+            .env("CUDA_MPS_PIPE_DIRECTORY", &daemon.pipe)
             .output()
             .unwrap();
         (
@@ -132,7 +110,7 @@ fn a_scenario_worker_takes_its_group_and_its_share_of_the_sms() {
         )
     };
     let (latency, batch) = (worker("0"), worker("1"));
-    daemon(&[], "quit\n");
+    drop(daemon);
     for (ok, _, stderr) in [&latency, &batch] {
         assert!(ok, "{stderr}");
     }

@@ -10,7 +10,12 @@ use crate::result::{SharingEvidence, SharingVerdict};
 fn probe(gpu: &Gpu) -> Result<ContextProbe> {
     gpu.run_probe_kernel()?;
     let id = gpu.identity();
-    Ok(ContextProbe { gpu_uuid: id.uuid.clone(), device_sm_count: id.sm_count, context_sm_count: id.context_sm_count })
+    Ok(ContextProbe {
+        gpu_uuid: id.uuid.clone(),
+        device_sm_count: id.sm_count,
+        context_sm_count: id.context_sm_count,
+        exec_affinity_supported: gpu::exec_affinity_supported(gpu),
+    })
 }
 
 /// Runs the check, opening the GPU with `gpu` only when a daemon answers. The opened GPU is handed back so its
@@ -36,7 +41,11 @@ pub fn check_with(
 pub fn verify(expect: Expectation, control: &MpsControlArgs, gpu: &Gpu) -> Result<SharingEvidence> {
     let settings = CheckSettings::new(expect, None, control.mps_control.clone(), control.mps_timeout);
     let report = check::run_check(&settings, || probe(gpu));
-    let evidence = SharingEvidence { verdict: report.verdict, check: serde_json::to_value(&report).ok() };
+    let evidence = SharingEvidence {
+        verdict: report.verdict,
+        proof: report.observations.membership.as_ref().and_then(|m| m.proof.clone()),
+        check: serde_json::to_value(&report).ok(),
+    };
     if report.healthy {
         return Ok(evidence);
     }
@@ -87,5 +96,5 @@ pub fn expectation_for(mode: crate::cli::Mode) -> Option<Expectation> {
 
 /// Evidence for a run that was not verified.
 pub fn unverified() -> SharingEvidence {
-    SharingEvidence { verdict: SharingVerdict::Unverified, check: None }
+    SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None }
 }

@@ -5,8 +5,9 @@
 //! unit-tested. `run_check` gathers the observations (file system, control client, GPU through a probe).
 
 use super::control::{ControlClient, Invocation};
+use super::membership::{self, Decision, NotJoined, Proof};
 use super::observe::{EnvironmentObservation, PipeDirObservation};
-use super::parse::{self, ClientRow, ControlAnswer};
+use super::parse::{self, ControlAnswer};
 use crate::error::{exit, Error};
 use crate::result::SharingVerdict;
 use serde::Serialize;
@@ -60,6 +61,9 @@ pub struct ContextProbe {
     pub gpu_uuid: String,
     pub device_sm_count: u32,
     pub context_sm_count: u32,
+    /// `cuDeviceGetExecAffinitySupport(SM_COUNT)` after the context exists: 1 only in MPS clients (`None`: the
+    /// query failed, or the GPU predates Volta and has no SM affinity at all).
+    pub exec_affinity_supported: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,11 +71,12 @@ pub struct Membership {
     pub probe: ContextProbe,
     pub ps_after_context: Invocation,
     pub answer: ControlAnswer,
-    /// This process's row in `ps`, if found.
-    pub row: Option<ClientRow>,
-    /// `pid+namespace`, or `pid` on drivers that print no NAMESPACE column.
-    pub matched_by: Option<String>,
-    /// Whether this pid is in `get_device_client_list` too (corroboration; pids there carry no namespace).
+    pub evidence: membership::Evidence,
+    pub decision: Decision,
+    /// How membership was proven ([`Proof::label`]); `None` unless joined.
+    pub proof: Option<String>,
+    /// Whether this pid is in `get_device_client_list` too (corroboration, asked only where the daemon shares
+    /// this PID namespace: the list's pids are the daemon's).
     pub in_device_client_list: Option<bool>,
 }
 
@@ -102,14 +107,6 @@ pub struct CheckReport {
     pub exit_code: i32,
     pub steps: Vec<Step>,
     pub observations: Observations,
-}
-
-/// Finds this process in the client table by (pid, PID namespace), or by pid alone when no namespace is shown.
-pub fn find_self(rows: &[ClientRow], pid: u32, pid_namespace: Option<u64>) -> Option<(ClientRow, &'static str)> {
-    rows.iter().find_map(|row| match (row.pid_namespace, pid_namespace) {
-        (Some(theirs), Some(ours)) => (row.pid == pid && theirs == ours).then(|| (row.clone(), "pid+namespace")),
-        _ => (row.pid == pid).then(|| (row.clone(), "pid")),
-    })
 }
 
 fn daemon_answers(answer: &Option<ControlAnswer>) -> bool {
@@ -153,8 +150,12 @@ fn pipe_dir_step(o: &Observations) -> Step {
     }
     let mut step = Step::new(name, StepStatus::Ok, format!("{at}: control socket present ({})", p.entries.join(", ")));
     if let (Some(pid), Some(false)) = (p.daemon_pid, p.daemon_pid_running) {
-        step.status = StepStatus::Warn;
-        step.summary += &format!("; pid file names {pid}, which is not running in this PID namespace (stale, or the daemon runs outside this namespace)");
+        if daemon_answers(&o.answer) {
+            step.summary += &format!("; pid file names {pid}, not a process of this PID namespace: the daemon runs in another one (as for any Pod without hostPID)");
+        } else {
+            step.status = StepStatus::Warn;
+            step.summary += &format!("; pid file names {pid}, which is not running in this PID namespace (stale, or the daemon runs outside this namespace)");
+        }
     }
     step
 }
@@ -227,6 +228,16 @@ fn environment_step(o: &Observations) -> Step {
             ns(e.ipc_namespace)
         ),
     );
+    if let Some(m) = &o.membership {
+        match m.evidence.daemon_in_this_pid_namespace {
+            Some(true) => step.summary += "; the MPS daemon runs in this PID namespace",
+            Some(false) => {
+                step.summary += "; the MPS daemon runs in another PID namespace, so its client table shows this \
+                                 process under the daemon's pid for it, not under its own"
+            }
+            None => {}
+        }
+    }
     if o.context_pipe_dir != o.pipe_dir.path {
         step.status = StepStatus::Warn;
         step.summary += &format!(
@@ -247,25 +258,102 @@ fn membership_step(o: &Observations) -> Step {
         );
     };
     let sms = format!("context sees {} of {} SMs", m.probe.context_sm_count, m.probe.device_sm_count);
-    match (&m.row, o.expect) {
-        (Some(row), Expectation::Mps) => Step::new(
+    let ns = m.evidence.pid_namespace.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+    match (&m.decision, o.expect) {
+        (Decision::Joined { proof, row, namespace_rows }, Expectation::Mps) => {
+            Step::new(name, StepStatus::Ok, format!("joined: {}; {sms}", proof_text(*proof, row, *namespace_rows, &ns)))
+        }
+        (Decision::Joined { proof, row, namespace_rows }, Expectation::Timeslice) => Step::new(
             name,
-            StepStatus::Ok,
-            format!(
-                "joined: pid {} (matched by {}) is context {} of MPS server {} on {}; {sms}",
-                row.pid,
-                m.matched_by.as_deref().unwrap_or("pid"),
-                row.context_id.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
-                row.server_pid.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
-                row.device.as_deref().unwrap_or("?")
-            ),
+            StepStatus::Fail,
+            format!("this process IS an MPS client ({}); {sms}", proof_text(*proof, row, *namespace_rows, &ns)),
+        )
+        .because(
+            "an MPS daemon serves this pipe directory, so every CUDA context here joins it",
+            "for time-slicing, run with CUDA_MPS_PIPE_DIRECTORY pointing at an empty directory, or stop the daemon",
         ),
-        (Some(row), Expectation::Timeslice) => Step::new(name, StepStatus::Fail, format!("this process (pid {}) IS an MPS client; {sms}", row.pid))
-            .because("an MPS daemon serves this pipe directory, so every CUDA context here joins it", "for time-slicing, run with CUDA_MPS_PIPE_DIRECTORY pointing at an empty directory, or stop the daemon"),
-        (None, Expectation::Timeslice) => Step::new(name, StepStatus::Ok, format!("not an MPS client (time-slicing); {sms}")),
-        (None, Expectation::Mps) => Step::new(name, StepStatus::Fail, format!("NOT joined: the daemon answers, but this process is not among its clients; {sms}")).because(
+        (Decision::NotJoined { .. }, Expectation::Timeslice) => {
+            Step::new(name, StepStatus::Ok, format!("not an MPS client (time-slicing); {sms}"))
+        }
+        (Decision::NotJoined { why, namespace_rows }, Expectation::Mps) => {
+            not_joined_step(o, *why, *namespace_rows, &sms)
+        }
+        (Decision::Undecided { seen }, _) => {
+            Step::new(name, StepStatus::Fail, format!("could not tell: {seen}; {sms}")).because(
+                "the evidence fits this process being a client and it not being one",
+                "run the check as the only GPU process of its PID namespace (e.g. in its own container), or compare \
+                 `echo ps | nvidia-cuda-mps-control` on the node with this process's node pid",
+            )
+        }
+    }
+}
+
+/// What proved membership, in words.
+fn proof_text(proof: Proof, row: &Option<parse::ClientRow>, namespace_rows: usize, ns: &str) -> String {
+    let row_text = |r: &parse::ClientRow| {
+        format!(
+            "context {} of MPS server {} on {}",
+            r.context_id.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
+            r.server_pid.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
+            r.device.as_deref().unwrap_or("?")
+        )
+    };
+    match (proof, row) {
+        (Proof::PidAndNamespace | Proof::Pid, Some(r)) => {
+            format!("pid {} (matched by {}) is {}", r.pid, proof.label(), row_text(r))
+        }
+        (Proof::ExecAffinityAndNamespace, Some(r)) => format!(
+            "an MPS client by execution affinity (which only MPS clients have), through the daemon's pipe directory, \
+             listed as node pid {} from PID namespace {ns}: {} (proof: {})",
+            r.pid,
+            row_text(r),
+            proof.label()
+        ),
+        (Proof::ExecAffinityAndNamespace, None) => format!(
+            "an MPS client by execution affinity (which only MPS clients have), through the daemon's pipe directory; \
+             the daemon lists {namespace_rows} clients from PID namespace {ns}, one of them this process (proof: {})",
+            proof.label()
+        ),
+        (Proof::OnlyClientInNamespace, Some(r)) => format!(
+            "the only client from PID namespace {ns} (node pid {}) and the only GPU process in it: {} (proof: {})",
+            r.pid,
+            row_text(r),
+            proof.label()
+        ),
+        (_, _) => format!("proof: {}", proof.label()),
+    }
+}
+
+fn not_joined_step(o: &Observations, why: NotJoined, namespace_rows: usize, sms: &str) -> Step {
+    let name = "membership";
+    let elsewhere = o.membership.as_ref().is_some_and(|m| m.evidence.daemon_in_this_pid_namespace == Some(false));
+    let where_ = if elsewhere {
+        "the daemon (in another PID namespace) lists no client from this process's PID namespace"
+    } else {
+        "the daemon answers, but this process is not among its clients"
+    };
+    match why {
+        NotJoined::NoClientRow => Step::new(name, StepStatus::Fail, format!("NOT joined: {where_}; {sms}")).because(
             "silent fallback to time-slicing: the CUDA context did not connect to this daemon (a different CUDA_MPS_PIPE_DIRECTORY in this process, a pipe directory mounted from another node path, or a daemon of another user)",
             format!("make CUDA_MPS_PIPE_DIRECTORY of the workload equal the daemon's ({}) and run as the daemon's user", o.pipe_dir.path),
+        ),
+        NotJoined::ClientOfAnotherDaemon => Step::new(
+            name,
+            StepStatus::Fail,
+            format!("NOT joined to this daemon: this process is an MPS client through pipe directory {}, not {}; {sms}", o.context_pipe_dir, o.pipe_dir.path),
+        )
+        .because(
+            "another MPS daemon serves the pipe directory this process's contexts use",
+            format!("check that daemon (CUDA_MPS_PIPE_DIRECTORY={} sharebench check), or give the workload CUDA_MPS_PIPE_DIRECTORY={}", o.context_pipe_dir, o.pipe_dir.path),
+        ),
+        NotJoined::OthersInNamespaceJoined => Step::new(
+            name,
+            StepStatus::Fail,
+            format!("NOT joined: {namespace_rows} client(s) from this PID namespace are other processes; this one is no MPS client (no execution affinity); {sms}"),
+        )
+        .because(
+            "other processes of this container or Pod joined MPS, this one fell back to time-slicing: its environment differs from theirs",
+            "give this process the same CUDA_MPS_PIPE_DIRECTORY (and user) as the processes that joined",
         ),
     }
 }
@@ -275,8 +363,11 @@ pub fn diagnose(o: Observations) -> CheckReport {
     let steps = vec![pipe_dir_step(&o), control_step(&o), environment_step(&o), membership_step(&o)];
     let no_daemon = matches!(o.answer, Some(ControlAnswer::NoDaemon)) || (!o.pipe_dir.exists && o.answer.is_none());
     let verdict = match (&o.membership, no_daemon) {
-        (Some(m), _) if m.row.is_some() => SharingVerdict::MpsJoined,
-        (Some(_), _) => SharingVerdict::MpsNotJoined,
+        (Some(m), _) => match m.decision {
+            Decision::Joined { .. } => SharingVerdict::MpsJoined,
+            Decision::NotJoined { .. } => SharingVerdict::MpsNotJoined,
+            Decision::Undecided { .. } => SharingVerdict::Unverified,
+        },
         (None, true) => SharingVerdict::NoDaemon,
         (None, false) => SharingVerdict::Unverified,
     };
@@ -354,37 +445,7 @@ pub fn run_check(settings: &CheckSettings, probe: impl FnOnce() -> Result<Contex
     match (&client, daemon_answers(&answer)) {
         (Some(c), true) => match probe() {
             Ok(probe) => {
-                // The server may list a new client a moment after its first kernel: ask again for a while.
-                let deadline = std::time::Instant::now() + MEMBERSHIP_WAIT;
-                let (ps_after_context, answer, found) = loop {
-                    let ps = c.query("ps");
-                    let answer = match &ps {
-                        Invocation::Answered { output, .. } => parse::parse_ps(output),
-                        Invocation::TimedOut { .. } | Invocation::NotStarted { .. } => {
-                            ControlAnswer::Other { text: "no answer".into() }
-                        }
-                    };
-                    let found = match &answer {
-                        ControlAnswer::Clients { rows } => find_self(rows, environment.pid, environment.pid_namespace),
-                        _ => None,
-                    };
-                    if found.is_some() || std::time::Instant::now() >= deadline {
-                        break (ps, answer, found);
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                };
-                let (row, matched_by) = match found {
-                    Some((row, by)) => (Some(row), Some(by.to_string())),
-                    None => (None, None),
-                };
-                let in_device_client_list = match c.query("get_device_client_list") {
-                    Invocation::Answered { output, .. } => {
-                        parse::parse_device_client_list(&output).ok().map(|pids| pids.contains(&environment.pid))
-                    }
-                    _ => None,
-                };
-                membership =
-                    Some(Membership { probe, ps_after_context, answer, row, matched_by, in_device_client_list });
+                membership = Some(observe_membership(c, probe, &environment, &pipe_dir, server_pids.as_deref()))
             }
             Err(e) => membership_skipped = Some(format!("could not create a CUDA context: {}", e.problem)),
         },
@@ -403,6 +464,69 @@ pub fn run_check(settings: &CheckSettings, probe: impl FnOnce() -> Result<Contex
         membership,
         membership_skipped,
     })
+}
+
+/// Asks the daemon for its clients after this process's first kernel and decides membership. The server may
+/// list a new client a moment after that kernel, so `ps` is asked again until joined or [`MEMBERSHIP_WAIT`].
+fn observe_membership(
+    client: &ControlClient,
+    probe: ContextProbe,
+    environment: &super::observe::EnvironmentObservation,
+    pipe_dir: &PipeDirObservation,
+    server_pids: Option<&[u32]>,
+) -> Membership {
+    let daemon_pids: Vec<u32> =
+        pipe_dir.daemon_pid.into_iter().chain(server_pids.unwrap_or_default().iter().copied()).collect();
+    let daemon_in_this_pid_namespace = super::observe::daemon_in_this_pid_namespace(&daemon_pids);
+    let evidence = membership::Evidence {
+        pid: environment.pid,
+        pid_namespace: environment.pid_namespace,
+        daemon_in_this_pid_namespace,
+        exec_affinity_supported: probe.exec_affinity_supported,
+        same_pipe_dir: same_directory(&context_pipe_dir().0, std::path::Path::new(&pipe_dir.path)),
+        other_gpu_processes: match daemon_in_this_pid_namespace {
+            Some(true) => None,
+            _ => super::observe::other_gpu_processes(),
+        },
+    };
+    let deadline = std::time::Instant::now() + MEMBERSHIP_WAIT;
+    let (ps_after_context, answer, decision) = loop {
+        let ps = client.query("ps");
+        let answer = match &ps {
+            Invocation::Answered { output, .. } => parse::parse_ps(output),
+            Invocation::TimedOut { .. } | Invocation::NotStarted { .. } => {
+                ControlAnswer::Other { text: "no answer".into() }
+            }
+        };
+        let rows = match &answer {
+            ControlAnswer::Clients { rows } => rows.as_slice(),
+            _ => &[],
+        };
+        let decision = membership::decide(rows, &evidence);
+        if decision.joined() || std::time::Instant::now() >= deadline {
+            break (ps, answer, decision);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let in_device_client_list = match (daemon_in_this_pid_namespace, client.query("get_device_client_list")) {
+        (Some(true), Invocation::Answered { output, .. }) => {
+            parse::parse_device_client_list(&output).ok().map(|pids| pids.contains(&environment.pid))
+        }
+        _ => None,
+    };
+    let proof = match &decision {
+        Decision::Joined { proof, .. } => Some(proof.label().to_string()),
+        _ => None,
+    };
+    Membership { probe, ps_after_context, answer, evidence, decision, proof, in_device_client_list }
+}
+
+/// Whether two paths name one directory (after resolving links; as written where they cannot be resolved).
+fn same_directory(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// The report as a person reads it.

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::mps::observe::{EnvironmentObservation, PipeDirObservation};
+use crate::mps::parse::ClientRow;
 
 const NS: u64 = 4026531836;
 
@@ -66,19 +67,58 @@ fn row(pid: u32, ns: Option<u64>) -> ClientRow {
     }
 }
 
-fn with_membership(mut o: Observations, rows: Vec<ClientRow>) -> Observations {
-    let answer = ControlAnswer::Clients { rows: rows.clone() };
-    let found = find_self(&rows, o.environment.pid, o.environment.pid_namespace);
+/// The evidence of a process in the daemon's own PID namespace (pid 452), an MPS client by execution affinity.
+fn node_evidence() -> membership::Evidence {
+    membership::Evidence {
+        pid: 452,
+        pid_namespace: Some(NS),
+        daemon_in_this_pid_namespace: Some(true),
+        exec_affinity_supported: Some(true),
+        same_pipe_dir: true,
+        other_gpu_processes: None,
+    }
+}
+
+/// The evidence of a worker in a Pod: pid 1 in PID namespace `POD_NS`, the daemon outside.
+const POD_NS: u64 = 4026532266;
+fn pod_evidence(exec_affinity_supported: Option<bool>) -> membership::Evidence {
+    membership::Evidence {
+        pid: 1,
+        pid_namespace: Some(POD_NS),
+        daemon_in_this_pid_namespace: Some(false),
+        exec_affinity_supported,
+        same_pipe_dir: true,
+        other_gpu_processes: Some(vec![]),
+    }
+}
+
+fn with_evidence(mut o: Observations, rows: Vec<ClientRow>, evidence: membership::Evidence) -> Observations {
+    o.environment.pid = evidence.pid;
+    o.environment.pid_namespace = evidence.pid_namespace;
+    let decision = membership::decide(&rows, &evidence);
     o.membership = Some(Membership {
-        probe: ContextProbe { gpu_uuid: "GPU-e370a465".into(), device_sm_count: 132, context_sm_count: 32 },
+        probe: ContextProbe {
+            gpu_uuid: "GPU-e370a465".into(),
+            device_sm_count: 132,
+            context_sm_count: 32,
+            exec_affinity_supported: evidence.exec_affinity_supported,
+        },
         ps_after_context: Invocation::Answered { output: String::new(), exit_code: Some(0), elapsed_ms: 2 },
-        answer,
-        row: found.as_ref().map(|f| f.0.clone()),
-        matched_by: found.map(|f| f.1.to_string()),
+        answer: ControlAnswer::Clients { rows },
+        proof: match &decision {
+            Decision::Joined { proof, .. } => Some(proof.label().into()),
+            _ => None,
+        },
+        evidence,
+        decision,
         in_device_client_list: None,
     });
     o.membership_skipped = None;
     o
+}
+
+fn with_membership(o: Observations, rows: Vec<ClientRow>) -> Observations {
+    with_evidence(o, rows, node_evidence())
 }
 
 fn step<'a>(r: &'a CheckReport, name: &str) -> &'a Step {
@@ -111,9 +151,92 @@ fn same_pid_in_another_namespace_is_not_us() {
 }
 
 #[test]
+fn a_worker_in_its_own_pid_namespace_is_joined_and_told_why() {
+    // As measured on the H100: the worker sees itself as pid 1, the daemon lists it as 479 with its namespace.
+    let mut pipe = pipe_dir(true, true);
+    pipe.daemon_pid_running = Some(false);
+    let o = with_evidence(
+        observations(Expectation::Mps, pipe, Some(ControlAnswer::NoServer)),
+        vec![row(460, Some(NS)), row(479, Some(POD_NS))],
+        pod_evidence(Some(true)),
+    );
+    let r = diagnose(o);
+    assert_eq!((r.verdict, r.exit_code, r.healthy), (SharingVerdict::MpsJoined, exit::OK, true));
+    let m = step(&r, "membership");
+    assert!(m.summary.contains("node pid 479 from PID namespace 4026532266"), "{}", m.summary);
+    assert!(m.summary.contains("exec-affinity+namespace"), "{}", m.summary);
+    assert_eq!(r.observations.membership.as_ref().unwrap().proof.as_deref(), Some("exec-affinity+namespace"));
+    let e = step(&r, "environment");
+    assert!(e.summary.contains("runs in another PID namespace"), "{}", e.summary);
+    let p = step(&r, "pipe directory");
+    assert_eq!(p.status, StepStatus::Ok, "a daemon that answers is not stale: {}", p.summary);
+    assert!(p.summary.contains("the daemon runs in another one"), "{}", p.summary);
+}
+
+#[test]
+fn a_fallback_in_its_own_pid_namespace_is_not_joined_and_sent_to_the_pipe_directory() {
+    let o = with_evidence(
+        observations(Expectation::Mps, pipe_dir(true, true), Some(ControlAnswer::NoServer)),
+        vec![row(460, Some(NS))],
+        pod_evidence(Some(false)),
+    );
+    let r = diagnose(o);
+    assert_eq!((r.verdict, r.exit_code), (SharingVerdict::MpsNotJoined, exit::NOT_JOINED));
+    let m = step(&r, "membership");
+    assert!(m.summary.contains("in another PID namespace"), "{}", m.summary);
+    assert!(m.fix.as_ref().unwrap().contains("CUDA_MPS_PIPE_DIRECTORY"));
+}
+
+#[test]
+fn a_client_is_never_sent_to_fix_its_pipe_directory() {
+    // Ambiguous: no affinity signal, two clients of this namespace and another GPU process beside this one.
+    let mut evidence = pod_evidence(None);
+    evidence.other_gpu_processes = Some(vec![7]);
+    let o = with_evidence(
+        observations(Expectation::Mps, pipe_dir(true, true), Some(ControlAnswer::NoServer)),
+        vec![row(479, Some(POD_NS)), row(480, Some(POD_NS))],
+        evidence,
+    );
+    let r = diagnose(o);
+    assert_eq!(r.verdict, SharingVerdict::Unverified);
+    assert!(!r.healthy && r.exit_code != exit::OK);
+    let m = step(&r, "membership");
+    assert!(m.summary.starts_with("could not tell"), "{}", m.summary);
+    assert!(!m.fix.as_ref().unwrap().contains("CUDA_MPS_PIPE_DIRECTORY"), "{:?}", m.fix);
+    // Another process of the namespace joined, this one did not: the fix is about this process's environment.
+    let o = with_evidence(
+        observations(Expectation::Mps, pipe_dir(true, true), Some(ControlAnswer::NoServer)),
+        vec![row(479, Some(POD_NS))],
+        pod_evidence(Some(false)),
+    );
+    let m = diagnose(o).steps.into_iter().find(|s| s.name == "membership").unwrap();
+    assert!(m.summary.contains("are other processes"), "{}", m.summary);
+}
+
+#[test]
+fn a_client_of_another_daemon_is_named() {
+    let mut evidence = pod_evidence(Some(true));
+    evidence.same_pipe_dir = false;
+    let mut o = observations(Expectation::Mps, pipe_dir(true, true), Some(ControlAnswer::NoServer));
+    o.context_pipe_dir = "/tmp/other-mps".into();
+    let r = diagnose(with_evidence(o, vec![row(460, Some(NS))], evidence));
+    assert_eq!(r.verdict, SharingVerdict::MpsNotJoined);
+    let m = step(&r, "membership");
+    assert!(m.summary.contains("through pipe directory /tmp/other-mps"), "{}", m.summary);
+}
+
+#[test]
 fn tables_without_namespace_match_by_pid() {
-    let (found, by) = find_self(&[row(9, None), row(452, None)], 452, Some(NS)).unwrap();
-    assert_eq!((found.pid, by), (452, "pid"));
+    let mut evidence = node_evidence();
+    evidence.daemon_in_this_pid_namespace = None;
+    let o = with_evidence(
+        observations(Expectation::Mps, pipe_dir(true, true), Some(ControlAnswer::NoServer)),
+        vec![row(9, None), row(452, None)],
+        evidence,
+    );
+    let r = diagnose(o);
+    assert_eq!(r.verdict, SharingVerdict::MpsJoined);
+    assert!(step(&r, "membership").summary.contains("matched by pid)"), "{}", step(&r, "membership").summary);
 }
 
 #[test]

@@ -4,5 +4,6 @@
 pub mod check;
 pub mod control;
 pub mod daemon;
+pub mod membership;
 pub mod observe;
 pub mod parse;

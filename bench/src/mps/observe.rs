@@ -107,9 +107,69 @@ pub fn observe_environment() -> EnvironmentObservation {
     }
 }
 
+/// The name the kernel gives the MPS control daemon and server processes (`comm` is cut at 15 bytes).
+const MPS_PROCESS_COMM: &str = "nvidia-cuda-mps";
+
+/// Whether the MPS daemon runs in this PID namespace: any of `pids` (its pid file's, its servers') is an MPS
+/// process here. `None` when there is no pid to look for. A Pod without hostPID sees `Some(false)`.
+pub fn daemon_in_this_pid_namespace(pids: &[u32]) -> Option<bool> {
+    if pids.is_empty() {
+        return None;
+    }
+    Some(pids.iter().any(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim().starts_with(MPS_PROCESS_COMM))
+    }))
+}
+
+/// Whether a `/proc/PID/fd` link target is an NVIDIA device node.
+pub fn is_gpu_device(link: &str) -> bool {
+    link.starts_with("/dev/nvidia") && !link.starts_with("/dev/nvidia-caps")
+}
+
+/// Other processes of this PID namespace (as this `/proc` shows it) holding an NVIDIA device open; `None` when
+/// a process's descriptors could not be read (another user's, without privileges).
+pub fn other_gpu_processes() -> Option<Vec<u32>> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()) {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if pid == me {
+            continue;
+        }
+        let fds = match std::fs::read_dir(entry.path().join("fd")) {
+            Ok(fds) => fds,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // exited meanwhile
+            Err(_) => return None,
+        };
+        let holds_gpu = fds
+            .filter_map(|fd| fd.ok())
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|target| is_gpu_device(&target.to_string_lossy()));
+        if holds_gpu {
+            found.push(pid);
+        }
+    }
+    found.sort_unstable();
+    Some(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpu_device_nodes_are_told_from_other_files() {
+        assert!(is_gpu_device("/dev/nvidia0") && is_gpu_device("/dev/nvidiactl") && is_gpu_device("/dev/nvidia-uvm"));
+        assert!(!is_gpu_device("/dev/null") && !is_gpu_device("socket:[9256]"));
+        assert!(!is_gpu_device("/dev/nvidia-caps/nvidia-cap1"));
+    }
+
+    #[test]
+    fn this_test_process_is_no_mps_daemon_and_holds_no_gpu() {
+        assert_eq!(daemon_in_this_pid_namespace(&[]), None);
+        assert_eq!(daemon_in_this_pid_namespace(&[std::process::id(), 999_999_999]), Some(false));
+        assert!(!other_gpu_processes().unwrap_or_default().contains(&std::process::id()));
+    }
 
     #[test]
     fn finds_the_dev_shm_mount() {

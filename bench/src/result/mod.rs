@@ -133,6 +133,10 @@ impl SharingVerdict {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SharingEvidence {
     pub verdict: SharingVerdict,
+    /// How MPS membership was proven (`pid+namespace`, `exec-affinity+namespace`, ...; see `mps::membership`);
+    /// absent unless joined, and in results written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
     /// The full check report (`sharebench check --json`), when a check ran.
     pub check: Option<serde_json::Value>,
 }
@@ -241,7 +245,7 @@ pub mod tests {
                 mps_active_thread_percentage: None,
                 command_line: vec!["sharebench".into(), "run".into()],
             },
-            sharing: SharingEvidence { verdict: SharingVerdict::Unverified, check: None },
+            sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },
             started_unix_ns: 1,
             finished_unix_ns: 2,
             lanes: vec![LaneResult {

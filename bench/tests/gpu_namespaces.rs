@@ -1,0 +1,129 @@
+//! GPU tests of MPS membership where a Pod runs its worker: in a PID namespace of its own with its own /proc
+//! (as every Pod without hostPID), with a private IPC namespace too, and as the Job's uid 65532, each against a
+//! private MPS daemon. Run as root on a GPU machine with `unshare` and `setpriv` (util-linux):
+//! `cargo test --features gpu-tests --test gpu_namespaces -- --ignored`.
+
+mod common;
+use common::{make_traversable, PrivateDaemon};
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `sharebench ARGS` started as a container runtime starts a Pod's container: new PID namespace (pid 1 inside)
+/// with its own /proc, plus the extra `unshare` flags, optionally as uid:gid 65532.
+fn in_own_pid_namespace(extra: &[&str], as_65532: bool, pipe: &Path, args: &[&str]) -> Output {
+    // The binary must be reachable by uid 65532: a copy in a world-readable directory.
+    let dir = tempfile::tempdir().unwrap();
+    make_traversable(dir.path());
+    let bin = dir.path().join("sharebench");
+    std::fs::copy(common::binary(), &bin).unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc"]).args(extra);
+    if as_65532 {
+        cmd.args(["setpriv", "--reuid=65532", "--regid=65532", "--clear-groups"]);
+    }
+    cmd.arg(&bin).args(args).env("CUDA_MPS_PIPE_DIRECTORY", pipe).env_remove("JOB_COMPLETION_INDEX");
+    cmd.output().unwrap()
+}
+
+fn check_json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, nvidia-cuda-mps-control, root and unshare"]
+fn a_worker_in_its_own_pid_namespace_is_a_proven_mps_client() {
+    let daemon = PrivateDaemon::start();
+    for (extra, as_65532) in [(&[][..], false), (&["--ipc"][..], false), (&["--ipc", "--uts", "--mount"][..], true)] {
+        let out = in_own_pid_namespace(extra, as_65532, &daemon.pipe, &["check", "--json"]);
+        let report = check_json(&out);
+        assert_eq!(out.status.code(), Some(0), "{extra:?} as 65532 {as_65532}: {report:#}");
+        let m = &report["observations"]["membership"];
+        assert_eq!(report["observations"]["environment"]["pid"], 1, "pid 1 inside its namespace");
+        assert_eq!(m["evidence"]["daemon_in_this_pid_namespace"], false);
+        assert_eq!(m["proof"], "exec-affinity+namespace", "{m:#}");
+        assert_ne!(m["decision"]["row"]["pid"], 1, "the daemon's pid for it is the node's: {m:#}");
+    }
+    // A measured run in the same place records how membership was proven.
+    let out = in_own_pid_namespace(&["--ipc"], true, &daemon.pipe, &["run", "--mode", "mps", "--kernels", "20"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result = check_json(&out);
+    assert_eq!(result["sharing"]["verdict"], "mps_joined");
+    assert_eq!(result["sharing"]["proof"], "exec-affinity+namespace");
+    assert_eq!(result["lanes"][0]["kernels"], 20);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, nvidia-cuda-mps-control, root and unshare"]
+fn a_true_fallback_in_its_own_pid_namespace_is_not_joined() {
+    let daemon = PrivateDaemon::start();
+    let other = PrivateDaemon::start();
+    let empty = tempfile::tempdir().unwrap();
+    make_traversable(empty.path());
+    let checked = daemon.pipe.to_str().unwrap();
+    for (extra, as_65532, contexts_use) in [
+        (&[][..], false, empty.path()), // the process's pipe directory is empty: silent fallback
+        (&["--ipc"][..], true, empty.path()), // the same with IPC and uid of a Pod
+        (&[][..], false, other.pipe.as_path()), // a client of another daemon
+    ] {
+        let out = in_own_pid_namespace(extra, as_65532, contexts_use, &["check", "--json", "--pipe-dir", checked]);
+        let report = check_json(&out);
+        assert_eq!(out.status.code(), Some(3), "{extra:?}: {report:#}");
+        assert_eq!(report["verdict"], "mps_not_joined", "{report:#}");
+    }
+    // run --mode mps with the empty pipe directory finds no daemon and refuses to measure.
+    let out = in_own_pid_namespace(&[], false, empty.path(), &["run", "--mode", "mps", "--kernels", "5"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, root and unshare"]
+fn time_slicing_in_its_own_pid_namespace_is_as_expected() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = in_own_pid_namespace(&["--ipc"], false, empty.path(), &["check", "--expect", "timeslice", "--json"]);
+    let report = check_json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["verdict"], "no_daemon");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, nvidia-cuda-mps-control, root and unshare"]
+fn two_gpu_processes_of_one_namespace_are_each_proven_by_their_own_evidence() {
+    let daemon = PrivateDaemon::start();
+    let empty = tempfile::tempdir().unwrap();
+    make_traversable(empty.path());
+    // A joined MPS client runs in the background while the check runs beside it in the same PID namespace:
+    // first as a client itself, then (its own pipe directory empty) as a fallback.
+    let dir = tempfile::tempdir().unwrap();
+    make_traversable(dir.path());
+    let bin = dir.path().join("sharebench");
+    std::fs::copy(common::binary(), &bin).unwrap();
+    let script = format!(
+        "{bin} run --mode mps --duration 6s --kernel tiny > /dev/null & sleep 2.5; \
+         {bin} check --json > {dir}/joined.json; echo $? > {dir}/joined.rc; \
+         CUDA_MPS_PIPE_DIRECTORY={empty} {bin} check --json --pipe-dir {pipe} > {dir}/fallback.json; \
+         echo $? > {dir}/fallback.rc; wait",
+        bin = bin.display(),
+        dir = dir.path().display(),
+        empty = empty.path().display(),
+        pipe = daemon.pipe.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "sh", "-c", &script])
+        .env("CUDA_MPS_PIPE_DIRECTORY", &daemon.pipe)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    let joined: serde_json::Value = serde_json::from_str(&read("joined.json")).unwrap();
+    assert_eq!(read("joined.rc").trim(), "0", "{joined:#}");
+    let m = &joined["observations"]["membership"];
+    assert_eq!(m["decision"]["namespace_rows"], 2, "{m:#}");
+    assert!(m["decision"]["row"].is_null(), "two clients of one namespace: no row is singled out: {m:#}");
+    let fallback: serde_json::Value = serde_json::from_str(&read("fallback.json")).unwrap();
+    assert_eq!(read("fallback.rc").trim(), "3", "{fallback:#}");
+    let summary = fallback["steps"][3]["summary"].as_str().unwrap();
+    assert!(summary.contains("other processes"), "{summary}");
+}
