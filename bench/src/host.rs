@@ -52,6 +52,19 @@ pub fn identity() -> HostIdentity {
 }
 
 /// Wall-clock time in Unix nanoseconds.
+/// An id unique to one invocation of a command that names runs (`plan`): the wall clock in milliseconds, in
+/// base 36 (8 characters until the year 2059), so two invocations never share their runs' ids.
+pub fn invocation_id() -> String {
+    let mut n = unix_now_ns() / 1_000_000;
+    let mut digits = Vec::new();
+    while n > 0 || digits.is_empty() {
+        digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
+        n /= 36;
+    }
+    digits.reverse();
+    String::from_utf8(digits).expect("ASCII digits")
+}
+
 pub fn unix_now_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
@@ -59,6 +72,16 @@ pub fn unix_now_ns() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_invocations_never_share_an_id() {
+        let first = invocation_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = invocation_id();
+        assert_ne!(first, second);
+        assert_eq!(first.len(), 8, "{first}");
+        assert!(first.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    }
 
     #[test]
     fn namespace_links_parse() {

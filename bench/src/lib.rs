@@ -10,6 +10,7 @@ pub mod fsio;
 pub mod gpu;
 pub mod host;
 pub mod kubernetes;
+pub mod load;
 pub mod mps;
 pub mod orchestrate;
 pub mod rendezvous;

@@ -169,12 +169,13 @@ fn report_refuses_bad_input_and_keep_going_reports_the_rest() {
 }
 
 /// A kubectl double for `plan --kubernetes`: every call is logged; the Job of the 1-Pod point completes and its
-/// Pod prints a real H100 result (run id plan-inference-timeslice-1); the 2-Pod point's Job fails.
+/// Pod prints a real H100 result under the point's run id (read from the point's patch); the 2-Pod point's Job
+/// fails.
 #[test]
 fn a_kubernetes_plan_applies_follows_collects_and_deletes_each_point() {
     let dir = tempfile::tempdir().unwrap();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let fixture = format!("{root}/results/h100/plan-inference/points/timeslice-1/inference-0.json");
+    let fixture = format!("{root}/results/h100/plan-inference/points/timeslice-1/inference-0.json.gz");
     let calls = dir.path().join("calls");
     let kubectl = fake_program(
         dir.path(),
@@ -190,7 +191,9 @@ case "$1 $2" in
       *) echo '{{"kind":"Job","status":{{"failed":1,"conditions":[{{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit"}}]}}}}' ;;
     esac ;;
   "logs -l")
-    case "$(cat {state})" in */timeslice-1) printf '[pod/sharebench-0-abcde/worker] '; cat {fixture} ;; esac ;;
+    point=$(cat {state})
+    run=$(grep -o '"plan-inference-[a-z0-9]*-timeslice-1"' "$point/point-patch.json" | head -1 | tr -d '"')
+    case "$point" in */timeslice-1) printf '[pod/sharebench-0-abcde/worker] '; zcat {fixture} | sed "s/plan-inference-timeslice-1/$run/" ;; esac ;;
   "delete -k") ;;
   *) echo "unexpected: $*" >&2; exit 1 ;;
 esac"#,
@@ -245,4 +248,56 @@ fn a_kubernetes_plan_refuses_to_meet_an_existing_job() {
         .code(1);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
     assert!(stderr.contains("a Job named sharebench already exists") && stderr.contains("fix:"), "{stderr}");
+}
+
+/// A real H100 result (2 MPS workers of 16-block fma, worker `index`), as JSON.
+fn h100_result(index: u32) -> serde_json::Value {
+    let path = format!("{}/../results/h100/reference-16/results/w2-mps-{index}.json.gz", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&sharebench::load::files::read_text(std::path::Path::new(&path)).unwrap()).unwrap()
+}
+
+#[test]
+fn a_corrupted_record_is_refused_with_file_worker_and_index() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad = h100_result(1);
+    let data = bad["lanes"][0]["records"]["data"].as_str().unwrap();
+    let mut bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
+    bytes[2 * 24..3 * 24].fill(0xFF); // record 2: every field at its maximum, still valid base64
+    bad["lanes"][0]["records"]["data"] = base64::engine::general_purpose::STANDARD.encode(&bytes).into();
+    std::fs::write(dir.path().join("w1.json"), bad.to_string()).unwrap();
+    std::fs::write(dir.path().join("w0.json"), h100_result(0).to_string()).unwrap();
+    let out = sharebench().args(["report", dir.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("w1.json: worker 1, kernel record 2: ran on 65535 SMs, but the GPU has 132"), "{stderr}");
+    let out = sharebench().args(["report", "--keep-going", dir.path().to_str().unwrap()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("excluded: ") && stdout.contains("w1.json: worker 1, kernel record 2"), "{stdout}");
+    assert!(stdout.contains("1 of 2"), "only the valid worker is reported: {stdout}");
+}
+
+#[test]
+fn results_that_share_a_run_id_but_not_a_run_are_reported_apart() {
+    // The same run id from two invocations a day apart (as two plans once named their points alike).
+    let dir = tempfile::tempdir().unwrap();
+    for (name, shift) in [("a", 0u64), ("b", 86_400_000_000_000)] {
+        for index in 0..2 {
+            let mut r = h100_result(index);
+            for field in ["started_unix_ns", "finished_unix_ns"] {
+                r[field] = (r[field].as_u64().unwrap() + shift).into();
+            }
+            let base = r["lanes"][0]["records"]["host_base_unix_ns"].as_u64().unwrap();
+            r["lanes"][0]["records"]["host_base_unix_ns"] = (base + shift).into();
+            std::fs::write(dir.path().join(format!("{name}-w{index}.json")), r.to_string()).unwrap();
+        }
+    }
+    let out = sharebench().args(["report", "--json", dir.path().to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "two runs, never one run of 4 of 2 workers");
+    assert!(groups.iter().all(|g| g["workers_reported"] == 2), "{groups:?}");
+    let note = report["notes"][0].as_str().unwrap();
+    assert!(note.contains("names 2 separate runs") && note.contains("/a-w") && note.contains("/b-w"), "{note}");
 }

@@ -64,8 +64,10 @@ fn a_full_gpu_kernel_gains_only_the_switch_cost() {
 
 #[test]
 fn kubectl_logs_on_stdin_give_the_same_report_as_the_files() {
-    let pod = results().join("pod-path");
-    let logs = ["logs-timeslicing.txt", "logs-mps.txt"].map(|f| std::fs::read_to_string(pod.join(f)).unwrap()).concat();
+    // Logs of the pod path (each Pod with its isolation, results/h100/pod-isolation), compressed in the repository.
+    let pod = results().join("pod-isolation/pod-path");
+    let read = |f: &str| sharebench::load::files::read_text(&pod.join(f)).unwrap();
+    let logs = [read("logs-timeslicing.txt.gz"), read("logs-mps.txt.gz")].concat();
     let r = report_json(&["-"], Some(logs));
     assert_eq!(r["groups"].as_array().unwrap().len(), 2);
     assert_eq!(group(&r, "mps", 4)["workers_reported"], 4);
@@ -81,4 +83,16 @@ fn a_gpu_fault_under_mps_takes_every_client_down_and_under_time_slicing_only_one
         |mode| group(&r, mode, 4)["per_worker"].as_array().unwrap().iter().filter(|w| w["complete"] == false).count();
     assert_eq!(failed("mps"), 4);
     assert_eq!(failed("timeslice"), 1);
+}
+
+/// The repository's whole results tree reports as it is: sharebench's own outputs (plans, compare summaries,
+/// patches, calibration) are skipped with one note, compressed results are read, nothing needs --keep-going.
+#[test]
+fn the_whole_results_tree_reports_without_keep_going() {
+    let mut cmd = Command::cargo_bin("sharebench").unwrap();
+    let out = cmd.arg("report").arg(results().parent().unwrap()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(matches!(out.status.code(), Some(0 | 5)), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("note: skipped ") && stdout.contains("of sharebench's own outputs"), "{stdout}");
+    assert!(!stdout.contains("excluded:"), "{stdout}");
 }

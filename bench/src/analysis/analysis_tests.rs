@@ -35,6 +35,8 @@ pub fn synthetic(mode: &str, workers: u32, index: u32, start: u64, kernels: u64,
         verdict: if mode == "mps" { SharingVerdict::MpsJoined } else { SharingVerdict::NoDaemon },
         status: base.status.clone(),
         worker: index,
+        started_unix_ns: base.started_unix_ns,
+        finished_unix_ns: base.finished_unix_ns,
         histogram: h,
         records,
     }

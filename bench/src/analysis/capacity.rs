@@ -3,7 +3,7 @@
 //! MLPerf's rule that a tail percentile needs enough samples beyond it to mean something.
 
 use super::stats::LatencySummary;
-use crate::report::input::Worker;
+use crate::load::Worker;
 use crate::result::histogram;
 use serde::Serialize;
 

@@ -7,7 +7,7 @@ pub mod capacity;
 pub mod overlap;
 pub mod stats;
 
-use crate::report::input::Worker;
+use crate::load::Worker;
 use crate::result::histogram::{self, LatencyHistogram};
 use crate::result::SharingVerdict;
 use crate::workload::KernelShape;

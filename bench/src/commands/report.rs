@@ -3,7 +3,8 @@
 use crate::cli::ReportArgs;
 use crate::error::{exit, Error, Result};
 use crate::fsio::Overwrite;
-use crate::report::{input, model, terminal, write};
+use crate::load;
+use crate::report::{model, terminal, write};
 use std::path::Path;
 
 /// Loads, analyses and (with `out`) writes; returns the report and the summary text. `notes`: what the caller
@@ -15,7 +16,7 @@ pub fn produce(
     overwrite: Overwrite,
     notes: &[String],
 ) -> Result<(model::Report, String)> {
-    let loaded = input::load(inputs, keep_going)?;
+    let loaded = load::load(inputs, keep_going)?;
     let mut report = model::build(&loaded);
     report.analysis.warnings.extend(notes.iter().cloned());
     let mut summary = terminal::render(&report);

@@ -4,10 +4,10 @@
 //!
 //! Each chart is data (computed by pure functions here) plus a `draw` generic over the plotters backend.
 
-use super::input::Worker;
 use crate::analysis::{GroupKey, GroupSummary};
 use crate::error::{Error, Result};
 use crate::fsio::{self, Overwrite};
+use crate::load::Worker;
 use crate::result::histogram;
 use plotters::coord::Shift;
 use plotters::prelude::*;

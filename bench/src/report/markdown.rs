@@ -53,6 +53,12 @@ pub fn render(report: &Report, charts: &[(String, String, String)]) -> String {
             out += &format!("- excluded `{}`: {}\n", e.source, e.reason);
         }
     }
+    if !report.notes.is_empty() {
+        out += "\n## Notes\n\n";
+        for n in &report.notes {
+            out += &format!("- {n}\n");
+        }
+    }
     out += "\n## Per worker\n\n| run | mode | workers | worker | host | verdict | kernels | kernels/s | p50 | p99 | mean SMs | slowdown vs solo |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for g in &report.analysis.groups {
         for w in &g.per_worker {
@@ -75,8 +81,9 @@ pub fn render(report: &Report, charts: &[(String, String, String)]) -> String {
     }
     if !charts.is_empty() {
         out += "\n## Charts\n\n";
-        for (title, _svg, png) in charts {
-            out += &format!("### {title}\n\n![{title}]({png})\n\n");
+        // SVG: sharp at any size, a third of the PNG's bytes, and rendered by GitHub; the PNG sits beside it.
+        for (title, svg, _png) in charts {
+            out += &format!("### {title}\n\n![{title}]({svg})\n\n");
         }
     }
     out

@@ -1,9 +1,8 @@
-//! Reports: load worker results, analyse them, and write every output format into one directory.
+//! Reports: turn loaded and analysed worker results into every output format, in one directory.
 
 pub mod charts;
 pub mod csv;
 pub mod html;
-pub mod input;
 pub mod markdown;
 pub mod model;
 pub mod plan;

@@ -1,7 +1,7 @@
 //! The report document (`report.json`): every figure of the analysis, with the inputs and exclusions, versioned.
 
-use super::input::{Exclusion, Loaded};
 use crate::analysis::{self, Analysis};
+use crate::load::{Exclusion, Loaded};
 use serde::Serialize;
 
 pub const FORMAT: &str = "sharebench-report";
@@ -16,6 +16,8 @@ pub struct Report {
     pub sources: usize,
     pub workers: usize,
     pub excluded: Vec<Exclusion>,
+    /// What loading did that a reader should know (outputs skipped, links not followed, runs kept apart).
+    pub notes: Vec<String>,
     #[serde(flatten)]
     pub analysis: Analysis,
 }
@@ -28,6 +30,7 @@ pub fn build(loaded: &Loaded) -> Report {
         sources: loaded.sources,
         workers: loaded.workers.len(),
         excluded: loaded.excluded.clone(),
+        notes: loaded.notes.clone(),
         analysis: analysis::analyze(&loaded.workers),
     }
 }

@@ -128,8 +128,8 @@ pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
         "\n`Invalid`: fewer than {} samples behind the p99. `Failed`: a worker failed (see each point's directory under points/: worker logs, or pods.log on Kubernetes).\n",
         capacity::MIN_SAMPLES_P99
     );
-    for (title, png) in charts {
-        out += &format!("\n![{title}]({png})\n");
+    for (title, image) in charts {
+        out += &format!("\n![{title}]({image})\n");
     }
     out
 }

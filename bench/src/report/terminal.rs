@@ -51,6 +51,9 @@ pub fn render(report: &Report) -> String {
             out += &format!("  {c}\n");
         }
     }
+    for n in &report.notes {
+        out += &format!("note: {n}\n");
+    }
     for w in &report.analysis.warnings {
         out += &format!("warning: {w}\n");
     }
@@ -64,7 +67,7 @@ pub fn render(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::analysis::tests::synthetic;
-    use crate::report::input::Loaded;
+    use crate::load::Loaded;
 
     #[test]
     fn a_run_spread_over_two_gpus_is_shown_per_gpu_with_a_warning() {
@@ -77,7 +80,7 @@ mod tests {
                 workers.push(w);
             }
         }
-        let text = render(&super::super::model::build(&Loaded { workers, excluded: vec![], sources: 8 }));
+        let text = render(&super::super::model::build(&Loaded { workers, sources: 8, ..Default::default() }));
         assert_eq!(text.matches("(GPU-0, driver").count() + text.matches("(GPU-1, driver").count(), 2, "{text}");
         assert_eq!(text.lines().filter(|l| l.starts_with("2 of 4")).count(), 4, "{text}");
         assert!(text.contains("4 workers on GPU-0: throughput MPS / time-slicing"), "{text}");

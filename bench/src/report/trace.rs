@@ -3,8 +3,8 @@
 //! worker's first kernels, `MAX_KERNELS` in all) so the file stays loadable; the cap is stated in the file.
 //! Pure (returns text).
 
-use super::input::Worker;
 use crate::analysis::GroupKey;
+use crate::load::Worker;
 use std::fmt::Write;
 
 /// Most kernel slices written in all, shared evenly by the workers (a trace Perfetto opens quickly).

@@ -3,11 +3,11 @@
 //! replaced without `force`.
 
 use super::charts::{self, LatencyChart, SweepChart, TimelineChart};
-use super::input::{Loaded, Worker};
 use super::model::{describe_shape, Report};
 use crate::analysis::GroupKey;
 use crate::error::{Error, Result};
 use crate::fsio::{self, Overwrite};
+use crate::load::{Loaded, Worker};
 use crate::result::histogram;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -11,7 +11,7 @@ use crate::kubernetes::kubectl::Kubectl;
 use crate::kubernetes::overlay::{self, PointJob};
 use crate::kubernetes::JOB_NAME;
 use crate::scenario::Scenario;
-use crate::{orchestrate, rendezvous, report, units};
+use crate::{orchestrate, rendezvous, units};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -94,12 +94,14 @@ fn overlay_for(overlays: &[(CompareMode, PathBuf)], mode: CompareMode) -> &Path 
 pub fn write_all_points(args: &PlanArgs, scenario: &Scenario, dir: &Path, scenario_text: &str) -> Result<i32> {
     let overlays = canonical_overlays(args)?;
     let mut written = Vec::new();
+    let invocation = crate::host::invocation_id();
     for setting in super::settings(args) {
         for pods in capacity::pod_counts(args.max_pods) {
             if setting.mode == CompareMode::Mps && scenario.processes_at(pods) > super::MPS_CLIENT_LIMIT {
                 break;
             }
-            let point = point_run(args, scenario, dir, setting, Load { pods, rate: args.rate, fault: false });
+            let point =
+                point_run(args, scenario, dir, &invocation, setting, Load { pods, rate: args.rate, fault: false });
             std::fs::create_dir_all(&point.dir).map_err(|e| Error::io("create directory", &point.dir, e))?;
             write_point(&point, overlay_for(&overlays, setting.mode), scenario_text, args)?;
             written.push(point.dir);
@@ -183,11 +185,11 @@ impl KubernetesPoints {
             Err(e) => return Ok(vec![format!("cannot read the Pods' logs: {}", e.problem)]),
         };
         fsio::write_atomic(&point.dir.join("pods.log"), logs.as_bytes(), Overwrite::Allow)?;
-        let lines: Vec<&str> = report::input::result_lines(&logs).collect();
+        let lines: Vec<&str> = crate::load::result_lines(&logs).collect();
         let mut results = lines.join("\n");
         results.push('\n');
         fsio::write_atomic(&point.dir.join("results.jsonl"), results.as_bytes(), Overwrite::Allow)?;
-        let (workers, _) = report::input::parse_log_text(&logs);
+        let (workers, _) = crate::load::parse_log_text(&logs);
         let reported = workers.iter().filter(|w| w.run_id == point.run_id).map(|w| w.config.worker_index);
         let missing = rendezvous::missing_workers(point.processes, reported);
         Ok(if missing.is_empty() {

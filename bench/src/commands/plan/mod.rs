@@ -16,9 +16,9 @@ use crate::cli::{CompareMode, PlanArgs, Search};
 use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::kubernetes::overlay::label_value;
+use crate::load::Worker;
 use crate::orchestrate;
 use crate::report::charts::{self, SweepChart};
-use crate::report::input::Worker;
 use crate::report::plan::{markdown, render, PlanReport};
 use crate::scenario::Scenario;
 use crate::units::format_ns;
@@ -91,17 +91,29 @@ struct Planner<'a> {
     points: &'a mut dyn Points,
     /// The GPUs the points ran on (on a cluster, each point's Job may land on another).
     gpus: Vec<String>,
+    /// This plan's part of every run id.
+    invocation: String,
 }
 
-/// The point of `setting` at `load`: its directory, run id, title, duration and worker count.
-pub fn point_run(args: &PlanArgs, scenario: &Scenario, dir: &Path, setting: Setting, load: Load) -> PointRun {
+/// The point of `setting` at `load`: its directory, run id, title, duration and worker count. The run id carries
+/// the plan's `invocation` ([`host::invocation_id`]), so no two plans name a run alike.
+pub fn point_run(
+    args: &PlanArgs,
+    scenario: &Scenario,
+    dir: &Path,
+    invocation: &str,
+    setting: Setting,
+    load: Load,
+) -> PointRun {
+    // A label value holds 63 characters: the scenario's name gives way, the point's own parts never do.
+    let name: String = scenario.name.chars().take(16).collect();
     let at_rate = load.rate.map(|r| format!(" at {r:.0} req/s each")).unwrap_or_default();
     let fault = if load.fault { " with a GPU fault" } else { "" };
     PointRun {
         setting,
         load,
         dir: dir.join("points").join(format!("{}-{}", setting.slug(), load.slug())),
-        run_id: label_value(&format!("plan-{}-{}-{}", scenario.name, setting.slug(), load.slug())),
+        run_id: label_value(&format!("plan-{name}-{invocation}-{}-{}", setting.slug(), load.slug())),
         title: format!("{} {} pods{at_rate}{fault}", setting.label(), load.pods),
         duration: point_duration(args, scenario, load),
         processes: scenario.processes_at(load.pods),
@@ -111,11 +123,11 @@ pub fn point_run(args: &PlanArgs, scenario: &Scenario, dir: &Path, setting: Sett
 impl Planner<'_> {
     /// Runs one point and judges it; also returns the workers' results it was judged on.
     fn run_point(&mut self, setting: Setting, load: Load) -> Result<(Point, Vec<Worker>)> {
-        let point = point_run(self.args, self.scenario, &self.dir, setting, load);
+        let point = point_run(self.args, self.scenario, &self.dir, &self.invocation, setting, load);
         std::fs::create_dir_all(&point.dir).map_err(|e| Error::io("create directory", &point.dir, e))?;
         let failures = self.points.run(&point)?;
         let dir = point.dir.display().to_string();
-        let workers: Vec<Worker> = report::input::load(&[dir], true)
+        let workers: Vec<Worker> = crate::load::load(&[dir], true)
             .map(|l| l.workers)
             .unwrap_or_default()
             .into_iter()
@@ -268,8 +280,15 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
         Box::new(kubernetes::KubernetesPoints::new(args, &text)?)
     };
     let slo_ns = (args.slo_p99 * 1e6) as u64;
-    let mut planner =
-        Planner { args, scenario: &scenario, dir: dir.clone(), slo_ns, points: points.as_mut(), gpus: vec![] };
+    let mut planner = Planner {
+        args,
+        scenario: &scenario,
+        dir: dir.clone(),
+        slo_ns,
+        points: points.as_mut(),
+        gpus: vec![],
+        invocation: crate::host::invocation_id(),
+    };
     let searched = search(&mut planner, start_rate);
     let gpu = describe_gpus(&planner.gpus);
     let finished = points.finish(&dir);
@@ -380,10 +399,10 @@ fn write_outputs(args: &PlanArgs, plan: &PlanReport, dir: &Path) -> Result<()> {
     let title =
         format!("{}: SLO group throughput and p99 against {x_label} (SLO {} ms)", plan.scenario.name, plan.slo_p99_ms);
     let chart = SweepChart { title: title.clone(), series, x_label, slo_ms: Some(plan.slo_p99_ms) };
-    let (svg, png) = charts::save(&chart, dir, "capacity", Overwrite::Allow)?;
+    let (svg, _png) = charts::save(&chart, dir, "capacity", Overwrite::Allow)?;
     let json = serde_json::to_string_pretty(plan).map_err(|e| Error::new(e.to_string()))?;
     fsio::write_atomic(&dir.join("plan.json"), json.as_bytes(), Overwrite::Allow)?;
-    fsio::write_atomic(&dir.join("plan.md"), markdown(plan, &[(title, png)]).as_bytes(), Overwrite::Allow)?;
+    fsio::write_atomic(&dir.join("plan.md"), markdown(plan, &[(title, svg.clone())]).as_bytes(), Overwrite::Allow)?;
     fsio::write_atomic(&dir.join("plan.csv"), report::plan::csv(plan).as_bytes(), Overwrite::Allow)?;
     let chart_svg = std::fs::read_to_string(dir.join(&svg)).unwrap_or_default();
     fsio::write_atomic(&dir.join("plan.html"), report::plan::html(plan, &chart_svg).as_bytes(), Overwrite::Allow)?;
@@ -430,8 +449,8 @@ mod tests {
         let s = inference();
         let setting = Setting { mode: CompareMode::Mps, neighbour_atp: Some(30) };
         let load = Load { pods: 3, rate: Some(250.0), fault: true };
-        let point = point_run(&plan_args(&[]), &s, Path::new("/o"), setting, load);
-        assert_eq!(point.run_id, "plan-inference-mps-atp30-3-r250-fault");
+        let point = point_run(&plan_args(&[]), &s, Path::new("/o"), "m3x9k2ab", setting, load);
+        assert_eq!(point.run_id, "plan-inference-m3x9k2ab-mps-atp30-3-r250-fault");
         assert_eq!(point.dir, Path::new("/o/points/mps-atp30-3-r250-fault"));
         let specs = local::worker_specs(&plan_args(&[]), &s, "/o/scenario.toml", &point, Path::new("/p"));
         assert_eq!(specs.len(), 3);

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Keeps results/ light (CI holds it under 15 MB) without losing a measurement: every report is regenerated from
+# its worker results by the current binary (report.md embeds SVG charts), then what `sharebench report`
+# regenerates and GitHub does not show is dropped (report.html, report.json, trace.json, plan.html, PNG charts),
+# and the raw worker results and logs are gzip-compressed (`sharebench report` reads *.json.gz as they are;
+# logs: `zcat logs-mps.txt.gz | sharebench report -`). Idempotent.
+# Usage (repo root, after cargo build --release): bash bench/slim-results.sh [results]
+set -eu
+B=${SHAREBENCH_BIN:-target/release/sharebench}
+R=${1:-results}
+find "$R" -name report.md | while read -r md; do
+  d=$(dirname "$md")
+  if [ -d "$d/results" ]; then "$B" report "$d/results" --out "$d" --force --keep-going > /dev/null || true; fi
+done
+find "$R" -name plan.md -exec sed -i 's/(capacity\.png)/(capacity.svg)/' {} +
+find "$R" -type f \( -name report.html -o -name report.json -o -name trace.json -o -name plan.html -o -name '*.png' \) -delete
+find "$R" -type f \( -name '*.json' -o -name '*.jsonl' \) -print0 | xargs -0 -r grep -l --null '"sharebench-result"' | xargs -0 -r gzip -9n
+find "$R" -type f \( -name '*.log' -o -name 'logs-*.txt' -o -name 'pods.log' \) -print0 | xargs -0 -r gzip -9n
+du -sh "$R"

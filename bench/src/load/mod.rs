@@ -1,0 +1,334 @@
+//! Loading worker results, for reports, plans and analysis (a layer below `analysis/`, above `result/`): from
+//! directories (searched recursively, `files`), files (plain or gzip-compressed), or `-` for stdin carrying
+//! results mixed with other log lines (what `kubectl logs` of a Job prints, with or without `--prefix`). Every
+//! record is checked for plausibility (`plausibility`), results that share a run id but not a run are kept apart
+//! (`runs`). Every problem names its source; with `keep_going` bad sources are excluded and listed instead.
+
+pub mod files;
+pub mod plausibility;
+pub mod runs;
+
+use crate::error::{Error, Result};
+use crate::result::histogram::{self, LatencyHistogram};
+use crate::result::records::{self, KernelRecord};
+use crate::result::{GpuIdentity, HostIdentity, RunConfig, RunStatus, SharingVerdict, WorkerResult};
+use serde::Serialize;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The start of every result line.
+const MARKER: &str = "{\"format\":\"sharebench-result\"";
+
+/// One lane of one worker result, decoded.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    /// Where it came from: `path` or `path:line` or `stdin:line`.
+    pub source: String,
+    pub run_id: String,
+    pub mode: String,
+    pub group: Option<String>,
+    pub gpu: GpuIdentity,
+    pub host: HostIdentity,
+    pub config: RunConfig,
+    pub verdict: SharingVerdict,
+    pub status: RunStatus,
+    pub worker: u32,
+    /// The worker's measuring window (wall clock, Unix ns).
+    pub started_unix_ns: u64,
+    pub finished_unix_ns: u64,
+    pub histogram: LatencyHistogram,
+    pub records: Vec<KernelRecord>,
+}
+
+/// A source left out of the report, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exclusion {
+    pub source: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub workers: Vec<Worker>,
+    pub excluded: Vec<Exclusion>,
+    pub sources: usize,
+    /// What loading did that a reader should know: outputs skipped, links not followed, runs kept apart.
+    pub notes: Vec<String>,
+}
+
+/// Decodes the lanes of one result.
+fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>, String> {
+    result
+        .lanes
+        .into_iter()
+        .map(|lane| {
+            let histogram =
+                histogram::from_base64(&lane.latency_histogram).map_err(|e| format!("worker {}: {e}", lane.worker))?;
+            let records = records::decode(&lane.records).map_err(|e| format!("worker {}: {e}", lane.worker))?;
+            let bounds = plausibility::Bounds {
+                host_base_unix_ns: lane.records.host_base_unix_ns,
+                started_unix_ns: result.started_unix_ns,
+                finished_unix_ns: result.finished_unix_ns,
+                gpu_sm_count: result.gpu.sm_count,
+            };
+            if let Some((index, why)) = plausibility::first_implausible(&records, &bounds) {
+                return Err(format!("worker {}, kernel record {index}: {why} (a corrupted record)", lane.worker));
+            }
+            Ok(Worker {
+                source: source.to_string(),
+                run_id: result.run_id.clone(),
+                mode: result.mode.clone(),
+                group: result.group.clone(),
+                gpu: result.gpu.clone(),
+                host: result.host.clone(),
+                config: result.config.clone(),
+                verdict: result.sharing.verdict,
+                status: result.status.clone(),
+                worker: lane.worker,
+                started_unix_ns: result.started_unix_ns,
+                finished_unix_ns: result.finished_unix_ns,
+                histogram,
+                records,
+            })
+        })
+        .collect()
+}
+
+/// The result documents in a log stream, each without the log prefix before it (e.g. `kubectl logs --prefix`).
+pub fn result_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter_map(|line| line.find(MARKER).map(|at| line[at..].trim_end()))
+}
+
+/// Picks results out of a log stream, as `sharebench report -` does with stdin.
+pub fn parse_log_text(text: &str) -> (Vec<Worker>, Vec<Exclusion>) {
+    parse_text(text, "stdin", false)
+}
+
+/// Picks results out of text: whole-JSON files, JSON lines, or log lines with a prefix before the result.
+fn parse_text(text: &str, source: &str, strict_lines: bool) -> (Vec<Worker>, Vec<Exclusion>) {
+    let (mut workers, mut excluded) = (Vec::new(), Vec::new());
+    let mut found = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let Some(at) = line.find(MARKER) else {
+            if strict_lines && !line.trim().is_empty() {
+                excluded.push(Exclusion {
+                    source: format!("{source}:{}", n + 1),
+                    reason: "not a sharebench result line".into(),
+                });
+            }
+            continue;
+        };
+        found += 1;
+        let here = format!("{source}:{}", n + 1);
+        match WorkerResult::from_json(line[at..].trim_end()).and_then(|r| decode(r, &here)) {
+            Ok(mut w) => workers.append(&mut w),
+            Err(reason) => excluded.push(Exclusion { source: here, reason }),
+        }
+    }
+    if found == 0 && !strict_lines {
+        // A pretty-printed result spans lines; try the whole text once.
+        if text.contains("\"sharebench-result\"") {
+            match WorkerResult::from_json(text).and_then(|r| decode(r, source)) {
+                Ok(mut w) => workers.append(&mut w),
+                Err(reason) => excluded.push(Exclusion { source: source.to_string(), reason }),
+            }
+        }
+    }
+    (workers, excluded)
+}
+
+fn load_file(path: &Path) -> (Vec<Worker>, Vec<Exclusion>) {
+    let source = path.display().to_string();
+    match files::read_text(path) {
+        Err(e) => (vec![], vec![Exclusion { source, reason: format!("cannot read: {e}") }]),
+        Ok(text) => {
+            let (workers, mut excluded) = parse_text(&text, &source, true);
+            if workers.is_empty() && excluded.is_empty() {
+                excluded.push(Exclusion { source, reason: "holds no sharebench result (truncated or empty?)".into() });
+            } else if workers.is_empty() && excluded.iter().all(|e| e.reason == "not a sharebench result line") {
+                let (w, ex) = parse_text(&text, &source, false);
+                return if w.is_empty() && ex.is_empty() {
+                    (vec![], vec![Exclusion { source, reason: "holds no sharebench result".into() }])
+                } else {
+                    (w, ex)
+                };
+            }
+            // Lines that are not results inside a results file are tolerated (e.g. a log saved next to them).
+            excluded.retain(|e| e.reason != "not a sharebench result line");
+            (workers, excluded)
+        }
+    }
+}
+
+/// Loads every input. Fails on the first bad source unless `keep_going`.
+pub fn load(inputs: &[String], keep_going: bool) -> Result<Loaded> {
+    let mut files = Vec::new();
+    let mut loaded = Loaded::default();
+    let mut own_outputs = 0;
+    let mut stdin_text = None;
+    for input in inputs {
+        if input == "-" {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| Error::new(format!("cannot read stdin: {e}")))?;
+            stdin_text = Some(text);
+            continue;
+        }
+        let path = PathBuf::from(input);
+        if path.is_dir() {
+            let walk = files::walk(&path).map_err(|e| Error::io("read directory", &path, e))?;
+            own_outputs += walk.own_outputs;
+            loaded.notes.extend(walk.loops);
+            if walk.files.is_empty() {
+                return Err(Error::new(format!("{input}: no result files (*.json, *.json.gz) in this directory"))
+                    .fix("point sharebench report at a run directory, result files, or - for kubectl logs on stdin"));
+            }
+            files.extend(walk.files);
+        } else if path.exists() {
+            files.push(path);
+        } else {
+            return Err(Error::new(format!("{input}: no such file or directory")));
+        }
+    }
+    loaded.sources = files.len() + stdin_text.is_some() as usize;
+    let parsed = parallel_map(&files, |p| load_file(p));
+    for (workers, excluded) in parsed {
+        loaded.workers.extend(workers);
+        loaded.excluded.extend(excluded);
+    }
+    if let Some(text) = stdin_text {
+        let (workers, excluded) = parse_text(&text, "stdin", false);
+        if workers.is_empty() && excluded.is_empty() {
+            return Err(Error::new("stdin holds no sharebench result lines")
+                .fix("pipe the workers' output, e.g. kubectl logs -l job-name=<job> --tail=-1 | sharebench report -"));
+        }
+        loaded.workers.extend(workers);
+        loaded.excluded.extend(excluded);
+    }
+    if own_outputs > 0 {
+        loaded.notes.push(format!("skipped {own_outputs} of sharebench's own outputs (reports, plans, compare and calibration summaries, patches)"));
+    }
+    runs::drop_duplicates(&mut loaded.workers, &mut loaded.excluded);
+    loaded.notes.extend(runs::separate_runs(&mut loaded.workers));
+    if !keep_going {
+        if let Some(first) = loaded.excluded.first() {
+            let more = loaded.excluded.len() - 1;
+            let others = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+            return Err(Error::new(format!("{}: {}{others}", first.source, first.reason))
+                .fix("fix or remove that input, or pass --keep-going to report the valid results and list the rest as excluded"));
+        }
+    }
+    if loaded.workers.is_empty() {
+        return Err(Error::new("no valid results to report"));
+    }
+    Ok(loaded)
+}
+
+/// Maps `f` over `items` on all available cores, keeping order.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(items.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut slots: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    let results = std::sync::Mutex::new(&mut slots);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                if let Ok(mut slots) = results.lock() {
+                    slots[i] = Some(r);
+                }
+            });
+        }
+    });
+    slots.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::result::tests::sample_result;
+
+    /// Worker `index` of `workers` of run `run_id` in `mode`, measuring 10 s from `start_s` (Unix seconds).
+    pub fn worker_at(run_id: &str, mode: &str, workers: u32, index: u32, start_s: u64) -> Worker {
+        let r = sample_result();
+        let mut w = decode(r, &format!("{run_id}-{mode}-{index}@{start_s}.json")).unwrap().remove(0);
+        w.run_id = run_id.into();
+        w.mode = mode.into();
+        w.config.workers = workers;
+        w.worker = index;
+        w.started_unix_ns = start_s * 1_000_000_000;
+        w.finished_unix_ns = (start_s + 10) * 1_000_000_000;
+        w
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> String {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+
+    #[test]
+    fn results_are_picked_out_of_kubectl_logs() {
+        let line = sample_result().to_json_line();
+        let logs = format!("[pod/sb-0] sharebench run: mps worker 0 ...\n[pod/sb-0] {line}\nunrelated\n");
+        let (w, ex) = parse_text(&logs, "stdin", false);
+        assert_eq!((w.len(), ex.len()), (1, 0));
+        assert_eq!(w[0].records.len(), 1);
+        assert_eq!(w[0].source, "stdin:2");
+    }
+
+    #[test]
+    fn bad_files_are_named_and_keep_going_lists_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = write(dir.path(), "w0.json", &sample_result().to_json_line());
+        let mut other = sample_result();
+        other.lanes[0].worker = 1;
+        write(dir.path(), "w1.json", &other.to_json_line());
+        let line = other.to_json_line();
+        let truncated = write(dir.path(), "w2.json", &line[..line.len() / 2]);
+        let err = load(&[dir.path().display().to_string()], false).unwrap_err();
+        assert!(err.problem.starts_with(&format!("{truncated}:1: not valid JSON")), "{}", err.problem);
+        let loaded = load(&[dir.path().display().to_string()], true).unwrap();
+        assert_eq!(loaded.workers.len(), 2);
+        assert_eq!(loaded.excluded.len(), 1);
+        let again = load(&[good.clone(), good], true).unwrap();
+        assert_eq!(again.workers.len(), 1);
+        assert!(again.excluded[0].reason.contains("duplicate of"));
+    }
+
+    #[test]
+    fn empty_and_missing_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(&[dir.path().display().to_string()], false).unwrap_err().problem.contains("no result files"));
+        assert!(load(&["/nonexistent".into()], false).unwrap_err().problem.contains("no such file"));
+        let empty = write(dir.path(), "e.json", "");
+        assert!(load(&[empty], false).unwrap_err().problem.contains("holds no sharebench result"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_log_text_never_panics(text in ".{0,400}") {
+            let _ = parse_log_text(&text);
+        }
+
+        #[test]
+        fn corrupted_results_are_errors_not_panics(cut in 0usize..2000, byte in 0usize..2000, with in proptest::char::any()) {
+            let line = sample_result().to_json_line();
+            let mut chars: Vec<char> = line.chars().collect();
+            let at = byte % chars.len();
+            chars[at] = with;
+            let mutated: String = chars.into_iter().collect();
+            let _ = parse_log_text(&mutated);
+            let _ = parse_log_text(&line[..cut.min(line.len())]);
+        }
+    }
+
+    #[test]
+    fn pretty_printed_results_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let pretty = serde_json::to_string_pretty(&sample_result()).unwrap();
+        let p = write(dir.path(), "pretty.json", &pretty);
+        assert_eq!(load(&[p], false).unwrap().workers.len(), 1);
+    }
+}

@@ -1,0 +1,140 @@
+//! Is a decoded kernel record physically possible? A record overwritten with garbage still decodes (any 24 bytes
+//! do), so every record is checked against the worker that wrote it before it is analysed:
+//! - it ran on at most the GPU's SMs;
+//! - its host submit and completion lie inside the worker's measuring window (`started_unix_ns` ..
+//!   `finished_unix_ns`), within [`WINDOW_TOLERANCE_NS`] (clock reads around the window);
+//! - its device interval lies inside a span no longer than that window (the device clock, `%globaltimer`, has
+//!   another origin, but not another rate), with the same tolerance;
+//! - the host waited at least as long as the kernel ran on the device, within [`LATENCY_TOLERANCE_NS`] (the
+//!   resolution of `%globaltimer` and of the host clock).
+//!
+//! Pure.
+
+use crate::result::records::KernelRecord;
+
+/// Slack on the worker's measuring window: clock reads before and after it, and host clock steps.
+pub const WINDOW_TOLERANCE_NS: u64 = 1_000_000_000;
+/// Slack between host latency and device duration: the two clocks' resolutions.
+pub const LATENCY_TOLERANCE_NS: u64 = 100_000;
+
+/// The worker a lane's records must fit.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub host_base_unix_ns: u64,
+    pub started_unix_ns: u64,
+    pub finished_unix_ns: u64,
+    pub gpu_sm_count: u32,
+}
+
+/// The first impossible record: its index and what is wrong with it.
+pub fn first_implausible(records: &[KernelRecord], b: &Bounds) -> Option<(usize, String)> {
+    let window = b.finished_unix_ns.saturating_sub(b.started_unix_ns);
+    let (earliest, latest) =
+        (b.started_unix_ns.saturating_sub(WINDOW_TOLERANCE_NS), b.finished_unix_ns + WINDOW_TOLERANCE_NS);
+    let device_origin = records.iter().map(|r| r.device_start_ns).min().unwrap_or(0);
+    let ms = |ns: u64| ns as f64 / 1e6;
+    records.iter().enumerate().find_map(|(i, r)| {
+        let submit = b.host_base_unix_ns.saturating_add(r.submit_ns);
+        let done = submit.saturating_add(r.latency_ns);
+        let why = if r.sm_count as u32 > b.gpu_sm_count {
+            format!("ran on {} SMs, but the GPU has {}", r.sm_count, b.gpu_sm_count)
+        } else if r.device_end_ns < r.device_start_ns {
+            "device end before device start".to_string()
+        } else if submit < earliest || done > latest {
+            format!(
+                "host times {:.3}..{:.3} ms lie outside the worker's window 0..{:.3} ms (tolerance {} ms)",
+                ms(submit) - ms(b.started_unix_ns),
+                ms(done) - ms(b.started_unix_ns),
+                ms(window),
+                WINDOW_TOLERANCE_NS / 1_000_000
+            )
+        } else if r.device_end_ns - device_origin > window + WINDOW_TOLERANCE_NS {
+            format!(
+                "device interval ends {:.3} ms after the lane's first kernel, longer than the worker's {:.3} ms window",
+                ms(r.device_end_ns - device_origin),
+                ms(window)
+            )
+        } else if r.device_duration_ns() > r.latency_ns + LATENCY_TOLERANCE_NS {
+            format!(
+                "ran {:.3} ms on the device but the host waited only {:.3} ms for it",
+                ms(r.device_duration_ns()),
+                ms(r.latency_ns)
+            )
+        } else {
+            return None;
+        };
+        Some((i, why))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START: u64 = 1_795_000_000_000_000_000;
+
+    fn bounds() -> Bounds {
+        Bounds {
+            host_base_unix_ns: START + 1_000_000,
+            started_unix_ns: START,
+            finished_unix_ns: START + 2_000_000_000,
+            gpu_sm_count: 132,
+        }
+    }
+
+    /// Ten 0.6 ms kernels, one a millisecond, with 20 us of host overhead each.
+    fn good() -> Vec<KernelRecord> {
+        (0..10)
+            .map(|i| KernelRecord {
+                submit_ns: i * 1_000_000,
+                latency_ns: 620_000,
+                device_start_ns: 5_000_000_000 + i * 1_000_000 + 10_000,
+                device_end_ns: 5_000_000_000 + i * 1_000_000 + 610_000,
+                sm_count: 16,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn real_records_pass() {
+        assert_eq!(first_implausible(&good(), &bounds()), None);
+        assert_eq!(first_implausible(&[], &bounds()), None);
+    }
+
+    #[test]
+    fn a_record_of_ff_bytes_is_caught() {
+        // What 24 bytes of 0xFF decode to: every field at its maximum.
+        let mut records = good();
+        records[3] = KernelRecord {
+            submit_ns: (1 << 48) - 1,
+            latency_ns: (1 << 40) - 1,
+            device_start_ns: 5_000_000_000 + (1 << 48) - 1,
+            device_end_ns: 5_000_000_000 + (1 << 48) - 1 + (1 << 40) - 1,
+            sm_count: u16::MAX,
+        };
+        let (index, why) = first_implausible(&records, &bounds()).unwrap();
+        assert_eq!(index, 3);
+        assert!(why.contains("65535 SMs, but the GPU has 132"), "{why}");
+    }
+
+    #[test]
+    fn each_rule_names_what_is_wrong() {
+        let check = |edit: &dyn Fn(&mut KernelRecord)| {
+            let mut records = good();
+            edit(&mut records[5]);
+            first_implausible(&records, &bounds())
+        };
+        let (i, why) = check(&|r| r.submit_ns = 10_000_000_000).unwrap();
+        assert!(i == 5 && why.contains("outside the worker's window"), "{why}");
+        let (_, why) = check(&|r| {
+            r.device_start_ns += 9_000_000_000;
+            r.device_end_ns += 9_000_000_000;
+        })
+        .unwrap();
+        assert!(why.contains("longer than the worker's"), "{why}");
+        let (_, why) = check(&|r| r.latency_ns = 100_000).unwrap();
+        assert!(why.contains("the host waited only 0.100 ms"), "{why}");
+        // Within the clocks' resolution a kernel may look a little longer on the device than on the host.
+        assert_eq!(check(&|r| r.latency_ns = 550_000), None);
+    }
+}
