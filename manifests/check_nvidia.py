@@ -7,6 +7,8 @@
 - Device plugin: the ConfigMap's config is version v1 with sharing.mps or sharing.timeSlicing and replicas >= 2.
 - The Job: completions == parallelism == SHAREBENCH_WORKERS, and the mode matches the sharing used; for a plan
   point, also --mode, --workers and that --scenario lies in a mounted ConfigMap.
+- The barrier's NetworkPolicy, where present: it selects and admits exactly the Pods of the Job's run (the
+  sharebench.dev/run label of the Pod template) on the barrier's port.
 Usage: check_nvidia.py RENDERED.yaml
 """
 import sys
@@ -64,6 +66,21 @@ def check_device_plugin(text):
     return "mps" if kind == "mps" else "timeslice"
 
 
+def check_network_policy(policy, pod_labels, container):
+    run = pod_labels.get("sharebench.dev/run")
+    selected = policy["spec"]["podSelector"].get("matchLabels", {})
+    if selected.get("sharebench.dev/run") != run:
+        fail("NetworkPolicy %s selects run %s, the Job's Pods are run %s" % (
+            policy["metadata"]["name"], selected.get("sharebench.dev/run"), run))
+    ports = {p["containerPort"] for p in container.get("ports", [])}
+    for rule in policy["spec"].get("ingress", []):
+        for peer in rule.get("from", []):
+            if peer.get("podSelector", {}).get("matchLabels", {}).get("sharebench.dev/run") != run:
+                fail("NetworkPolicy %s admits Pods of another run than %s" % (policy["metadata"]["name"], run))
+        if not {p["port"] for p in rule.get("ports", [])} <= ports:
+            fail("NetworkPolicy %s opens a port the worker does not serve" % policy["metadata"]["name"])
+
+
 def main():
     docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
     sharing_modes = []
@@ -97,6 +114,8 @@ def main():
             fail("--mode is %s but the GPU is shared with %s" % (value("--mode"), mode))
     if value("--workers") not in (None, "$(SHAREBENCH_WORKERS)", str(spec["completions"])):
         fail("--workers %s differs from completions %s" % (value("--workers"), spec["completions"]))
+    for policy in (d for d in docs if d["kind"] == "NetworkPolicy"):
+        check_network_policy(policy, spec["template"]["metadata"]["labels"], container)
     if value("--scenario"):
         config_maps = {v["name"] for v in spec["template"]["spec"].get("volumes", []) if "configMap" in v}
         mounts = [m["mountPath"] for m in container.get("volumeMounts", []) if m["name"] in config_maps]

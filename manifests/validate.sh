@@ -47,6 +47,13 @@ if PYTHONPATH=.kv python3 manifests/check_nvidia.py "$out/wrong.yaml" 2>/dev/nul
   exit 1
 fi
 echo "ok: an MPS point on a time-slicing claim is rejected"
+# check_nvidia.py must reject a barrier NetworkPolicy that admits another run than the Job's.
+sed 's/^\(          sharebench.dev\/run: \)experiment-1$/\1another-run/' "$out/dra-mps.yaml" > "$out/policy.yaml"
+if PYTHONPATH=.kv python3 manifests/check_nvidia.py "$out/policy.yaml" 2>/dev/null; then
+  echo "error: check_nvidia.py accepted a NetworkPolicy of another run" >&2
+  exit 1
+fi
+echo "ok: a NetworkPolicy that admits another run is rejected"
 # The validator must reject what the API server would: an unknown field in the Job.
 sed 's/^  completionMode: Indexed/  completionMode: Indexed\n  bogusField: 1/' "$out/dra-mps.yaml" > "$out/bad.yaml"
 if PYTHONPATH=.kv python3 -m kubernetes_validate -k "$K8S_VERSION" --strict --quiet "$out/bad.yaml" >/dev/null 2>&1; then

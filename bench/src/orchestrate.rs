@@ -148,7 +148,10 @@ impl Runner {
             let (timeout, cancel) = (self.barrier_timeout, cancel.clone());
             Some((
                 addr,
-                std::thread::spawn(move || rendezvous::serve_cancellable(listener, processes, timeout, cancel)),
+                // On loopback, with workers it started itself: the worker count is the identity to check.
+                std::thread::spawn(move || {
+                    rendezvous::serve_cancellable(listener, rendezvous::RunIdentity::new(processes), timeout, cancel)
+                }),
             ))
         } else {
             None

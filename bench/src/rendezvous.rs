@@ -1,51 +1,182 @@
 //! The start barrier: N workers (processes or Pods) meet over TCP and start measuring at one common instant.
 //!
 //! One server (the `compare` orchestrator, or worker 0 of a Kubernetes Job behind a headless Service) accepts
-//! `READY <index> <host>` lines. When every index in 0..N has arrived it answers each with `GO <unix-ns>`, a
-//! start instant a little in the future, so all workers begin together however late each was scheduled. If some
-//! never arrive before the timeout, everyone gets `ABORT <reason>` and the server's error names the missing
-//! workers. Workers keep retrying the connection until the timeout, so the server may come up last.
+//! `READY <index> <host> workers=<N> [run=<run id>] [digest=<scenario digest>]` lines. When every index in 0..N
+//! has arrived it answers each with `GO <unix-ns>`, a start instant a little in the future, so all workers begin
+//! together however late each was scheduled. If some never arrive before the timeout, everyone gets
+//! `ABORT <reason>` and the server's error names the missing workers. Workers keep retrying the connection until
+//! the timeout, so the server may come up last.
+//!
+//! Only this run's workers are admitted: a READY whose worker count, run id or scenario digest differs from the
+//! server's, or whose index is already held by another host, is answered `ABORT <reason>` and does not take the
+//! index (a stale Pod of an earlier attempt, another experiment's Pod). The same index twice from the same host
+//! is a real misconfiguration and aborts the run. Input is bounded: a line of at most [`MAX_LINE`] bytes within
+//! [`IDENTIFY_TIMEOUT`], at most [`MAX_UNIDENTIFIED`] connections waiting to identify themselves; whatever
+//! exceeds that is refused with a reason, and the server logs (at most [`MAX_LOGGED`]) refusals on stderr. A
+//! refusal for lack of room starts with [`BUSY`]: a real worker that meets it connects again until its timeout.
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 /// How far ahead of the last arrival the common start instant is placed.
 pub const START_LEAD: Duration = Duration::from_millis(250);
+/// The longest protocol line accepted, newline included.
+pub const MAX_LINE: usize = 1024;
+/// Connections that have not yet sent their READY line, at most.
+pub const MAX_UNIDENTIFIED: usize = 64;
+/// How long a connection may take to send its READY line (a worker sends it as soon as it connects).
+pub const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(3);
+/// An ABORT reason that starting with this is transient: the worker tries again until its timeout.
+pub const BUSY: &str = "busy:";
+/// Refusals logged one by one; the rest are counted.
+pub const MAX_LOGGED: usize = 20;
+
+/// What every worker of one run agrees on, sent with READY and checked by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunIdentity {
+    pub workers: u32,
+    /// The run id (`--run-id`); `None` where the worker was given none.
+    pub run_id: Option<String>,
+    /// The scenario's digest for plan points ([`digest`]).
+    pub digest: Option<String>,
+}
+
+impl RunIdentity {
+    pub fn new(workers: u32) -> RunIdentity {
+        RunIdentity { workers, ..RunIdentity::default() }
+    }
+}
 
 /// A protocol line, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
-    Ready { index: u32, host: String },
-    Go { start_unix_ns: u64 },
-    Abort { reason: String },
+    /// `identity: None` for a READY without `workers=` (a worker of an older sharebench, or not one at all).
+    Ready {
+        index: u32,
+        host: String,
+        identity: Option<RunIdentity>,
+    },
+    Go {
+        start_unix_ns: u64,
+    },
+    Abort {
+        reason: String,
+    },
 }
 
 impl Message {
     pub fn parse(line: &str) -> Option<Message> {
-        let mut words = line.trim_end().splitn(3, ' ');
-        match (words.next()?, words.next(), words.next()) {
-            ("READY", Some(index), host) => {
-                Some(Message::Ready { index: index.parse().ok()?, host: host.unwrap_or("").to_string() })
-            }
-            ("GO", Some(ns), None) => Some(Message::Go { start_unix_ns: ns.parse().ok()? }),
-            ("ABORT", reason, rest) => {
-                Some(Message::Abort { reason: [reason.unwrap_or(""), rest.unwrap_or("")].join(" ").trim().to_string() })
-            }
+        let line = line.trim_end();
+        let mut words = line.splitn(2, ' ');
+        match (words.next()?, words.next()) {
+            ("READY", Some(rest)) => parse_ready(rest),
+            ("GO", Some(ns)) if !ns.contains(' ') => Some(Message::Go { start_unix_ns: ns.parse().ok()? }),
+            ("ABORT", reason) => Some(Message::Abort { reason: reason.unwrap_or("").trim().to_string() }),
             _ => None,
         }
     }
 
     pub fn render(&self) -> String {
         match self {
-            Message::Ready { index, host } => format!("READY {index} {host}\n"),
+            Message::Ready { index, host, identity } => {
+                let mut line = format!("READY {index} {host}");
+                if let Some(id) = identity {
+                    line += &format!(" workers={}", id.workers);
+                    if let Some(run) = &id.run_id {
+                        line += &format!(" run={run}");
+                    }
+                    if let Some(digest) = &id.digest {
+                        line += &format!(" digest={digest}");
+                    }
+                }
+                line + "\n"
+            }
             Message::Go { start_unix_ns } => format!("GO {start_unix_ns}\n"),
             Message::Abort { reason } => format!("ABORT {reason}\n"),
         }
+    }
+}
+
+/// `<index> <host> [key=value ...]`: the host is one word; keys other than workers, run and digest are refused.
+fn parse_ready(rest: &str) -> Option<Message> {
+    let mut words = rest.split(' ').filter(|w| !w.is_empty());
+    let index = words.next()?.parse().ok()?;
+    let host = words.next().unwrap_or("").to_string();
+    if host.contains('=') {
+        return None;
+    }
+    let (mut workers, mut run_id, mut digest) = (None, None, None);
+    for word in words {
+        match word.split_once('=')? {
+            ("workers", n) => workers = Some(n.parse().ok()?),
+            ("run", id) if !id.is_empty() => run_id = Some(id.to_string()),
+            ("digest", d) if !d.is_empty() => digest = Some(d.to_string()),
+            _ => return None,
+        }
+    }
+    let identity = workers.map(|workers| RunIdentity { workers, run_id, digest });
+    Some(Message::Ready { index, host, identity })
+}
+
+/// A short digest of a text (FNV-1a, 64 bits, hex): enough to tell two scenarios apart, not a security measure.
+pub fn digest(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    format!("{hash:016x}")
+}
+
+/// What the server does with a READY.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Admit,
+    /// Refused with this reason; the index stays free and the run goes on.
+    Refuse(String),
+    /// The run cannot go on (the same worker twice from one host).
+    Abort(String),
+}
+
+/// Whether the server (of `ours`) admits worker `index` from `host` claiming `theirs`, given who arrived.
+pub fn admit(
+    ours: &RunIdentity,
+    index: u32,
+    host: &str,
+    theirs: Option<&RunIdentity>,
+    arrived: &BTreeMap<u32, String>,
+) -> Admission {
+    let Some(theirs) = theirs else {
+        return Admission::Refuse(
+            "READY without workers=<N>: not a worker of this sharebench version (a stale or foreign worker)".into(),
+        );
+    };
+    if theirs.workers != ours.workers {
+        return Admission::Refuse(format!(
+            "worker count {} is not this barrier's {} (another run, or a stale worker)",
+            theirs.workers, ours.workers
+        ));
+    }
+    if index >= ours.workers {
+        return Admission::Refuse(format!("worker index {index} out of range 0..{}", ours.workers));
+    }
+    let differs = |what: &str, mine: &Option<String>, yours: &Option<String>| match (mine, yours) {
+        (Some(m), Some(y)) if m != y => Some(format!("{what} {y} is not this barrier's {m}")),
+        (Some(m), None) => Some(format!("no {what} given; this barrier's is {m}")),
+        _ => None,
+    };
+    if let Some(reason) = differs("run id", &ours.run_id, &theirs.run_id)
+        .or_else(|| differs("scenario digest", &ours.digest, &theirs.digest))
+    {
+        return Admission::Refuse(format!("{reason} (another run, or a stale worker)"));
+    }
+    match arrived.get(&index) {
+        None => Admission::Admit,
+        Some(first) if first == host => Admission::Abort(format!("worker index {index} arrived twice (from {host})")),
+        Some(first) => Admission::Refuse(format!(
+            "worker index {index} is already held by {first}: refusing {host} (a stale Pod of an earlier attempt?)"
+        )),
     }
 }
 
@@ -109,44 +240,111 @@ pub fn bind(addr: &str) -> Result<std::net::TcpListener> {
     Ok(listener)
 }
 
-/// Serves one barrier for `workers` workers; returns the hosts that arrived, by index.
-pub fn serve(listener: std::net::TcpListener, workers: u32, timeout: Duration) -> Result<BTreeMap<u32, String>> {
-    serve_cancellable(listener, workers, timeout, Arc::new(AtomicBool::new(false)))
+/// Serves one barrier for the workers of `identity`; returns the hosts that arrived, by index.
+pub fn serve(
+    listener: std::net::TcpListener,
+    identity: RunIdentity,
+    timeout: Duration,
+) -> Result<BTreeMap<u32, String>> {
+    serve_cancellable(listener, identity, timeout, Arc::new(AtomicBool::new(false)))
 }
 
 /// Like [`serve`], but gives up early (releasing everyone with ABORT) once `cancel` is set, e.g. when the parent
 /// sees a worker exit before arriving.
 pub fn serve_cancellable(
     listener: std::net::TcpListener,
-    workers: u32,
+    identity: RunIdentity,
     timeout: Duration,
     cancel: Arc<AtomicBool>,
 ) -> Result<BTreeMap<u32, String>> {
-    runtime()?.block_on(serve_async(listener, workers, timeout, cancel))
+    runtime()?.block_on(serve_async(listener, identity, timeout, cancel))
+}
+
+/// What one connection said: its READY (or why it said nothing usable), its stream and its peer.
+type Arrival = (std::result::Result<Message, String>, TcpStream, String);
+
+/// Reads one bounded line from a new connection.
+async fn identify(stream: TcpStream) -> Arrival {
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    let mut reader = BufReader::new(stream);
+    let mut bytes = Vec::new();
+    let read =
+        tokio::time::timeout(IDENTIFY_TIMEOUT, (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut bytes)).await;
+    let said = match read {
+        Err(_) => Err(format!("no READY line within {IDENTIFY_TIMEOUT:?}")),
+        Ok(Err(e)) => Err(format!("read failed: {e}")),
+        Ok(Ok(0)) => Err("closed without a READY line".into()),
+        Ok(Ok(_)) if bytes.last() != Some(&b'\n') => Err(format!("line longer than {MAX_LINE} bytes")),
+        Ok(Ok(_)) => match std::str::from_utf8(&bytes).ok().and_then(Message::parse) {
+            Some(m @ Message::Ready { .. }) => Ok(m),
+            _ => Err("expected READY <index> <host> workers=<N> [run=<id>] [digest=<d>]".into()),
+        },
+    };
+    (said, reader.into_inner(), peer)
+}
+
+/// Refusals on the server's stderr: the first [`MAX_LOGGED`] one by one, then a count.
+#[derive(Default)]
+struct RefusalLog {
+    count: usize,
+}
+
+impl RefusalLog {
+    fn note(&mut self, peer: &str, reason: &str) {
+        self.count += 1;
+        if self.count <= MAX_LOGGED {
+            eprintln!("sharebench barrier: refused {peer}: {reason}");
+        }
+    }
+    fn close(&self) {
+        if self.count > MAX_LOGGED {
+            eprintln!(
+                "sharebench barrier: refused {} connections in all ({} not logged)",
+                self.count,
+                self.count - MAX_LOGGED
+            );
+        }
+    }
+}
+
+async fn refuse(mut stream: TcpStream, reason: String) {
+    let _ =
+        tokio::time::timeout(Duration::from_secs(1), stream.write_all(Message::Abort { reason }.render().as_bytes()))
+            .await;
 }
 
 async fn serve_async(
     listener: std::net::TcpListener,
-    workers: u32,
+    identity: RunIdentity,
     timeout: Duration,
     cancel: Arc<AtomicBool>,
 ) -> Result<BTreeMap<u32, String>> {
+    let workers = identity.workers;
     let listener = TcpListener::from_std(listener).map_err(|e| Error::new(format!("barrier socket: {e}")))?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Option<Message>, TcpStream)>(64);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Arrival>(MAX_UNIDENTIFIED);
+    let unidentified = Arc::new(tokio::sync::Semaphore::new(MAX_UNIDENTIFIED));
     let accept = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        while let Ok((stream, peer)) = listener.accept().await {
             let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(stream);
-                let mut line = String::new();
-                let read = tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line)).await;
-                let msg = matches!(read, Ok(Ok(n)) if n > 0).then(|| Message::parse(&line)).flatten();
-                let _ = tx.send((msg, reader.into_inner())).await;
-            });
+            match unidentified.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    tokio::spawn(async move {
+                        let arrival = identify(stream).await;
+                        drop(permit);
+                        let _ = tx.send(arrival).await;
+                    });
+                }
+                Err(_) => {
+                    let reason =
+                        format!("{BUSY} too many connections ({MAX_UNIDENTIFIED}) waiting to identify themselves");
+                    let _ = tx.try_send((Err(reason.clone()), stream, peer.to_string()));
+                }
+            }
         }
     });
     let deadline = tokio::time::Instant::now() + timeout;
     let mut arrived: BTreeMap<u32, (String, TcpStream)> = BTreeMap::new();
+    let mut log = RefusalLog::default();
     let mut failure = None;
     while (arrived.len() as u32) < workers {
         if cancel.load(Ordering::SeqCst) {
@@ -163,18 +361,17 @@ async fn serve_async(
             other => other,
         };
         match received {
-            Ok(Some((Some(Message::Ready { index, host }), mut stream))) => {
-                if index >= workers {
-                    let reason = format!("worker index {index} out of range 0..{workers}");
-                    let _ = stream.write_all(Message::Abort { reason }.render().as_bytes()).await;
-                    continue;
-                }
-                match arrived.entry(index) {
-                    std::collections::btree_map::Entry::Vacant(slot) => {
-                        slot.insert((host, stream));
+            Ok(Some((Ok(Message::Ready { index, host, identity: theirs }), mut stream, peer))) => {
+                let hosts: BTreeMap<u32, String> = arrived.iter().map(|(i, (h, _))| (*i, h.clone())).collect();
+                match admit(&identity, index, &host, theirs.as_ref(), &hosts) {
+                    Admission::Admit => {
+                        arrived.insert(index, (host, stream));
                     }
-                    std::collections::btree_map::Entry::Occupied(_) => {
-                        let reason = format!("worker index {index} arrived twice (from {host})");
+                    Admission::Refuse(reason) => {
+                        log.note(&peer, &reason);
+                        refuse(stream, reason).await;
+                    }
+                    Admission::Abort(reason) => {
                         let _ = stream.write_all(Message::Abort { reason: reason.clone() }.render().as_bytes()).await;
                         failure = Some(
                             Error::new(format!("barrier: {reason}")).fix("give every worker a distinct --worker-index"),
@@ -183,10 +380,10 @@ async fn serve_async(
                     }
                 }
             }
-            Ok(Some((_, mut stream))) => {
-                let _ = stream
-                    .write_all(Message::Abort { reason: "expected READY <index> <host>".into() }.render().as_bytes())
-                    .await;
+            Ok(Some((said, stream, peer))) => {
+                let reason = said.err().unwrap_or_else(|| "expected READY".into());
+                log.note(&peer, &reason);
+                refuse(stream, reason).await;
             }
             Ok(None) | Err(_) => {
                 let missing = describe_missing(workers, &arrived);
@@ -199,6 +396,7 @@ async fn serve_async(
         }
     }
     accept.abort();
+    log.close();
     let reply = match &failure {
         None => Message::Go { start_unix_ns: crate::host::unix_now_ns() + START_LEAD.as_nanos() as u64 },
         Some(e) => Message::Abort { reason: e.problem.clone() },
@@ -213,17 +411,22 @@ async fn serve_async(
     }
 }
 
-/// Joins the barrier at `addr` as worker `index`; returns the common start instant (Unix ns).
-pub fn join(addr: &str, index: u32, timeout: Duration) -> Result<u64> {
-    runtime()?.block_on(join_async(addr, index, timeout))
+/// Joins the barrier at `addr` as worker `index` of `identity`; returns the common start instant (Unix ns).
+pub fn join(addr: &str, index: u32, identity: &RunIdentity, timeout: Duration) -> Result<u64> {
+    runtime()?.block_on(join_async(addr, index, identity, timeout))
 }
 
-async fn join_async(addr: &str, index: u32, timeout: Duration) -> Result<u64> {
+async fn join_async(addr: &str, index: u32, identity: &RunIdentity, timeout: Duration) -> Result<u64> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last_error = String::from("no attempt made");
-    let stream = loop {
+    loop {
         match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => break stream,
+            Ok(Ok(stream)) => match ready_and_wait(stream, addr, index, identity, deadline, timeout).await? {
+                Message::Go { start_unix_ns } => return Ok(start_unix_ns),
+                Message::Abort { reason } if reason.starts_with(BUSY) => last_error = format!("refused: {reason}"),
+                Message::Abort { reason } => return Err(Error::new(format!("barrier aborted: {reason}"))),
+                Message::Ready { .. } => unreachable!("ready_and_wait returns GO or ABORT"),
+            },
             Ok(Err(e)) => last_error = e.to_string(),
             Err(_) => {}
         }
@@ -233,12 +436,23 @@ async fn join_async(addr: &str, index: u32, timeout: Duration) -> Result<u64> {
                 .fix("check the barrier address (in Kubernetes: the headless Service and pod 0), and that worker 0 is running"));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    }
+}
+
+/// Sends READY on a connected stream and waits for the server's GO or ABORT.
+async fn ready_and_wait(
+    stream: TcpStream,
+    addr: &str,
+    index: u32,
+    identity: &RunIdentity,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<Message> {
     let mut reader = BufReader::new(stream);
     let host = crate::host::hostname();
     reader
         .get_mut()
-        .write_all(Message::Ready { index, host }.render().as_bytes())
+        .write_all(Message::Ready { index, host, identity: Some(identity.clone()) }.render().as_bytes())
         .await
         .map_err(|e| Error::new(format!("barrier: sending READY to {addr} failed: {e}")))?;
     let mut line = String::new();
@@ -251,8 +465,7 @@ async fn join_async(addr: &str, index: u32, timeout: Duration) -> Result<u64> {
         }
     }
     match Message::parse(&line) {
-        Some(Message::Go { start_unix_ns }) => Ok(start_unix_ns),
-        Some(Message::Abort { reason }) => Err(Error::new(format!("barrier aborted: {reason}"))),
+        Some(m @ (Message::Go { .. } | Message::Abort { .. })) => Ok(m),
         _ => Err(Error::new(format!("barrier: unexpected reply from {addr}: {:?}", line.trim_end()))),
     }
 }
@@ -267,10 +480,15 @@ pub fn start_instant(start_unix_ns: u64) -> std::time::Instant {
 mod tests {
     use super::*;
 
+    fn run(workers: u32) -> RunIdentity {
+        RunIdentity { workers, run_id: Some("experiment-1".into()), digest: Some(digest("scenario")) }
+    }
+
     #[test]
     fn messages_round_trip() {
         for m in [
-            Message::Ready { index: 3, host: "pod-3".into() },
+            Message::Ready { index: 3, host: "pod-3".into(), identity: Some(run(4)) },
+            Message::Ready { index: 0, host: "node".into(), identity: Some(RunIdentity::new(2)) },
             Message::Go { start_unix_ns: 1_700_000_000_000_000_000 },
             Message::Abort { reason: "2 of 4 workers arrived".into() },
         ] {
@@ -278,6 +496,112 @@ mod tests {
         }
         assert_eq!(Message::parse("HELLO"), None);
         assert_eq!(Message::parse("READY x y"), None);
+        assert_eq!(Message::parse("READY 1 h color=red"), None);
+        assert_eq!(Message::parse("READY 1 h workers=x"), None);
+        assert_eq!(Message::parse("READY 1 h"), Some(Message::Ready { index: 1, host: "h".into(), identity: None }));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_line_a_stranger_sends_is_parsed_or_refused_never_a_panic(line in "(READY )?[ -~]{0,200}") {
+            if let Some(Message::Ready { index, host, identity }) = Message::parse(&line) {
+                let _ = admit(&run(4), index, &host, identity.as_ref(), &BTreeMap::new());
+            }
+        }
+    }
+
+    #[test]
+    fn only_this_runs_workers_are_admitted() {
+        let ours = run(4);
+        let none = BTreeMap::new();
+        assert_eq!(admit(&ours, 0, "sharebench-0", Some(&run(4)), &none), Admission::Admit);
+        let refused = |theirs: Option<&RunIdentity>| match admit(&ours, 1, "sharebench-1", theirs, &none) {
+            Admission::Refuse(reason) => reason,
+            other => panic!("{other:?}"),
+        };
+        let other_run = RunIdentity { run_id: Some("experiment-2".into()), ..run(4) };
+        assert!(refused(Some(&other_run)).contains("run id experiment-2 is not this barrier's experiment-1"));
+        assert!(refused(Some(&run(8))).contains("worker count 8 is not this barrier's 4"));
+        let other_scenario = RunIdentity { digest: Some(digest("another")), ..run(4) };
+        assert!(refused(Some(&other_scenario)).contains("scenario digest"));
+        assert!(refused(Some(&RunIdentity::new(4))).contains("no run id given"));
+        assert!(refused(None).contains("without workers="));
+        assert!(
+            matches!(admit(&ours, 4, "h", Some(&run(4)), &none), Admission::Refuse(r) if r.contains("out of range"))
+        );
+        // A server that knows no run id (compare's loopback barrier) checks the count alone.
+        assert_eq!(admit(&RunIdentity::new(4), 2, "node", Some(&run(4)), &none), Admission::Admit);
+    }
+
+    #[test]
+    fn a_duplicate_index_aborts_only_from_the_same_host() {
+        let arrived: BTreeMap<u32, String> = [(0, "sharebench-0".to_string())].into_iter().collect();
+        assert!(matches!(
+            admit(&run(2), 0, "sharebench-0-old", Some(&run(2)), &arrived),
+            Admission::Refuse(r) if r.contains("already held by sharebench-0")
+        ));
+        assert!(matches!(
+            admit(&run(2), 0, "sharebench-0", Some(&run(2)), &arrived),
+            Admission::Abort(r) if r.contains("arrived twice")
+        ));
+    }
+
+    /// Sends `line` on a fresh connection to `addr` and returns the server's answer.
+    fn send_raw(addr: &str, line: &[u8]) -> String {
+        use std::io::{BufRead, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(line);
+        let mut answer = String::new();
+        let _ = std::io::BufReader::new(s).read_line(&mut answer);
+        answer
+    }
+
+    #[test]
+    fn junk_and_strangers_are_refused_while_the_real_workers_start() {
+        let listener = bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || serve(listener, run(2), Duration::from_secs(10)));
+        let long = vec![b'x'; 4 * MAX_LINE];
+        assert!(send_raw(&addr, &long).starts_with(&format!("ABORT line longer than {MAX_LINE} bytes")));
+        assert!(send_raw(&addr, b"GET / HTTP/1.1\r\n").starts_with("ABORT expected READY"));
+        let stale = Message::Ready { index: 0, host: "sharebench-0".into(), identity: Some(RunIdentity::new(2)) };
+        assert!(send_raw(&addr, stale.render().as_bytes()).contains("no run id given"));
+        let other = RunIdentity { run_id: Some("experiment-0".into()), ..run(2) };
+        let foreign = Message::Ready { index: 1, host: "other-1".into(), identity: Some(other) };
+        assert!(send_raw(&addr, foreign.render().as_bytes()).contains("run id experiment-0"));
+        let joins: Vec<_> = (0..2)
+            .map(|i| {
+                let addr = addr.clone();
+                std::thread::spawn(move || join(&addr, i, &run(2), Duration::from_secs(10)))
+            })
+            .collect();
+        for j in joins {
+            j.join().unwrap().unwrap();
+        }
+        assert_eq!(server.join().unwrap().unwrap().len(), 2, "neither index was taken by a stranger");
+    }
+
+    #[test]
+    fn too_many_silent_connections_are_refused_and_the_run_still_starts() {
+        let listener = bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || serve(listener, run(1), Duration::from_secs(20)));
+        // Connections that never speak hold every slot; the next one is told why it is refused.
+        let silent: Vec<_> = (0..MAX_UNIDENTIFIED).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let answer = send_raw(&addr, b"");
+        assert!(answer.starts_with(&format!("ABORT {BUSY} too many connections")), "{answer:?}");
+        // The real worker arrives while they still hold the slots: it is told "busy", tries again, and gets in
+        // once they time out.
+        let worker = std::thread::spawn({
+            let addr = addr.clone();
+            move || join(&addr, 0, &run(1), Duration::from_secs(15))
+        });
+        std::thread::sleep(IDENTIFY_TIMEOUT + Duration::from_millis(500));
+        drop(silent);
+        worker.join().unwrap().unwrap();
+        server.join().unwrap().unwrap();
     }
 
     #[test]
@@ -300,11 +624,11 @@ mod tests {
     fn all_workers_get_the_same_start() {
         let listener = bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let server = std::thread::spawn(move || serve(listener, 3, Duration::from_secs(10)));
+        let server = std::thread::spawn(move || serve(listener, run(3), Duration::from_secs(10)));
         let joins: Vec<_> = (0..3)
             .map(|i| {
                 let addr = addr.clone();
-                std::thread::spawn(move || join(&addr, i, Duration::from_secs(10)))
+                std::thread::spawn(move || join(&addr, i, &run(3), Duration::from_secs(10)))
             })
             .collect();
         let starts: Vec<u64> = joins.into_iter().map(|j| j.join().unwrap().unwrap()).collect();
@@ -316,8 +640,8 @@ mod tests {
     fn a_missing_worker_is_named_and_the_others_are_released() {
         let listener = bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let server = std::thread::spawn(move || serve(listener, 3, Duration::from_millis(800)));
-        let j = std::thread::spawn(move || join(&addr, 0, Duration::from_secs(5)));
+        let server = std::thread::spawn(move || serve(listener, run(3), Duration::from_millis(800)));
+        let j = std::thread::spawn(move || join(&addr, 0, &run(3), Duration::from_secs(5)));
         let err = server.join().unwrap().unwrap_err();
         assert!(err.problem.contains("1 of 3 workers arrived"), "{}", err.problem);
         assert!(err.problem.contains("missing: 1-2"), "{}", err.problem);
@@ -331,8 +655,8 @@ mod tests {
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
         let started = std::time::Instant::now();
-        let server = std::thread::spawn(move || serve_cancellable(listener, 2, Duration::from_secs(30), flag));
-        let j = std::thread::spawn(move || join(&addr, 0, Duration::from_secs(30)));
+        let server = std::thread::spawn(move || serve_cancellable(listener, run(2), Duration::from_secs(30), flag));
+        let j = std::thread::spawn(move || join(&addr, 0, &run(2), Duration::from_secs(30)));
         std::thread::sleep(Duration::from_millis(300));
         cancel.store(true, Ordering::SeqCst);
         assert!(server.join().unwrap().unwrap_err().problem.contains("cancelled after 1 of 2 workers arrived"));
@@ -342,7 +666,7 @@ mod tests {
 
     #[test]
     fn a_server_that_never_comes_is_a_clear_error() {
-        let err = join("127.0.0.1:1", 0, Duration::from_millis(500)).unwrap_err();
+        let err = join("127.0.0.1:1", 0, &run(1), Duration::from_millis(500)).unwrap_err();
         assert!(err.problem.contains("could not reach 127.0.0.1:1"));
     }
 }

@@ -112,8 +112,20 @@ fn spawn_barrier_server(args: &RunArgs) -> Result<Option<std::thread::JoinHandle
         return Ok(None);
     }
     let listener = rendezvous::bind(listen)?;
-    let (workers, timeout) = (args.workers, args.barrier_timeout);
-    Ok(Some(std::thread::spawn(move || rendezvous::serve(listener, workers, timeout).map(|_| ()))))
+    let (identity, timeout) = (barrier_identity(args)?, args.barrier_timeout);
+    Ok(Some(std::thread::spawn(move || rendezvous::serve(listener, identity, timeout).map(|_| ()))))
+}
+
+/// What this run's workers must agree on at the barrier: their count, the run id, the scenario file's digest.
+fn barrier_identity(args: &RunArgs) -> Result<rendezvous::RunIdentity> {
+    let digest = match &args.scenario.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io("read the scenario", path, e))?;
+            Some(rendezvous::digest(&text))
+        }
+        None => None,
+    };
+    Ok(rendezvous::RunIdentity { workers: args.workers, run_id: args.run_id.clone(), digest })
 }
 
 /// The environment variable through which an MPS client asks for a share of the SMs.
@@ -190,7 +202,10 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         worker::warm_up(lane, &plan)?;
     }
     let start = match &args.barrier {
-        Some(addr) => rendezvous::start_instant(rendezvous::join(addr, worker_index, args.barrier_timeout)?),
+        Some(addr) => {
+            let identity = barrier_identity(args)?;
+            rendezvous::start_instant(rendezvous::join(addr, worker_index, &identity, args.barrier_timeout)?)
+        }
         None => Instant::now(),
     };
     let started_unix_ns = host::unix_now_ns();

@@ -32,7 +32,8 @@ pub struct PointJob {
     pub deadline_s: u64,
 }
 
-/// `kustomization.yaml` of a point: `overlay` is the mode's overlay relative to the point directory.
+/// `kustomization.yaml` of a point: `overlay` is the mode's overlay relative to the point directory. The
+/// replacement gives the barrier's NetworkPolicy (if the overlay has one) the point's run label.
 pub fn kustomization(overlay: &Path) -> String {
     format!(
         "# One point of a sharebench plan: written by `sharebench plan --kubernetes`; apply with kubectl apply -k.\n\
@@ -40,10 +41,20 @@ pub fn kustomization(overlay: &Path) -> String {
          kind: Kustomization\n\
          resources:\n  - {}\n\
          configMapGenerator:\n  - name: sharebench-scenario\n    files:\n      - {SCENARIO_FILE}\n\
-         patches:\n  - path: {PATCH_FILE}\n    target:\n      kind: Job\n      name: {JOB_NAME}\n",
+         patches:\n  - path: {PATCH_FILE}\n    target:\n      kind: Job\n      name: {JOB_NAME}\n\
+         replacements:\n  - source:\n      kind: Job\n      name: {JOB_NAME}\n      \
+         fieldPath: spec.template.metadata.labels.[{RUN_LABEL}]\n    targets:\n      - select:\n          \
+         kind: NetworkPolicy\n          name: {NETWORK_POLICY}\n        fieldPaths:\n          \
+         - spec.podSelector.matchLabels.[{RUN_LABEL}]\n          \
+         - spec.ingress.0.from.0.podSelector.matchLabels.[{RUN_LABEL}]\n",
         overlay.display()
     )
 }
+
+/// The label every Pod of one run carries (and the barrier's NetworkPolicy admits).
+pub const RUN_LABEL: &str = "sharebench.dev/run";
+/// The NetworkPolicy of `manifests/base` that guards the barrier.
+pub const NETWORK_POLICY: &str = "sharebench-barrier";
 
 /// The JSON patch (RFC 6902) of a point. The `test` operation makes kustomize refuse an overlay whose worker
 /// count variable is not where the base Job keeps it, instead of patching the wrong variable.
