@@ -3,7 +3,8 @@
 # its worker results by the current binary (report.md embeds SVG charts), then what `sharebench report`
 # regenerates and GitHub does not show is dropped (report.html, report.json, trace.json, plan.html, PNG charts),
 # and the raw worker results and logs are gzip-compressed (`sharebench report` reads *.json.gz as they are;
-# logs: `zcat logs-mps.txt.gz | sharebench report -`). Idempotent.
+# logs: `zcat logs-mps.txt.gz | sharebench report -`). A plan point's pods.log keeps its log lines but not the
+# result lines, which its results.jsonl holds already. Idempotent.
 # Usage (repo root, after cargo build --release): bash bench/slim-results.sh [results]
 set -eu
 B=${SHAREBENCH_BIN:-target/release/sharebench}
@@ -15,5 +16,11 @@ done
 find "$R" -name plan.md -exec sed -i 's/(capacity\.png)/(capacity.svg)/' {} +
 find "$R" -type f \( -name report.html -o -name report.json -o -name trace.json -o -name plan.html -o -name '*.png' \) -delete
 find "$R" -type f \( -name '*.json' -o -name '*.jsonl' \) -print0 | xargs -0 -r grep -l --null '"sharebench-result"' | xargs -0 -r gzip -9n
+find "$R" -type f -name pods.log | while read -r log; do
+  if [ -f "$(dirname "$log")/results.jsonl.gz" ] || [ -f "$(dirname "$log")/results.jsonl" ]; then
+    grep -v '"format":"sharebench-result"' "$log" > "$log.tmp" || true
+    mv "$log.tmp" "$log"
+  fi
+done
 find "$R" -type f \( -name '*.log' -o -name 'logs-*.txt' -o -name 'pods.log' \) -print0 | xargs -0 -r gzip -9n
 du -sh "$R"

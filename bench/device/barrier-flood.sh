@@ -9,12 +9,14 @@ B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
 O=${1:?output directory}; mkdir -p "$O"
 E=/tmp/sb-flood-empty; mkdir -p $E
 job() {  # $1: run id; 4 workers as a Job's Pods: the same arguments, worker 0 serves the barrier
+  local pids=()
   for i in 0 1 2 3; do
     CUDA_MPS_PIPE_DIRECTORY=$E JOB_COMPLETION_INDEX=$i "$B" run --mode timeslice --workers 4 --run-id "$1" \
       --barrier 127.0.0.1:7777 --barrier-listen 127.0.0.1:7777 --barrier-timeout 60s \
       --kernel fma --blocks 16 --kernels 2000 > "$O/$1-w$i.json" 2> "$O/$1-w$i.log" &
+    pids+=($!)
   done
-  wait
+  wait "${pids[@]}"
 }
 for round in 1 2; do
   echo "### round $round: no flood"; job "quiet-$round"

@@ -30,6 +30,8 @@ summary() {  # group, mode, SMs the context saw, ATP asked for, verdict, kernels
 import json, pathlib, sys
 for f in sorted(pathlib.Path(sys.argv[1]).rglob("results.jsonl")):
     for line in f.read_text().splitlines():
+        if not line.startswith("{"):
+            continue
         r = json.loads(line)
         env = ((r["sharing"].get("check") or {}).get("observations") or {}).get("environment") or {}
         print("%-28s %-10s %-8s worker %d: pid %s uid %s, SMs %s of %s, ATP %s, %s (%s), %d kernels" % (

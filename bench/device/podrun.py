@@ -32,6 +32,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -52,6 +53,7 @@ IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # utilities and libraries live under /usr/local/nvidia here).
 NVIDIA_PATH, NVIDIA_LIBS = "/usr/local/nvidia/bin", "/usr/local/nvidia/lib64"
 IMAGE_DIRS = ["usr", "etc", "opt", "bin", "sbin", "lib", "lib32", "lib64", "libx32"]
+IMAGE_COPIED = {"etc"}  # copied into the root (mount points may be made in it); the others bound read-only
 DEVICE_NODES = ["null", "zero", "full", "random", "urandom", "tty"]
 DRA_MPS_PIPE = "/tmp/nvidia-mps"  # where NVIDIA's DRA driver mounts the claim's MPS pipe directory
 
@@ -401,11 +403,15 @@ def build_root(spec):
     """The container's root file system, inside its own mount namespace."""
     root = spec["root"]
     os.makedirs(root, exist_ok=True)
-    mount("tmpfs", root, "tmpfs", MS_NOSUID, "mode=755,size=16m")
+    mount("tmpfs", root, "tmpfs", MS_NOSUID, "mode=755,size=256m")
     for d in IMAGE_DIRS:
         host = "/" + d
         if os.path.islink(host):
             os.symlink(os.readlink(host), os.path.join(root, d))
+        elif d in IMAGE_COPIED:
+            # The image's own files, in the container's root: the runtime can create mount points in it (a
+            # ConfigMap at /etc/sharebench) before the root turns read-only, and the node's /etc stays untouched.
+            shutil.copytree(host, os.path.join(root, d), symlinks=True, ignore_dangling_symlinks=True)
         elif os.path.isdir(host):
             os.makedirs(os.path.join(root, d))
             bind(host, os.path.join(root, d), True)
