@@ -14,7 +14,7 @@ find "$R" -name report.md | while read -r md; do
   if [ -d "$d/results" ]; then "$B" report "$d/results" --out "$d" --force --keep-going > /dev/null || true; fi
 done
 find "$R" -name plan.md -exec sed -i 's/(capacity\.png)/(capacity.svg)/' {} +
-find "$R" -type f \( -name report.html -o -name report.json -o -name trace.json -o -name plan.html -o -name '*.png' \) -delete
+find "$R" -type f \( -name report.html -o -name report.json -o -name trace.json -o -name plan.html -o -name '*.png' \) ! -name report-page.png -delete
 find "$R" -type f \( -name '*.json' -o -name '*.jsonl' \) -print0 | xargs -0 -r grep -l --null '"sharebench-result"' | xargs -0 -r gzip -9n
 find "$R" -type f -name pods.log | while read -r log; do
   if [ -f "$(dirname "$log")/results.jsonl.gz" ] || [ -f "$(dirname "$log")/results.jsonl" ]; then

@@ -71,7 +71,7 @@ fn time_slicing_shows_no_overlap_and_mps_does() {
     // Solo latency is 1.01 ms; MPS workers wait 1.51 ms per kernel.
     let slow = mps.per_worker[0].slowdown_vs_solo.unwrap();
     assert!((slow - 1.51 / 1.01).abs() < 0.01, "{slow}");
-    assert!(a.warnings.iter().all(|w| !w.contains("different GPUs")));
+    assert!(a.warnings.iter().all(|w| !w.text.contains("different GPUs")));
 }
 
 #[test]
@@ -83,12 +83,12 @@ fn workers_on_different_gpus_are_not_averaged() {
     assert_eq!(a.groups.len(), 2);
     // Each GPU is its own group; the run is complete because both workers reported, one per GPU.
     assert!(a.groups.iter().all(|g| g.overlap_fraction == 0.0 && g.complete && g.workers_reported == 1));
-    assert!(a.warnings.iter().any(|w| w.contains("2 different GPUs")));
-    assert!(a.warnings.iter().all(|w| !w.contains("workers reported")));
+    assert!(a.warnings.iter().any(|w| w.text.contains("2 different GPUs")));
+    assert!(a.warnings.iter().all(|w| !w.text.contains("workers reported")));
     // One of the two missing: both GPUs' groups say so, and one warning names the run.
     let a = analyze(&[a0]);
     assert!(!a.groups[0].complete);
-    assert_eq!(a.warnings.iter().filter(|w| w.contains("1 of 2 workers reported")).count(), 1);
+    assert_eq!(a.warnings.iter().filter(|w| w.text.contains("1 of 2 workers reported")).count(), 1);
 }
 
 #[test]
@@ -96,8 +96,8 @@ fn unverified_mps_workers_and_thin_samples_are_warned_about() {
     let mut w = synthetic("mps", 1, 0, 0, 20, 1000, 0);
     w.verdict = SharingVerdict::MpsNotJoined;
     let a = analyze(&[w]);
-    assert!(a.warnings.iter().any(|m| m.contains("NOT verified as MPS clients")));
-    assert!(a.warnings.iter().any(|m| m.contains("too few for a meaningful p99")));
+    assert!(a.warnings.iter().any(|m| m.text.contains("NOT verified as MPS clients")));
+    assert!(a.warnings.iter().any(|m| m.text.contains("too few for a meaningful p99")));
 }
 
 #[test]

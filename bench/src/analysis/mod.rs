@@ -52,6 +52,10 @@ pub struct GroupSummary {
     pub key: GroupKey,
     pub gpu_name: String,
     pub driver_version: Option<String>,
+    /// When its first worker started measuring (Unix ns).
+    pub started_unix_ns: u64,
+    /// How its first worker was started.
+    pub command_line: Vec<String>,
     pub shape: KernelShape,
     /// Workers whose sharing verdict matches the mode (`mps`: joined; `timeslice`/`streams`: not a client).
     pub verified_workers: u32,
@@ -91,7 +95,51 @@ pub struct Comparison {
 pub struct Analysis {
     pub groups: Vec<GroupSummary>,
     pub comparisons: Vec<Comparison>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
+}
+
+/// What a warning is about; severe ones question the numbers themselves, advisories their precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningKind {
+    /// 'mps' workers not verified as MPS clients: their numbers may be time-slicing.
+    Unverified,
+    /// Workers missing or stopped early.
+    Incomplete,
+    /// A run's workers ran on several GPUs: they did not share one.
+    SpreadOverGpus,
+    /// What the caller knows failed (e.g. a compare phase).
+    Failed,
+    /// Too few samples behind a percentile.
+    FewSamples,
+}
+
+impl WarningKind {
+    pub fn severe(self) -> bool {
+        !matches!(self, WarningKind::FewSamples)
+    }
+
+    /// The heading of its group of warnings.
+    pub fn title(self) -> &'static str {
+        match self {
+            WarningKind::Unverified => "MPS membership not verified: the numbers may be time-slicing",
+            WarningKind::Incomplete => "incomplete: figures cover what was recorded",
+            WarningKind::SpreadOverGpus => {
+                "workers on several GPUs: they did not share one, each GPU reported on its own"
+            }
+            WarningKind::Failed => "failed",
+            WarningKind::FewSamples => "too few samples for a meaningful p99 (1000 needed)",
+        }
+    }
+}
+
+/// One warning: its kind, the run and group it concerns (`mps x8`), and the full sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub kind: WarningKind,
+    pub run_id: String,
+    pub subject: String,
+    pub text: String,
 }
 
 fn verified(mode: &str, verdict: SharingVerdict) -> bool {
@@ -170,6 +218,8 @@ fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option
     GroupSummary {
         gpu_name: members[0].gpu.name.clone(),
         driver_version: members[0].gpu.driver_version.clone(),
+        started_unix_ns: members.iter().map(|w| w.started_unix_ns).min().unwrap_or(0),
+        command_line: members[0].config.command_line.clone(),
         shape,
         verified_workers: members.iter().filter(|w| verified(&key.mode, w.verdict)).count() as u32,
         workers_reported: members.len() as u32,
@@ -247,11 +297,16 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
     }
     for ((run, workers, mode), RunSpread { gpus, .. }) in &run_wide {
         if gpus.len() > 1 {
-            warnings.push(format!(
-                "run {run}, mode {mode}, {workers} workers: workers ran on {} different GPUs ({}), so they did not share one; each GPU is reported on its own",
-                gpus.len(),
-                gpus.join(", ")
-            ));
+            warnings.push(Warning {
+                kind: WarningKind::SpreadOverGpus,
+                run_id: run.clone(),
+                subject: format!("{mode} x{workers} on {} GPUs", gpus.len()),
+                text: format!(
+                    "run {run}, mode {mode}, {workers} workers: workers ran on {} different GPUs ({}), so they did not share one; each GPU is reported on its own",
+                    gpus.len(),
+                    gpus.join(", ")
+                ),
+            });
         }
     }
     let solo_latency = |key: &GroupKey| -> Option<f64> {
@@ -278,23 +333,38 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
     }
     for ((run, workers, mode), RunSpread { reported, complete, .. }) in &run_wide {
         if !(reported == workers && complete == reported) {
-            warnings.push(format!(
-                "run {run}, mode {mode}: {reported} of {workers} workers reported, {complete} complete; figures cover what was recorded"
-            ));
+            warnings.push(Warning {
+                kind: WarningKind::Incomplete,
+                run_id: run.clone(),
+                subject: format!("{mode} x{workers} ({reported} reported, {complete} complete)"),
+                text: format!(
+                    "run {run}, mode {mode}: {reported} of {workers} workers reported, {complete} complete; figures cover what was recorded"
+                ),
+            });
         }
     }
     for g in &summaries {
         if g.key.mode == "mps" && g.verified_workers < g.workers_reported {
-            warnings.push(format!(
-                "run {}, {} workers: {} of {} 'mps' workers were NOT verified as MPS clients; their numbers may be time-slicing",
-                g.key.run_id, g.key.workers, g.workers_reported - g.verified_workers, g.workers_reported
-            ));
+            warnings.push(Warning {
+                kind: WarningKind::Unverified,
+                run_id: g.key.run_id.clone(),
+                subject: format!("mps x{} ({} of {})", g.key.workers, g.workers_reported - g.verified_workers, g.workers_reported),
+                text: format!(
+                    "run {}, {} workers: {} of {} 'mps' workers were NOT verified as MPS clients; their numbers may be time-slicing",
+                    g.key.run_id, g.key.workers, g.workers_reported - g.verified_workers, g.workers_reported
+                ),
+            });
         }
         if g.latency.samples > 0 && !g.latency.enough_for(0.99) {
-            warnings.push(format!(
-                "run {}, mode {}, {} workers: {} samples are too few for a meaningful p99 (need {})",
-                g.key.run_id, g.key.mode, g.key.workers, g.latency.samples, 1000
-            ));
+            warnings.push(Warning {
+                kind: WarningKind::FewSamples,
+                run_id: g.key.run_id.clone(),
+                subject: format!("{} x{} (n={})", g.key.mode, g.key.workers, g.latency.samples),
+                text: format!(
+                    "run {}, mode {}, {} workers: {} samples are too few for a meaningful p99 (need {})",
+                    g.key.run_id, g.key.mode, g.key.workers, g.latency.samples, 1000
+                ),
+            });
         }
     }
     let mut comparisons = Vec::new();

@@ -14,7 +14,7 @@ pub fn produce(
     keep_going: bool,
     out: Option<&Path>,
     overwrite: Overwrite,
-    notes: &[String],
+    notes: &[crate::analysis::Warning],
 ) -> Result<(model::Report, String)> {
     let loaded = load::load(inputs, keep_going)?;
     let mut report = model::build(&loaded);

@@ -108,8 +108,31 @@ pub fn percentile_curve(h: &histogram::LatencyHistogram) -> Vec<(f64, f64)> {
     points
 }
 
-/// A labelled curve: (legend label, mode, points).
-pub type Curve = (String, String, Vec<(f64, f64)>);
+/// One group's latency curve: its legend label, mode and worker count (which pick its colour and shade).
+pub struct Curve {
+    pub label: String,
+    pub mode: String,
+    pub workers: u32,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The mode's colour, lighter and thinner for fewer workers: the `rank`-th of `of` worker counts of that mode
+/// (0 = fewest) gets a shade from 60% white to the full colour, and a line 1 to 3 pixels wide.
+pub fn shade(base: RGBColor, rank: usize, of: usize) -> (RGBColor, u32) {
+    let t = if of <= 1 { 1.0 } else { rank as f64 / (of - 1) as f64 };
+    let white = 0.6 * (1.0 - t);
+    let mix = |c: u8| (c as f64 + (255.0 - c as f64) * white).round() as u8;
+    (RGBColor(mix(base.0), mix(base.1), mix(base.2)), 1 + (2.0 * t).round() as u32)
+}
+
+/// An axis tick: whole numbers without decimals (`5000`, not `5000.0`), others with three significant digits.
+pub fn tick(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        crate::units::three_digits(v)
+    }
+}
 /// A mode's sweep points: (mode, [(workers, kernels/s, p99 ms)]).
 pub type SweepSeries = (String, Vec<(u32, f64, f64)>);
 
@@ -124,9 +147,9 @@ impl Chart for LatencyChart {
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         root.fill(&WHITE).map_err(err)?;
-        let xs = self.series.iter().flat_map(|s| s.2.iter().map(|p| p.0));
+        let xs = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
         let max_x = xs.fold(10.0f64, f64::max);
-        let ys: Vec<f64> = self.series.iter().flat_map(|s| s.2.iter().map(|p| p.1)).filter(|y| *y > 0.0).collect();
+        let ys: Vec<f64> = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|y| *y > 0.0).collect();
         let (lo, hi) = (ys.iter().copied().fold(f64::MAX, f64::min), ys.iter().copied().fold(0.0, f64::max));
         let (lo, hi) = if ys.is_empty() { (0.001, 1.0) } else { (lo * 0.8, hi * 1.25) };
         let mut chart = ChartBuilder::on(root)
@@ -140,17 +163,25 @@ impl Chart for LatencyChart {
             .configure_mesh()
             .x_desc("percentile")
             .y_desc("latency, submit to completion (ms)")
-            .x_label_formatter(&|x| format!("{}%", crate::units::three_digits(100.0 * (1.0 - 1.0 / x))))
+            .x_label_formatter(&|x| format!("{}%", tick((100.0 * (1.0 - 1.0 / x) * 1e3).round() / 1e3)))
+            .y_label_formatter(&|y| tick(*y))
             .label_style((FAMILY, 13))
             .draw()
             .map_err(err)?;
-        for (i, (label, mode, points)) in self.series.iter().enumerate() {
-            let c = mode_color(mode, i);
+        for (i, curve) in self.series.iter().enumerate() {
+            let counts: Vec<u32> = {
+                let mut c: Vec<u32> = self.series.iter().filter(|s| s.mode == curve.mode).map(|s| s.workers).collect();
+                c.sort_unstable();
+                c.dedup();
+                c
+            };
+            let rank = counts.iter().position(|&n| n == curve.workers).unwrap_or(0);
+            let (c, width) = shade(mode_color(&curve.mode, i), rank, counts.len());
             chart
-                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
+                .draw_series(LineSeries::new(curve.points.clone(), c.stroke_width(width)))
                 .map_err(err)?
-                .label(label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                .label(curve.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(width)));
         }
         chart
             .configure_series_labels()
@@ -353,7 +384,9 @@ impl Chart for SweepChart {
         let root = root.titled(&self.title, (FAMILY, 20)).map_err(err)?;
         let (left, right) = root.split_horizontally(500);
         let max_w = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).max().unwrap_or(1) as f64;
-        for (area, pick, y_desc) in [(&left, 1usize, "aggregate kernels/s"), (&right, 2, "p99 latency (ms)")] {
+        for (area, pick, y_desc) in
+            [(&left, 1usize, "aggregate throughput (kernels/s)"), (&right, 2, "p99 latency (ms)")]
+        {
             let value = |p: &(u32, f64, f64)| if pick == 1 { p.1 } else { p.2 };
             let slo = if pick == 2 { self.slo_ms.unwrap_or(0.0) } else { 0.0 };
             let max_y = self.series.iter().flat_map(|s| s.1.iter().map(value)).fold(slo, f64::max) * 1.15;
@@ -363,7 +396,15 @@ impl Chart for SweepChart {
                 .y_label_area_size(70)
                 .build_cartesian_2d(0.0..max_w * 1.1, 0.0..max_y.max(1e-9))
                 .map_err(err)?;
-            chart.configure_mesh().x_desc(self.x_label).y_desc(y_desc).label_style((FAMILY, 12)).draw().map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc(self.x_label)
+                .y_desc(y_desc)
+                .x_label_formatter(&|x| tick(*x))
+                .y_label_formatter(&|y| tick(*y))
+                .label_style((FAMILY, 12))
+                .draw()
+                .map_err(err)?;
             if let (2, Some(slo)) = (pick, self.slo_ms) {
                 chart
                     .draw_series(LineSeries::new(vec![(0.0, slo), (max_w * 1.1, slo)], BLACK.stroke_width(2)))
@@ -434,6 +475,26 @@ mod tests {
     }
 
     #[test]
+    fn worker_counts_of_one_mode_get_distinct_shades_and_widths() {
+        let base = RGBColor(31, 119, 180);
+        let shades: Vec<(RGBColor, u32)> = (0..4).map(|r| shade(base, r, 4)).collect();
+        assert_eq!(shades[3], (base, 3), "the most workers: the mode's own colour, widest");
+        assert_eq!(shades[0].1, 1);
+        for pair in shades.windows(2) {
+            assert_ne!(pair[0].0, pair[1].0);
+            assert!(pair[0].0 .0 >= pair[1].0 .0, "fewer workers are lighter");
+        }
+        assert_eq!(shade(base, 0, 1), (base, 3), "a single count keeps the full colour");
+    }
+
+    #[test]
+    fn ticks_carry_no_spurious_decimals() {
+        assert_eq!(tick(5000.0), "5000");
+        assert_eq!(tick(2.0), "2");
+        assert_eq!(tick(0.25), crate::units::three_digits(0.25));
+    }
+
+    #[test]
     fn percentile_curve_rises() {
         let w = synthetic("mps", 1, 0, 0, 1000, 1000, 0);
         let curve = percentile_curve(&w.histogram);
@@ -456,7 +517,12 @@ mod tests {
         assert_eq!(&png_bytes[1..4], b"PNG");
         let latency = LatencyChart {
             title: "latency".into(),
-            series: vec![("mps".into(), "mps".into(), percentile_curve(&ws[0].histogram))],
+            series: vec![Curve {
+                label: "mps x2".into(),
+                mode: "mps".into(),
+                workers: 2,
+                points: percentile_curve(&ws[0].histogram),
+            }],
         };
         save(&latency, dir.path(), "latency", Overwrite::Refuse).unwrap();
         assert!(save(&latency, dir.path(), "latency", Overwrite::Refuse)

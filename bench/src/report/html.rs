@@ -1,61 +1,140 @@
-//! `report.html`: one self-contained page (charts inline as SVG, no external resources). Pure.
+//! `report.html`: one self-contained page (charts inline as SVG, no external resources), in the order of
+//! `report.md`: the answer, an index of the runs, one section per run, loading notes. Wide tables scroll inside
+//! their box, so the page itself never overflows. Pure.
 
-use super::model::{describe_shape, Report};
+use super::markdown::anchor;
+use super::model::Report;
+use super::sections::{sections, RunSection};
 use super::table;
+use crate::load::runs::utc_stamp;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// `charts`: (title, inline SVG text).
-pub fn render(report: &Report, charts: &[(String, String)]) -> String {
-    let mut out = String::from(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sharebench report</title>\n<style>\
-body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}table{border-collapse:collapse;margin:1em 0}\
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:nth-child(2){text-align:left}\
-.warn{color:#a33}figure{margin:1.5em 0}svg{max-width:100%;height:auto}</style></head><body>\n<h1>sharebench report</h1>\n",
-    );
-    if let Some(g) = report.analysis.groups.first() {
-        out += &format!(
-            "<p>GPU <b>{}</b> (<code>{}</code>), driver {}; workload <code>{}</code>; {} workers from {} sources.</p>\n",
-            escape(&g.gpu_name),
-            escape(&g.key.gpu_uuid),
-            escape(g.driver_version.as_deref().unwrap_or("?")),
-            escape(&describe_shape(&g.shape)),
-            report.workers,
-            report.sources
-        );
-    }
-    out += "<table><tr>";
-    for h in table::HEADER {
+const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222}\
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}\
+th{background:#f3f3f3}td:nth-child(2){text-align:left}.scroll{overflow-x:auto;max-width:100%}\
+.answer{background:#f5f9ff;border-left:4px solid #1f77b4;padding:.5em 1em}.severe{color:#a00;font-weight:bold}\
+.advisory{color:#666}code{overflow-wrap:anywhere}figure{margin:1.5em 0}svg{max-width:100%;height:auto}\
+section{border-top:1px solid #ddd;margin-top:2em}";
+
+fn table_html(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut out = String::from("<div class=\"scroll\"><table><tr>");
+    for h in header {
         out += &format!("<th>{}</th>", escape(h));
     }
     out += "</tr>\n";
-    for row in table::rows(report) {
+    for row in rows {
         out += "<tr>";
         for cell in row {
             out += &format!("<td>{}</td>", escape(&cell));
         }
         out += "</tr>\n";
     }
-    out += "</table>\n";
-    let comparisons = table::comparison_lines(report);
-    if !comparisons.is_empty() {
-        out += "<h2>Comparisons</h2><ul>\n";
-        for c in comparisons {
-            out += &format!("<li>{}</li>\n", escape(&c));
+    out + "</table></div>\n"
+}
+
+/// `charts`: (run id, GPU UUID, title, inline SVG text).
+pub fn render(report: &Report, charts: &[(String, String, String, String)]) -> String {
+    let runs = sections(report);
+    let several_gpus = table::several_gpus(report);
+    let mut out = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width\"><title>sharebench report</title>\n<style>{STYLE}</style></head><body>\n\
+         <h1>sharebench report</h1>\n<p>{} workers' results from {} sources, {} run(s).</p>\n<div class=\"answer\">\
+         <h2>The answer</h2>\n",
+        report.workers,
+        report.sources,
+        runs.len()
+    );
+    for s in &runs {
+        out += &format!("<p><b>{}</b> on {}:</p><ul>\n", escape(&s.title(several_gpus)), escape(s.gpu_name));
+        let shown = if runs.len() > 4 { s.headline.len().saturating_sub(1) } else { 0 };
+        for line in &s.headline[shown..] {
+            out += &format!("<li>{}</li>\n", escape(line));
+        }
+        if s.severe_warnings() > 0 {
+            out += &format!(
+                "<li class=\"severe\">{} severe warning(s): see the run's section</li>\n",
+                s.severe_warnings()
+            );
         }
         out += "</ul>\n";
     }
-    for w in &report.analysis.warnings {
-        out += &format!("<p class=\"warn\">warning: {}</p>\n", escape(w));
+    out += "</div>\n";
+    if runs.len() > 1 {
+        out += "<h2>Runs</h2>\n<div class=\"scroll\"><table><tr><th>run</th><th>GPU</th><th>workload</th><th>started (UTC)</th><th>groups</th><th>severe warnings</th></tr>\n";
+        for s in &runs {
+            let title = s.title(several_gpus);
+            out += &format!(
+                "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                anchor(&format!("Run {title}")),
+                escape(&title),
+                escape(s.gpu_name),
+                escape(&s.workload),
+                utc_stamp(s.started_unix_ns),
+                s.groups.len(),
+                s.severe_warnings()
+            );
+        }
+        out += "</table></div>\n";
     }
-    for e in &report.excluded {
-        out += &format!("<p class=\"warn\">excluded {}: {}</p>\n", escape(&e.source), escape(&e.reason));
+    for s in &runs {
+        // A one-run report's answer is its headline already.
+        out += &section(s, several_gpus, runs.len() > 1, charts);
     }
-    for (title, svg) in charts {
-        out += &format!("<figure><figcaption>{}</figcaption>\n{}\n</figure>\n", escape(title), svg);
+    if !report.notes.is_empty() || !report.excluded.is_empty() {
+        out += "<section><h2>Loading</h2><ul>\n";
+        for n in &report.notes {
+            out += &format!("<li>note: {}</li>\n", escape(n));
+        }
+        for e in &report.excluded {
+            out += &format!("<li class=\"severe\">excluded {}: {}</li>\n", escape(&e.source), escape(&e.reason));
+        }
+        out += "</ul></section>\n";
     }
     out += "<p>Numbers behind every chart: <a href=\"report.json\">report.json</a>, <a href=\"summary.csv\">summary.csv</a>; timeline: <a href=\"trace.json\">trace.json</a> (open in ui.perfetto.dev).</p>\n</body></html>\n";
     out
+}
+
+fn section(
+    s: &RunSection,
+    several_gpus: bool,
+    with_headline: bool,
+    charts: &[(String, String, String, String)],
+) -> String {
+    let title = format!("Run {}", s.title(several_gpus));
+    let mut out = format!(
+        "<section id=\"{}\"><h2>{}</h2>\n<p>GPU <b>{}</b> (<code>{}</code>), driver {}; workload <code>{}</code>; \
+         started {} UTC; produced by <code>{}</code> (worker 0's command).</p>\n<ul>\n",
+        anchor(&title),
+        escape(&title),
+        escape(s.gpu_name),
+        escape(s.gpu_uuid),
+        escape(s.driver),
+        escape(&s.workload),
+        utc_stamp(s.started_unix_ns),
+        escape(&s.command)
+    );
+    for line in s.headline.iter().filter(|_| with_headline) {
+        out += &format!("<li>{}</li>\n", escape(line));
+    }
+    out += "</ul>\n";
+    out += &table_html(&table::HEADER, s.groups.iter().map(|g| table::row(g)));
+    if !s.comparisons.is_empty() {
+        out += "<p>Comparisons (95% bootstrap intervals):</p><ul>\n";
+        for c in &s.comparisons {
+            out += &format!("<li>{}</li>\n", escape(&table::comparison_line(c, several_gpus)));
+        }
+        out += "</ul>\n";
+    }
+    for w in &s.warnings {
+        let (class, tag) = if w.kind.severe() { ("severe", "severe") } else { ("advisory", "advisory") };
+        out += &format!("<p class=\"{class}\">{tag}: {}</p>\n", escape(&w.line()));
+    }
+    for (_, _, title, svg) in charts.iter().filter(|c| c.0 == s.run_id && c.1 == s.gpu_uuid) {
+        out += &format!("<figure><figcaption>{}</figcaption>\n{}\n</figure>\n", escape(title), svg);
+    }
+    out + "</section>\n"
 }

@@ -1,34 +1,124 @@
-//! `report.md`: GitHub-readable, with the summary table, comparisons, warnings, and the charts linked. Pure.
+//! `report.md`: GitHub-readable. The answer first; with several runs an index of them; then one section per run
+//! (what ran where and when, its table, comparisons, concurrency, grouped warnings, per-worker figures and its
+//! charts); loading notes and exclusions last. Pure.
 
-use super::model::{describe_shape, Report};
+use super::model::Report;
+use super::sections::{sections, RunSection};
 use super::table;
+use super::write::ChartFile;
+use crate::load::runs::utc_stamp;
 
-pub fn render(report: &Report, charts: &[(String, String, String)]) -> String {
+/// Up to this many runs, the answer lists every headline line; past it, the index carries one line per run.
+const ANSWER_RUNS: usize = 4;
+
+pub fn render(report: &Report, charts: &[ChartFile]) -> String {
+    let runs = sections(report);
+    let several_gpus = table::several_gpus(report);
     let mut out = String::from("# sharebench report\n\n");
-    if let Some(g) = report.analysis.groups.first() {
-        out += &format!(
-            "GPU **{}** (`{}`), driver {}; workload `{}`. {} workers' results from {} sources.\n\n",
-            g.gpu_name,
-            g.key.gpu_uuid,
-            g.driver_version.as_deref().unwrap_or("?"),
-            describe_shape(&g.shape),
-            report.workers,
-            report.sources
-        );
+    out += &format!("{} workers' results from {} sources, {} run(s).\n\n", report.workers, report.sources, runs.len());
+    out += "## The answer\n\n";
+    if runs.len() <= ANSWER_RUNS {
+        for s in &runs {
+            out += &format!("**{}** on {}:\n\n", s.title(several_gpus), s.gpu_name);
+            for line in &s.headline {
+                out += &format!("- {line}\n");
+            }
+            if s.severe_warnings() > 0 {
+                out += &format!("- **{} severe warning(s)**: see the run's section\n", s.severe_warnings());
+            }
+            out += "\n";
+        }
+    } else {
+        out += "One line per run (its largest worker count); each run's section has the rest.\n\n";
     }
-    out += &format!("| {} |\n|{}\n", table::HEADER.join(" | "), "---|".repeat(table::HEADER.len()));
-    for (g, row) in report.analysis.groups.iter().zip(table::rows(report)) {
-        let _ = g;
-        out += &format!("| {} |\n", row.join(" | "));
+    if runs.len() > 1 {
+        out += "| run | GPU | workload | started (UTC) | groups | answer | severe warnings |\n|---|---|---|---|---|---|---|\n";
+        for s in &runs {
+            out += &format!(
+                "| [{}](#{}) | {} | `{}` | {} | {} | {} | {} |\n",
+                s.title(several_gpus),
+                anchor(&section_heading(s, several_gpus)),
+                s.gpu_name,
+                s.workload,
+                utc_stamp(s.started_unix_ns),
+                s.groups.len(),
+                s.headline.last().map(|l| l.split_once(": ").map_or(l.as_str(), |p| p.1)).unwrap_or("-"),
+                s.severe_warnings()
+            );
+        }
+        out += "\n";
     }
-    out += "\n`verified`: workers whose sharing mode was checked (MPS membership found, or proven absent). Intervals are 95% bootstrap intervals over time windows. `overlap`: share of busy time during which kernels of two or more workers ran (device `%globaltimer` stamps).\n";
-    out += "\n## Concurrency\n\nShare of each group's busy time during which exactly k workers had a kernel running on the GPU (device timestamps):\n\n| run | mode | workers | k = 1 | k = 2 | k = 3 | k >= 4 |\n|---|---|---|---|---|---|---|\n";
-    for g in &report.analysis.groups {
+    for s in &runs {
+        // A one-run report's answer is its headline already.
+        out += &section(s, several_gpus, runs.len() > 1, charts);
+    }
+    out += "\n`verified`: workers whose sharing mode was checked (MPS membership proven, or its absence). Intervals are 95% bootstrap intervals over time windows. `overlap`: share of busy time during which kernels of two or more workers ran (device `%globaltimer` stamps).\n";
+    if !report.notes.is_empty() || !report.excluded.is_empty() {
+        out += "\n## Loading\n\n";
+        for n in &report.notes {
+            out += &format!("- note: {n}\n");
+        }
+        for e in &report.excluded {
+            out += &format!("- excluded `{}`: {}\n", e.source, e.reason);
+        }
+    }
+    out
+}
+
+fn section_heading(s: &RunSection, several_gpus: bool) -> String {
+    format!("Run {}", s.title(several_gpus))
+}
+
+/// GitHub's anchor for a heading: lower case, spaces to dashes, punctuation other than `-` and `_` dropped.
+pub fn anchor(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[ChartFile]) -> String {
+    let mut out = format!("\n## {}\n\n", section_heading(s, several_gpus));
+    out += &format!(
+        "GPU **{}** (`{}`), driver {}; workload `{}`; started {} UTC; produced by `{}` (worker 0's command).\n\n",
+        s.gpu_name,
+        s.gpu_uuid,
+        s.driver,
+        s.workload,
+        utc_stamp(s.started_unix_ns),
+        s.command
+    );
+    for line in s.headline.iter().filter(|_| with_headline) {
+        out += &format!("- {line}\n");
+    }
+    out += &format!("\n| {} |\n|{}\n", table::HEADER.join(" | "), "---|".repeat(table::HEADER.len()));
+    for g in &s.groups {
+        out += &format!("| {} |\n", table::row(g).join(" | "));
+    }
+    if !s.comparisons.is_empty() {
+        out += "\nComparisons (95% bootstrap intervals):\n\n";
+        for c in &s.comparisons {
+            out += &format!("- {}\n", table::comparison_line(c, several_gpus));
+        }
+    }
+    if !s.warnings.is_empty() {
+        out += "\nWarnings:\n\n";
+        for w in &s.warnings {
+            let tag = if w.kind.severe() { "**severe**" } else { "advisory" };
+            out += &format!("- {tag}: {}\n", w.line());
+        }
+    }
+    out += "\nConcurrency (share of busy time with exactly k workers' kernels on the GPU):\n\n| mode | workers | k = 1 | k = 2 | k = 3 | k >= 4 |\n|---|---|---|---|---|---|\n";
+    for g in &s.groups {
         let share = |k: usize| g.time_at_concurrency_ns.get(k).copied().unwrap_or(0) as f64 / g.busy_ns.max(1) as f64;
-        let rest: f64 = (4..g.time_at_concurrency_ns.len()).map(share).sum::<f64>() + 0.0;
+        let rest: f64 = (4..g.time_at_concurrency_ns.len()).map(share).sum();
         out += &format!(
-            "| {} | {} | {} | {:.1}% | {:.1}% | {:.1}% | {:.1}% |\n",
-            g.key.run_id,
+            "| {} | {} | {:.1}% | {:.1}% | {:.1}% | {:.1}% |\n",
             g.key.mode,
             g.key.workers,
             share(1) * 100.0,
@@ -37,34 +127,11 @@ pub fn render(report: &Report, charts: &[(String, String, String)]) -> String {
             rest * 100.0
         );
     }
-    let comparisons = table::comparison_lines(report);
-    if !comparisons.is_empty() {
-        out += "\n## Comparisons\n\n";
-        for c in comparisons {
-            out += &format!("- {c}\n");
-        }
-    }
-    if !report.analysis.warnings.is_empty() || !report.excluded.is_empty() {
-        out += "\n## Warnings\n\n";
-        for w in &report.analysis.warnings {
-            out += &format!("- {w}\n");
-        }
-        for e in &report.excluded {
-            out += &format!("- excluded `{}`: {}\n", e.source, e.reason);
-        }
-    }
-    if !report.notes.is_empty() {
-        out += "\n## Notes\n\n";
-        for n in &report.notes {
-            out += &format!("- {n}\n");
-        }
-    }
-    out += "\n## Per worker\n\n| run | mode | workers | worker | host | verdict | kernels | kernels/s | p50 | p99 | mean SMs | slowdown vs solo |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-    for g in &report.analysis.groups {
+    out += "\nPer worker:\n\n| mode | workers | worker | host | verdict | kernels | kernels/s | p50 | p99 | mean SMs | slowdown vs solo |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for g in &s.groups {
         for w in &g.per_worker {
             out += &format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {:.1} | {} |\n",
-                g.key.run_id,
+                "| {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {:.1} | {} |\n",
                 g.key.mode,
                 g.key.workers,
                 w.worker,
@@ -79,12 +146,20 @@ pub fn render(report: &Report, charts: &[(String, String, String)]) -> String {
             );
         }
     }
-    if !charts.is_empty() {
-        out += "\n## Charts\n\n";
-        // SVG: sharp at any size, a third of the PNG's bytes, and rendered by GitHub; the PNG sits beside it.
-        for (title, svg, _png) in charts {
-            out += &format!("### {title}\n\n![{title}]({svg})\n\n");
-        }
+    // SVG: sharp at any size, a third of the PNG's bytes, and rendered by GitHub; the PNG sits beside it.
+    for c in charts.iter().filter(|c| c.run_id == s.run_id && c.gpu_uuid == s.gpu_uuid) {
+        out += &format!("\n### {}\n\n![{}]({})\n", c.title, c.title, c.svg);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchors_follow_github() {
+        assert_eq!(anchor("Run compare-1795560643"), "run-compare-1795560643");
+        assert_eq!(anchor("Run plan-x@20261125T002206Z on GPU-0f1d21b0"), "run-plan-x20261125t002206z-on-gpu-0f1d21b0");
+    }
 }

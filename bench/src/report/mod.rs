@@ -6,6 +6,7 @@ pub mod html;
 pub mod markdown;
 pub mod model;
 pub mod plan;
+pub mod sections;
 pub mod table;
 pub mod terminal;
 pub mod trace;

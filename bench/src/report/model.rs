@@ -5,7 +5,8 @@ use crate::load::{Exclusion, Loaded};
 use serde::Serialize;
 
 pub const FORMAT: &str = "sharebench-report";
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: warnings are objects (kind, run, subject, text); groups carry their start time and command.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {

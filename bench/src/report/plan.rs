@@ -54,6 +54,29 @@ fn point_cells(p: &Point) -> [String; 9] {
 }
 
 /// The capacity table as text: one line per point, then the answer per mode.
+/// The capacity answer, one line per setting: how many Pods per GPU meet the SLO (or, for a rate search, how
+/// many requests/s per Pod), saying so where the largest point tried still met it.
+pub fn answer(plan: &PlanReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for (mode, pods) in &plan.capacity {
+        out.push(match pods {
+            Some(n) => {
+                let most_tried = plan.points.iter().filter(|p| &p.mode == mode).map(|p| p.pods).max() == Some(*n);
+                let note = if most_tried { " (the most tried: more may fit)" } else { "" };
+                format!("{mode}: at most {n} Pods per GPU meet the SLO{note}")
+            }
+            None => format!("{mode}: not even one Pod meets the SLO (or no valid point)"),
+        });
+    }
+    for (setting, pods, rate) in &plan.max_rate {
+        out.push(match rate {
+            Some(r) => format!("{setting}: at {pods} Pods, up to {r:.0} requests/s per Pod meet the SLO"),
+            None => format!("{setting}: at {pods} Pods, no rate tried meets the SLO"),
+        });
+    }
+    out
+}
+
 pub fn render(plan: &PlanReport) -> String {
     let rows: Vec<Vec<String>> = plan.points.iter().map(|p| point_cells(p).to_vec()).collect();
     let mut out = format!(
@@ -68,17 +91,8 @@ pub fn render(plan: &PlanReport) -> String {
     for p in plan.points.iter().filter(|p| !p.failures.is_empty() && p.verdict == capacity::Verdict::Failed) {
         out += &format!("  {} {} pods failed: {}\n", p.mode, p.pods, p.failures.join("; "));
     }
-    for (mode, pods) in &plan.capacity {
-        match pods {
-            Some(n) => out += &format!("{mode}: at most {n} Pods per GPU meet the SLO\n"),
-            None => out += &format!("{mode}: not even one Pod meets the SLO (or no valid point)\n"),
-        }
-    }
-    for (setting, pods, rate) in &plan.max_rate {
-        match rate {
-            Some(r) => out += &format!("{setting}: at {pods} Pods, up to {r:.0} requests/s per Pod meet the SLO\n"),
-            None => out += &format!("{setting}: at {pods} Pods, no rate tried meets the SLO\n"),
-        }
+    for line in answer(plan) {
+        out += &format!("{line}\n");
     }
     for b in &plan.blast_radius {
         out += &format!(
@@ -90,7 +104,12 @@ pub fn render(plan: &PlanReport) -> String {
 }
 
 pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
-    let mut out = format!("# Capacity plan: {}\n\n{}\n\n", plan.scenario.name, plan.scenario.description);
+    let mut out = format!("# Capacity plan: {}\n\n", plan.scenario.name);
+    out += "## The answer\n\n";
+    for line in answer(plan) {
+        out += &format!("- {line}\n");
+    }
+    out += &format!("\n{}\n\n", plan.scenario.description);
     out += &format!(
         "GPU: {}. Ran as {}. SLO: p99 of group `{}` <= {} ms. Each point measured for {} s.\n\n",
         plan.gpu.as_deref().unwrap_or("?"),

@@ -37,64 +37,57 @@ pub fn ratio(e: &Option<Estimate>) -> String {
     }
 }
 
-/// Rows of the summary table, in report order.
-pub fn rows(report: &Report) -> Vec<[String; 12]> {
-    report
-        .analysis
-        .groups
-        .iter()
-        .map(|g| {
-            let rate = match (g.flop_per_s, g.bytes_per_s) {
-                (Some(f), _) => format!("{}FLOP/s", format_si(f)),
-                (_, Some(b)) => format!("{}B/s", format_si(b)),
-                _ => "-".into(),
-            };
-            // A run spread over GPUs has part of its workers in each GPU's row.
-            let workers = match g.workers_reported == g.key.workers {
-                true => g.key.workers.to_string(),
-                false => format!("{} of {}", g.workers_reported, g.key.workers),
-            };
-            [
-                workers,
-                g.key.mode.clone(),
-                format!("{}/{}", g.verified_workers, g.workers_reported),
-                g.kernels.to_string(),
-                estimate(&g.kernels_per_s),
-                format!("{:.1}%", g.overlap_fraction * 100.0),
-                format_ns(g.latency.p50_ns as f64),
-                format_ns(g.latency.p99_ns as f64),
-                format_ns(g.latency.p999_ns as f64),
-                format!("{:.3}", g.fairness_jain),
-                mean_slowdown(g).map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into()),
-                rate,
-            ]
-        })
-        .collect()
+/// The summary table's row of one group.
+pub fn row(g: &crate::analysis::GroupSummary) -> Vec<String> {
+    let rate = match (g.flop_per_s, g.bytes_per_s) {
+        (Some(f), _) => format!("{}FLOP/s", format_si(f)),
+        (_, Some(b)) => format!("{}B/s", format_si(b)),
+        _ => "-".into(),
+    };
+    // A run spread over GPUs has part of its workers in each GPU's row.
+    let workers = match g.workers_reported == g.key.workers {
+        true => g.key.workers.to_string(),
+        false => format!("{} of {}", g.workers_reported, g.key.workers),
+    };
+    vec![
+        workers,
+        g.key.mode.clone(),
+        format!("{}/{}", g.verified_workers, g.workers_reported),
+        g.kernels.to_string(),
+        estimate(&g.kernels_per_s),
+        format!("{:.1}%", g.overlap_fraction * 100.0),
+        format_ns(g.latency.p50_ns as f64),
+        format_ns(g.latency.p99_ns as f64),
+        format_ns(g.latency.p999_ns as f64),
+        format!("{:.3}", g.fairness_jain),
+        mean_slowdown(g).map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into()),
+        rate,
+    ]
 }
 
-/// One line per comparison: `4 workers: MPS / time-slicing 1.9x [1.8, 2.0]; MPS / streams 0.95x [...]`.
-pub fn comparison_lines(report: &Report) -> Vec<String> {
-    let comparisons = &report.analysis.comparisons;
-    let several_gpus = comparisons.iter().any(|c| c.gpu_uuid != comparisons[0].gpu_uuid);
-    comparisons
-        .iter()
-        .map(|c| {
-            let on_gpu = if several_gpus { format!(" on {}", c.gpu_uuid) } else { String::new() };
-            let verdict = match &c.mps_over_timeslice {
-                Some(e) if e.excludes(1.0) => " (a real difference: the interval excludes 1)",
-                Some(_) => " (within noise: the interval includes 1)",
-                None => "",
-            };
-            let p99 = c.p99_mps_over_timeslice.map(|r| format!("; p99 MPS / time-slicing {}x", three_digits(r))).unwrap_or_default();
-            format!(
-                "{} workers{on_gpu}: throughput MPS / time-slicing {}{verdict}; MPS / streams ceiling {}; time-slicing / streams {}{p99}",
-                c.workers,
-                ratio(&c.mps_over_timeslice),
-                ratio(&c.mps_over_streams),
-                ratio(&c.timeslice_over_streams)
-            )
-        })
-        .collect()
+/// Whether the report's comparisons span more than one GPU (then each line names its GPU).
+pub fn several_gpus(report: &Report) -> bool {
+    let c = &report.analysis.comparisons;
+    c.iter().any(|x| x.gpu_uuid != c[0].gpu_uuid)
+}
+
+/// One comparison: `4 workers: throughput MPS / time-slicing 1.9x [1.8, 2.0] (...); MPS / streams ...`.
+pub fn comparison_line(c: &crate::analysis::Comparison, several_gpus: bool) -> String {
+    let on_gpu = if several_gpus { format!(" on {}", c.gpu_uuid) } else { String::new() };
+    let verdict = match &c.mps_over_timeslice {
+        Some(e) if e.excludes(1.0) => " (a real difference: the interval excludes 1)",
+        Some(_) => " (within noise: the interval includes 1)",
+        None => "",
+    };
+    let p99 =
+        c.p99_mps_over_timeslice.map(|r| format!("; p99 MPS / time-slicing {}x", three_digits(r))).unwrap_or_default();
+    format!(
+        "{} workers{on_gpu}: throughput MPS / time-slicing {}{verdict}; MPS / streams ceiling {}; time-slicing / streams {}{p99}",
+        c.workers,
+        ratio(&c.mps_over_timeslice),
+        ratio(&c.mps_over_streams),
+        ratio(&c.timeslice_over_streams)
+    )
 }
 
 /// Aligns rows under a header with two spaces between columns.

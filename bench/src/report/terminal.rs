@@ -1,61 +1,56 @@
-//! The terminal summary: which GPU and workload, the table, the comparisons, the warnings. Pure (returns text).
+//! The terminal summary, in the order of the reports: the answer first (one line per run and worker count), then
+//! per run its context line, table, failed workers, comparisons and warnings grouped by kind (severe ones first,
+//! one line per kind); loading notes and exclusions last. Pure (returns text).
 
-use super::model::{describe_shape, Report};
+use super::model::Report;
+use super::sections::sections;
 use super::table;
 
+/// Past this many runs the answer is left to each run's block.
+const ANSWER_RUNS: usize = 6;
+
 pub fn render(report: &Report) -> String {
+    let runs = sections(report);
+    let several_gpus = table::several_gpus(report);
     let mut out = String::new();
-    let mut last_context = String::new();
-    let rows = table::rows(report);
-    let mut block: Vec<Vec<String>> = Vec::new();
-    let flush = |out: &mut String, block: &mut Vec<Vec<String>>| {
-        if !block.is_empty() {
-            *out += &table::aligned(&table::HEADER, block);
-            block.clear();
-        }
-    };
-    for (g, row) in report.analysis.groups.iter().zip(rows) {
-        let context = format!(
-            "run {} on {} ({}, driver {}): {}",
-            g.key.run_id,
-            g.gpu_name,
-            g.key.gpu_uuid,
-            g.driver_version.as_deref().unwrap_or("?"),
-            describe_shape(&g.shape)
-        );
-        if context != last_context {
-            flush(&mut out, &mut block);
-            out += &format!("\n{context}\n");
-            last_context = context;
-        }
-        block.push(row.to_vec());
-    }
-    flush(&mut out, &mut block);
-    for g in &report.analysis.groups {
-        for w in g.per_worker.iter().filter(|w| !w.complete) {
-            out += &format!(
-                "failed: run {}, mode {} x{}, worker {} ({}): {}\n",
-                g.key.run_id,
-                g.key.mode,
-                g.key.workers,
-                w.worker,
-                w.host,
-                w.error.as_deref().unwrap_or("incomplete")
-            );
+    if runs.len() <= ANSWER_RUNS {
+        out += "\nthe answer:\n";
+        for s in &runs {
+            for line in &s.headline {
+                out += &format!("  {}: {line}\n", s.title(several_gpus));
+            }
         }
     }
-    let comparisons = table::comparison_lines(report);
-    if !comparisons.is_empty() {
-        out += "\ncomparisons (95% bootstrap intervals):\n";
-        for c in comparisons {
-            out += &format!("  {c}\n");
+    for s in &runs {
+        out += &format!("\nrun {} on {} ({}, driver {}): {}\n", s.run_id, s.gpu_name, s.gpu_uuid, s.driver, s.workload);
+        let rows: Vec<Vec<String>> = s.groups.iter().map(|g| table::row(g)).collect();
+        out += &table::aligned(&table::HEADER, &rows);
+        for g in &s.groups {
+            for w in g.per_worker.iter().filter(|w| !w.complete) {
+                out += &format!(
+                    "failed: run {}, mode {} x{}, worker {} ({}): {}\n",
+                    g.key.run_id,
+                    g.key.mode,
+                    g.key.workers,
+                    w.worker,
+                    w.host,
+                    w.error.as_deref().unwrap_or("incomplete")
+                );
+            }
+        }
+        if !s.comparisons.is_empty() {
+            out += "comparisons (95% bootstrap intervals):\n";
+            for c in &s.comparisons {
+                out += &format!("  {}\n", table::comparison_line(c, several_gpus));
+            }
+        }
+        for w in &s.warnings {
+            let tag = if w.kind.severe() { "warning" } else { "advisory" };
+            out += &format!("{tag}: {}\n", w.line());
         }
     }
     for n in &report.notes {
         out += &format!("note: {n}\n");
-    }
-    for w in &report.analysis.warnings {
-        out += &format!("warning: {w}\n");
     }
     for e in &report.excluded {
         out += &format!("excluded: {}: {}\n", e.source, e.reason);
@@ -84,7 +79,8 @@ mod tests {
         assert_eq!(text.matches("(GPU-0, driver").count() + text.matches("(GPU-1, driver").count(), 2, "{text}");
         assert_eq!(text.lines().filter(|l| l.starts_with("2 of 4")).count(), 4, "{text}");
         assert!(text.contains("4 workers on GPU-0: throughput MPS / time-slicing"), "{text}");
-        assert!(text.contains("workers ran on 2 different GPUs (GPU-0, GPU-1)"), "{text}");
+        assert!(text.contains("warning: workers on several GPUs"), "{text}");
+        assert_eq!(text.matches("mps x4 on 2 GPUs").count(), 2, "once per GPU's block: {text}");
         assert!(!text.contains("workers reported"), "a run complete across GPUs is complete: {text}");
     }
 }

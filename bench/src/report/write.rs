@@ -17,13 +17,35 @@ pub fn slug(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-/// Renders the charts; returns (title, svg file, png file).
-fn write_charts(
-    report: &Report,
-    loaded: &Loaded,
-    dir: &Path,
+/// A chart of one run's section, with its files' paths relative to the report directory.
+#[derive(Debug, Clone)]
+pub struct ChartFile {
+    pub run_id: String,
+    pub gpu_uuid: String,
+    pub title: String,
+    pub svg: String,
+    pub png: String,
+}
+
+/// Where one run's charts go.
+struct Place<'a> {
+    dir: &'a Path,
+    /// `runs/<run>-<gpu>/`, or empty for a one-run report.
+    folder: String,
+    run: &'a str,
+    gpu: &'a str,
     overwrite: Overwrite,
-) -> Result<Vec<(String, String, String)>> {
+}
+
+impl Place<'_> {
+    fn save(&self, chart: &impl charts::Chart, name: &str, title: String) -> Result<ChartFile> {
+        let (svg, png) = charts::save(chart, self.dir, &format!("{}{name}", self.folder), self.overwrite)?;
+        Ok(ChartFile { run_id: self.run.into(), gpu_uuid: self.gpu.into(), title, svg, png })
+    }
+}
+
+/// Renders the charts of every run, each run's in its own folder (`runs/<run>-<gpu>/`) when there are several.
+fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwrite) -> Result<Vec<ChartFile>> {
     let groups = crate::analysis::group_workers(&loaded.workers);
     let mut out = Vec::new();
     let mut by_run: BTreeMap<(String, String), Vec<&GroupKey>> = BTreeMap::new();
@@ -31,11 +53,14 @@ fn write_charts(
         by_run.entry((key.run_id.clone(), key.gpu_uuid.clone())).or_default().push(key);
     }
     for ((run, gpu), keys) in &by_run {
-        let tag = if by_run.len() > 1 {
-            format!("-{}-{}", slug(run), slug(&gpu[..gpu.len().min(12)]))
+        let folder = if by_run.len() > 1 {
+            let f = format!("runs/{}-{}", slug(run), slug(&gpu[..gpu.len().min(12)]));
+            std::fs::create_dir_all(dir.join(&f)).map_err(|e| Error::io("create directory", &dir.join(&f), e))?;
+            f + "/"
         } else {
             String::new()
         };
+        let place = Place { dir, folder, run, gpu, overwrite };
         let series = keys
             .iter()
             .map(|k| {
@@ -43,14 +68,17 @@ fn write_charts(
                 for w in &groups[k] {
                     let _ = histogram::merge(&mut h, &w.histogram);
                 }
-                (format!("{} x{} (n={})", k.mode, k.workers, h.len()), k.mode.clone(), charts::percentile_curve(&h))
+                charts::Curve {
+                    label: format!("{} x{} (n={})", k.mode, k.workers, h.len()),
+                    mode: k.mode.clone(),
+                    workers: k.workers,
+                    points: charts::percentile_curve(&h),
+                }
             })
             .collect();
-        let title =
-            format!("Latency by percentile{}", if tag.is_empty() { String::new() } else { format!(" ({run})") });
-        let (svg, png) =
-            charts::save(&LatencyChart { title: title.clone(), series }, dir, &format!("latency{tag}"), overwrite)?;
-        out.push((title, svg, png));
+        let title = "Latency by percentile (colour: mode; shade and width: worker count)".to_string();
+        let chart = LatencyChart { title: title.clone(), series };
+        out.push(place.save(&chart, "latency", title)?);
 
         let mut counts: Vec<u32> = keys.iter().map(|k| k.workers).filter(|&n| n > 1).collect();
         counts.sort_unstable();
@@ -84,8 +112,7 @@ fn write_charts(
                     panels: charts::timeline_panels(&members, window_ns),
                     occupancy_of_sms: occupancy.then_some(sms),
                 };
-                let (svg, png) = charts::save(&chart, dir, &format!("{name}{tag}-{n}w"), overwrite)?;
-                out.push((title, svg, png));
+                out.push(place.save(&chart, &format!("{name}-{n}w"), title)?);
             }
         }
         let summaries: Vec<_> =
@@ -99,8 +126,7 @@ fn write_charts(
                 x_label: "workers",
                 slo_ms: None,
             };
-            let (svg, png) = charts::save(&chart, dir, &format!("sweep{tag}"), overwrite)?;
-            out.push((title, svg, png));
+            out.push(place.save(&chart, "sweep", title)?);
         }
     }
     Ok(out)
@@ -118,9 +144,12 @@ pub fn write_all(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwr
     fsio::write_atomic(&dir.join("report.json"), json.as_bytes(), overwrite)?;
     fsio::write_atomic(&dir.join("summary.csv"), super::csv::render(report).as_bytes(), overwrite)?;
     fsio::write_atomic(&dir.join("report.md"), super::markdown::render(report, &charts).as_bytes(), overwrite)?;
-    let inline: Vec<(String, String)> = charts
+    let inline: Vec<(String, String, String, String)> = charts
         .iter()
-        .map(|(title, svg, _)| (title.clone(), std::fs::read_to_string(dir.join(svg)).unwrap_or_default()))
+        .map(|c| {
+            let svg = std::fs::read_to_string(dir.join(&c.svg)).unwrap_or_default();
+            (c.run_id.clone(), c.gpu_uuid.clone(), c.title.clone(), svg)
+        })
         .collect();
     fsio::write_atomic(&dir.join("report.html"), super::html::render(report, &inline).as_bytes(), overwrite)?;
     let groups = crate::analysis::group_workers(&loaded.workers);
@@ -128,6 +157,6 @@ pub fn write_all(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwr
     fsio::write_atomic(&dir.join("trace.json"), super::trace::render(&ordered).as_bytes(), overwrite)?;
     let mut files =
         vec!["report.json".into(), "report.md".into(), "report.html".into(), "summary.csv".into(), "trace.json".into()];
-    files.extend(charts.into_iter().flat_map(|(_, s, p)| [s, p]));
+    files.extend(charts.into_iter().flat_map(|c| [c.svg, c.png]));
     Ok(files)
 }

@@ -8,6 +8,7 @@
 
 mod placement;
 
+use crate::analysis::{Warning, WarningKind};
 use crate::cli::{CompareArgs, CompareMode, MpsControlArgs, MpsDaemons};
 use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
@@ -324,10 +325,18 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         )?;
     }
     let results = dir.join("results").display().to_string();
-    let notes: Vec<String> = record
+    let notes: Vec<Warning> = record
         .phases
         .iter()
-        .flat_map(|p| p.failures.iter().map(move |f| format!("compare phase {} x{}: {f}", p.mode, p.workers)))
+        .flat_map(|p| {
+            let run = &record.run_id;
+            p.failures.iter().map(move |f| Warning {
+                kind: WarningKind::Failed,
+                run_id: run.clone(),
+                subject: format!("{} x{}", p.mode, p.workers),
+                text: format!("compare phase {} x{}: {f}", p.mode, p.workers),
+            })
+        })
         .collect();
     match super::report::produce(&[results], true, Some(&dir), Overwrite::from_force(true), &notes) {
         Ok((_, summary)) => print!("{summary}"),

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Opens a report.html in headless Chromium, as a reader's browser would, and fails on a broken page: script
+# errors, images that do not load, SVG charts that did not render (no size), or a page wider than the window
+# (layout overflow: wide tables must scroll inside their box). Writes a screenshot beside the check's output.
+# Usage: bash bench/check-report-page.sh REPORT.html [SCREENSHOT.png] [WIDTH]
+# Needs Debian's chromium (apt-get install chromium); exits 2 when it is missing.
+set -euo pipefail
+page=$(readlink -f "${1:?report.html}")
+shot=${2:-}
+width=${3:-1280}
+browser=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$browser" ]; then echo "check-report-page: chromium is not installed (apt-get install chromium)" >&2; exit 2; fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# The page with a probe appended: it records script errors from the start and, once loaded, measures the page.
+{
+  printf '<script>window.__errors=[];window.addEventListener("error",function(e){window.__errors.push(String(e.message||e.type))},true);</script>\n'
+  cat "$page"
+  cat <<'JS'
+<script>
+window.addEventListener("load", function () {
+  var r = {errors: window.__errors, brokenImages: [], emptySvgs: 0, overflowPx: 0, svgs: 0, images: 0};
+  document.querySelectorAll("img").forEach(function (i) { r.images++; if (!i.complete || i.naturalWidth === 0) r.brokenImages.push(i.src); });
+  document.querySelectorAll("figure svg").forEach(function (s) { r.svgs++; var b = s.getBoundingClientRect(); if (b.width < 50 || b.height < 50) r.emptySvgs++; });
+  r.overflowPx = Math.max(0, document.documentElement.scrollWidth - window.innerWidth);
+  var pre = document.createElement("pre"); pre.id = "sharebench-page-check"; pre.textContent = JSON.stringify(r);
+  document.body.appendChild(pre);
+});
+</script>
+JS
+} > "$work/page.html"
+cp "$page" "$work/original.html"
+flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking
+  --disable-component-update --disable-sync --user-data-dir="$work/profile" --window-size="$width,900"
+  --virtual-time-budget=10000)
+"$browser" "${flags[@]}" --dump-dom "file://$work/page.html" 2> "$work/stderr" > "$work/dom.html" || true
+result=$(sed -n 's/.*<pre id="sharebench-page-check">\(.*\)<\/pre>.*/\1/p' "$work/dom.html" | sed 's/&quot;/"/g')
+if [ -z "$result" ]; then echo "check-report-page: the page never finished loading" >&2; tail -5 "$work/stderr" >&2; exit 1; fi
+echo "check-report-page: $page at ${width}px: $result"
+if [ -n "$shot" ]; then
+  "$browser" "${flags[@]}" --hide-scrollbars --screenshot="$(readlink -f "$(dirname "$shot")")/$(basename "$shot")" "file://$work/original.html" 2>/dev/null || true
+fi
+python3 - "$result" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+problems = []
+if r["errors"]: problems.append("script errors: %s" % r["errors"])
+if r["brokenImages"]: problems.append("images that did not load: %s" % r["brokenImages"])
+if r["emptySvgs"]: problems.append("%d charts rendered empty" % r["emptySvgs"])
+if r["overflowPx"] > 0: problems.append("the page is %d px wider than the window" % r["overflowPx"])
+if problems:
+    sys.exit("check-report-page: BROKEN: " + "; ".join(problems))
+print("check-report-page: ok (%d charts, %d images, no script error, no overflow)" % (r["svgs"], r["images"]))
+PY

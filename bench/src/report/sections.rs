@@ -1,0 +1,220 @@
+//! The report as a reader meets it: the answer first, in words and numbers, then one section per run and GPU
+//! with its own table, comparisons, warnings and charts. Builds views of a [`Report`] for the writers (terminal,
+//! Markdown, HTML), so all three say the same thing in the same order. Pure.
+
+use super::model::{describe_shape, Report};
+use super::table;
+use crate::analysis::{Comparison, GroupSummary, Warning, WarningKind};
+use crate::units::{format_ns, three_digits};
+
+/// Warnings of one kind, with the groups they concern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarningGroup {
+    pub kind: WarningKind,
+    pub subjects: Vec<String>,
+}
+
+impl WarningGroup {
+    /// `incomplete: figures cover what was recorded: mps x4 (3 reported, 3 complete), ...`
+    pub fn line(&self) -> String {
+        let subjects: Vec<&str> = self.subjects.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        if subjects.is_empty() {
+            self.kind.title().to_string()
+        } else {
+            format!("{}: {}", self.kind.title(), subjects.join(", "))
+        }
+    }
+}
+
+/// Groups warnings by kind, severe kinds first (one line each, whatever the number of groups affected).
+pub fn group_warnings<'a>(warnings: impl IntoIterator<Item = &'a Warning>) -> Vec<WarningGroup> {
+    let mut groups: Vec<WarningGroup> = Vec::new();
+    for w in warnings {
+        let subject = if w.kind == WarningKind::Failed { w.text.clone() } else { w.subject.clone() };
+        match groups.iter_mut().find(|g| g.kind == w.kind) {
+            Some(g) => g.subjects.push(subject),
+            None => groups.push(WarningGroup { kind: w.kind, subjects: vec![subject] }),
+        }
+    }
+    groups.sort_by_key(|g| (!g.kind.severe(), g.kind));
+    groups
+}
+
+/// One run on one GPU.
+#[derive(Debug, Clone)]
+pub struct RunSection<'a> {
+    pub run_id: &'a str,
+    pub gpu_uuid: &'a str,
+    pub gpu_name: &'a str,
+    pub driver: &'a str,
+    pub workload: String,
+    pub started_unix_ns: u64,
+    /// How its first worker was started.
+    pub command: String,
+    pub groups: Vec<&'a GroupSummary>,
+    pub comparisons: Vec<&'a Comparison>,
+    pub warnings: Vec<WarningGroup>,
+    /// The answer for this run, one line per worker count.
+    pub headline: Vec<String>,
+}
+
+impl RunSection<'_> {
+    /// `compare-1795560643 on GPU-0f1d21b0` where a run spans GPUs, else the run id.
+    pub fn title(&self, several_gpus: bool) -> String {
+        if several_gpus {
+            format!("{} on {}", self.run_id, &self.gpu_uuid[..self.gpu_uuid.len().min(12)])
+        } else {
+            self.run_id.to_string()
+        }
+    }
+
+    pub fn severe_warnings(&self) -> usize {
+        self.warnings.iter().filter(|w| w.kind.severe()).count()
+    }
+}
+
+/// The report's runs, in order, each with its groups, comparisons, warnings and headline.
+pub fn sections(report: &Report) -> Vec<RunSection<'_>> {
+    let mut out: Vec<RunSection> = Vec::new();
+    for g in &report.analysis.groups {
+        let same = |s: &RunSection| s.run_id == g.key.run_id && s.gpu_uuid == g.key.gpu_uuid;
+        match out.iter_mut().find(|s| same(s)) {
+            Some(s) => {
+                s.groups.push(g);
+                s.started_unix_ns = s.started_unix_ns.min(g.started_unix_ns);
+            }
+            None => out.push(RunSection {
+                run_id: &g.key.run_id,
+                gpu_uuid: &g.key.gpu_uuid,
+                gpu_name: &g.gpu_name,
+                driver: g.driver_version.as_deref().unwrap_or("?"),
+                workload: describe_shape(&g.shape),
+                started_unix_ns: g.started_unix_ns,
+                command: g.command_line.join(" "),
+                groups: vec![g],
+                comparisons: vec![],
+                warnings: vec![],
+                headline: vec![],
+            }),
+        }
+    }
+    for s in &mut out {
+        s.comparisons =
+            report.analysis.comparisons.iter().filter(|c| c.run_id == s.run_id && c.gpu_uuid == s.gpu_uuid).collect();
+        s.warnings = group_warnings(report.analysis.warnings.iter().filter(|w| w.run_id == s.run_id));
+        s.headline = headline(s);
+    }
+    out
+}
+
+/// The answer for one run: per worker count, what MPS did against time-slicing and the one-process ceiling,
+/// or, where a count ran in one mode only, its throughput and p99.
+pub fn headline(s: &RunSection) -> Vec<String> {
+    let mut counts: Vec<u32> = s.groups.iter().map(|g| g.key.workers).collect();
+    counts.dedup();
+    counts
+        .into_iter()
+        .map(|n| {
+            let group = |mode: &str| s.groups.iter().find(|g| g.key.workers == n && g.key.mode == mode);
+            let comparison = s.comparisons.iter().find(|c| c.workers == n);
+            let mut parts = Vec::new();
+            if let Some(c) = comparison {
+                if let Some(e) = &c.mps_over_timeslice {
+                    let noise = if e.excludes(1.0) { "" } else { ", within noise" };
+                    let p99 =
+                        c.p99_mps_over_timeslice.map(|r| format!(", p99 {}x", three_digits(r))).unwrap_or_default();
+                    parts.push(format!(
+                        "MPS {} time-slicing's throughput{noise}{p99}",
+                        table::ratio(&c.mps_over_timeslice)
+                    ));
+                }
+                if let Some(e) = &c.mps_over_streams {
+                    parts.push(if e.excludes(1.0) {
+                        format!("MPS at {} of the one-process ceiling", table::ratio(&c.mps_over_streams))
+                    } else {
+                        "MPS reaches the one-process ceiling".to_string()
+                    });
+                }
+                if let Some(ts) = group("timeslice") {
+                    parts.push(if ts.overlap_fraction == 0.0 {
+                        "time-slicing never overlapped".to_string()
+                    } else {
+                        format!("time-slicing overlapped {:.1}%", ts.overlap_fraction * 100.0)
+                    });
+                }
+            }
+            if parts.is_empty() {
+                parts = s
+                    .groups
+                    .iter()
+                    .filter(|g| g.key.workers == n)
+                    .map(|g| {
+                        format!(
+                            "{} {} kernels/s, p99 {}",
+                            g.key.mode,
+                            three_digits(g.kernels_per_s.value),
+                            format_ns(g.latency.p99_ns as f64)
+                        )
+                    })
+                    .collect();
+            }
+            let who = if n == 1 { "1 worker".to_string() } else { format!("{n} workers") };
+            format!("{}, {who}: {}", s.workload, parts.join("; "))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::tests::synthetic;
+    use crate::load::Loaded;
+
+    fn report(workers: Vec<crate::load::Worker>) -> Report {
+        super::super::model::build(&Loaded { workers, sources: 1, ..Default::default() })
+    }
+
+    #[test]
+    fn the_answer_names_the_ratio_the_ceiling_and_time_slicing() {
+        let r = report(vec![
+            synthetic("timeslice", 2, 0, 0, 100, 1_000_000, 1_000_000),
+            synthetic("timeslice", 2, 1, 1_000_000, 100, 1_000_000, 1_000_000),
+            synthetic("mps", 2, 0, 0, 100, 1_000_000, 0),
+            synthetic("mps", 2, 1, 0, 100, 1_000_000, 0),
+            synthetic("streams", 2, 0, 0, 100, 1_000_000, 0),
+            synthetic("streams", 2, 1, 0, 100, 1_000_000, 0),
+        ]);
+        let s = sections(&r);
+        assert_eq!(s.len(), 1);
+        let line = &s[0].headline[0];
+        assert!(line.contains("2 workers: MPS 2"), "{line}");
+        assert!(line.contains("] time-slicing's throughput"), "{line}");
+        assert!(line.contains("MPS reaches the one-process ceiling"), "{line}");
+        assert!(line.contains("time-slicing never overlapped"), "{line}");
+    }
+
+    #[test]
+    fn a_single_mode_is_summarised_by_its_own_figures() {
+        let r = report(vec![synthetic("mps", 1, 0, 0, 100, 1_000_000, 0)]);
+        let line = &sections(&r)[0].headline[0];
+        assert!(line.contains("1 worker: mps ") && line.contains("kernels/s, p99"), "{line}");
+    }
+
+    #[test]
+    fn warnings_are_one_line_per_kind_severe_first() {
+        let w =
+            |kind, subject: &str| Warning { kind, run_id: "r".into(), subject: subject.into(), text: String::new() };
+        let groups = group_warnings(&[
+            w(WarningKind::FewSamples, "mps x1 (n=40)"),
+            w(WarningKind::FewSamples, "mps x2 (n=80)"),
+            w(WarningKind::Incomplete, "mps x4 (3 reported, 3 complete)"),
+            w(WarningKind::FewSamples, "timeslice x2 (n=80)"),
+        ]);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].kind, WarningKind::Incomplete);
+        assert_eq!(
+            groups[1].line(),
+            "too few samples for a meaningful p99 (1000 needed): mps x1 (n=40), mps x2 (n=80), timeslice x2 (n=80)"
+        );
+    }
+}
