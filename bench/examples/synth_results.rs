@@ -85,6 +85,7 @@ fn main() {
                 command_line: vec!["synth_results".into()],
             },
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },
+            telemetry: None,
             started_unix_ns: 0,
             finished_unix_ns: 0,
             lanes: vec![LaneResult {

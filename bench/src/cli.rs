@@ -140,6 +140,13 @@ impl clap::builder::ValueParserFactory for KernelKind {
     }
 }
 
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -184,6 +191,10 @@ pub struct RunArgs {
     /// fault), to see which other workers it takes down.
     #[arg(long, value_name = "N")]
     pub inject_fault_after: Option<u64>,
+    /// GPU telemetry through NVML while measuring (worker 0 samples: clocks, throttle reasons, power,
+    /// processes on the GPU); `off` only to measure the sampler's own cost.
+    #[arg(long, value_enum, default_value = "on")]
+    pub telemetry: Switch,
     /// Name of this worker's group within a multi-group run (set by `plan`).
     #[arg(long, conflicts_with = "scenario")]
     pub group: Option<String>,

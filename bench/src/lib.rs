@@ -18,6 +18,7 @@ pub mod report;
 pub mod result;
 pub mod scenario;
 pub mod stamp;
+pub mod telemetry;
 pub mod units;
 pub mod worker;
 pub mod workload;

@@ -127,3 +127,40 @@ fn a_scenario_worker_takes_its_group_and_its_share_of_the_sms() {
     assert!(seen * 3 < all, "a 25% client sees {seen} of {all} SMs");
     assert_eq!(batch["sharing"]["verdict"], "mps_joined");
 }
+
+/// Worker 0 samples the GPU through NVML while it measures, and another CUDA process on the GPU (here a
+/// sharebench that is not part of the run) is named in the report as another tenant.
+#[test]
+#[ignore = "needs an NVIDIA GPU and NVML"]
+fn worker_0_samples_the_gpu_and_another_tenant_is_named() {
+    let mut foreign = sharebench()
+        .args(["run", "--kernel", "tiny", "--duration", "6s", "--telemetry", "off"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w0.json");
+    let r = sharebench()
+        .args(["run", "--kernel", "fma", "--blocks", "16", "--duration", "2s", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    foreign.wait().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let t = &v["telemetry"];
+    assert_eq!(t["source"], "nvml", "{t}");
+    assert!(t["samples"].as_array().unwrap().len() >= 8, "a sample every 200 ms for 2 s: {t}");
+    assert!(t["samples"][4]["sm_mhz"].as_u64().unwrap() > 0);
+    assert_eq!(t["own_pid_listed"], true, "{t}");
+    let foreign_pid = foreign.id() as u64;
+    assert!(t["processes"].as_array().unwrap().iter().any(|p| p["pid"] == foreign_pid), "{t}");
+    let report = sharebench().args(["report", "--json", out.to_str().unwrap()]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let problems = report["groups"][0]["conditions"]["problems"].to_string();
+    assert!(problems.contains(&format!("pid {foreign_pid} sharebench")), "{problems}");
+    // Without the sampler, no telemetry is stored.
+    let quiet = run_json(&["--kernel", "tiny", "--kernels", "10", "--telemetry", "off"]);
+    assert!(quiet.get("telemetry").is_none());
+}

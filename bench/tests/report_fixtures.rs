@@ -96,3 +96,21 @@ fn the_whole_results_tree_reports_without_keep_going() {
     assert!(stdout.contains("note: skipped ") && stdout.contains("of sharebench's own outputs"), "{stdout}");
     assert!(!stdout.contains("excluded:"), "{stdout}");
 }
+
+/// Telemetry recorded on the H100: a CuPy process beside a compare is flagged in every mode and named; results
+/// written before telemetry existed (format version 1) still report, with no conditions and no such warning.
+#[test]
+fn a_foreign_tenant_recorded_on_the_h100_is_flagged_and_named() {
+    let dir = results().join("telemetry/compare-foreign/results");
+    let r = report_json(&[dir.to_str().unwrap()], None);
+    for (mode, workers) in [("timeslice", 1), ("timeslice", 2), ("mps", 2), ("streams", 2)] {
+        let c = &group(&r, mode, workers)["conditions"];
+        assert_eq!(c["source"], "nvml");
+        assert!(c["problems"].to_string().contains("python3, 714 MiB"), "{mode} x{workers}: {c}");
+        assert_eq!(c["sm_mhz"], serde_json::json!([1980, 1980]));
+    }
+    assert!(r["warnings"].as_array().unwrap().iter().any(|w| w["kind"] == "conditions"));
+    let old = report_json(&[results().join("reference-16/results").to_str().unwrap()], None);
+    assert!(group(&old, "mps", 4)["conditions"].is_null());
+    assert!(old["warnings"].as_array().unwrap().iter().all(|w| w["kind"] != "conditions"));
+}

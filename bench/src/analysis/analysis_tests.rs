@@ -39,6 +39,7 @@ pub fn synthetic(mode: &str, workers: u32, index: u32, start: u64, kernels: u64,
         finished_unix_ns: base.finished_unix_ns,
         histogram: h,
         records,
+        telemetry: None,
     }
 }
 

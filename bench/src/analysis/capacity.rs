@@ -39,6 +39,10 @@ pub struct Point {
     pub rate_per_pod: Option<f64>,
     pub verdict: Verdict,
     pub failures: Vec<String>,
+    /// What the GPU telemetry of the point says went wrong around it (clocks, throttling, other processes):
+    /// the verdict stands, but it was reached under these conditions.
+    #[serde(default)]
+    pub conditions: Vec<String>,
 }
 
 pub fn judge(latency: &LatencySummary, slo_ns: u64, complete: bool) -> Verdict {
@@ -101,6 +105,14 @@ pub fn point(
         rate_per_pod: None,
         verdict: judge(&slo_latency, slo_ns, complete),
         failures,
+        conditions: {
+            let pids: Vec<u32> = workers.iter().map(|w| w.host.pid).collect();
+            workers
+                .iter()
+                .filter_map(|w| w.telemetry.as_ref())
+                .flat_map(|t| super::conditions::judge(t, &pids).problems)
+                .collect()
+        },
     }
 }
 
@@ -212,6 +224,7 @@ mod tests {
             rate_per_pod: None,
             verdict,
             failures: vec![],
+            conditions: vec![],
         }
     }
 

@@ -4,6 +4,7 @@
 //! Workers that ran on different GPUs did not share one; they are never averaged together.
 
 pub mod capacity;
+pub mod conditions;
 pub mod overlap;
 pub mod stats;
 
@@ -74,6 +75,8 @@ pub struct GroupSummary {
     pub latency: LatencySummary,
     pub fairness_jain: f64,
     pub per_worker: Vec<WorkerSummary>,
+    /// The run's conditions, from the telemetry its worker 0 sampled (`None`: no telemetry in the results).
+    pub conditions: Option<conditions::Conditions>,
 }
 
 /// Ratios between the modes of one run, worker count and GPU.
@@ -110,13 +113,17 @@ pub enum WarningKind {
     SpreadOverGpus,
     /// What the caller knows failed (e.g. a compare phase).
     Failed,
+    /// The GPU's conditions during the run: clocks moved, throttling, other processes on the GPU.
+    Conditions,
     /// Too few samples behind a percentile.
     FewSamples,
+    /// No GPU telemetry could be taken (no NVML), so the conditions are unknown.
+    NoTelemetry,
 }
 
 impl WarningKind {
     pub fn severe(self) -> bool {
-        !matches!(self, WarningKind::FewSamples)
+        !matches!(self, WarningKind::FewSamples | WarningKind::NoTelemetry)
     }
 
     /// The heading of its group of warnings.
@@ -128,7 +135,11 @@ impl WarningKind {
                 "workers on several GPUs: they did not share one, each GPU reported on its own"
             }
             WarningKind::Failed => "failed",
+            WarningKind::Conditions => "the GPU's conditions changed during the run (telemetry)",
             WarningKind::FewSamples => "too few samples for a meaningful p99 (1000 needed)",
+            WarningKind::NoTelemetry => {
+                "no GPU telemetry (NVML unavailable): clocks, throttling and other tenants unknown"
+            }
         }
     }
 }
@@ -239,6 +250,10 @@ fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option
         latency: LatencySummary::of(&merged),
         fairness_jain: stats::jain_index(&shares),
         per_worker,
+        conditions: members.iter().find_map(|w| w.telemetry.as_ref()).map(|t| {
+            let pids: Vec<u32> = members.iter().map(|w| w.host.pid).collect();
+            conditions::judge(t, &pids)
+        }),
         key,
     }
 }
@@ -354,6 +369,27 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
                     g.key.run_id, g.key.workers, g.workers_reported - g.verified_workers, g.workers_reported
                 ),
             });
+        }
+        match &g.conditions {
+            Some(c) if !c.problems.is_empty() => warnings.push(Warning {
+                kind: WarningKind::Conditions,
+                run_id: g.key.run_id.clone(),
+                subject: format!("{} x{}: {}", g.key.mode, g.key.workers, c.problems.join("; ")),
+                text: format!(
+                    "run {}, mode {}, {} workers: {}",
+                    g.key.run_id,
+                    g.key.mode,
+                    g.key.workers,
+                    c.problems.join("; ")
+                ),
+            }),
+            Some(c) if c.source != "nvml" => warnings.push(Warning {
+                kind: WarningKind::NoTelemetry,
+                run_id: g.key.run_id.clone(),
+                subject: format!("{} x{}", g.key.mode, g.key.workers),
+                text: format!("run {}, mode {}, {} workers: {}", g.key.run_id, g.key.mode, g.key.workers, c.source),
+            }),
+            _ => {}
         }
         if g.latency.samples > 0 && !g.latency.enough_for(0.99) {
             warnings.push(Warning {

@@ -3,7 +3,8 @@
 //! - device-to-device copy bandwidth (`cuMemcpyDtoD`) and the `stream` kernel's bandwidth as a share of it;
 //! - the `fma` kernel's FP32 rate as a share of the peak computed from SMs x FP32 lanes x 2 x clock;
 //! - what stamping costs an `fma` kernel, and what recording costs the `tiny` closed loop compared with a bare
-//!   launch-and-synchronize loop.
+//!   launch-and-synchronize loop;
+//! - what the telemetry sampler (NVML, every 200 ms on its own thread) costs that recorded `tiny` loop.
 //!
 //! These are the numbers that say whether the kernels are fit to measure sharing with.
 
@@ -11,6 +12,7 @@ use crate::cli::CalibrateArgs;
 use crate::error::{Error, Result};
 use crate::gpu::{self, Gpu, KernelLane};
 use crate::result::GpuIdentity;
+use crate::telemetry;
 use crate::units::{format_ns, format_si};
 use crate::worker::{self, LoopPlan, Stop};
 use crate::workload::{self, KernelKind, KernelShape};
@@ -30,6 +32,11 @@ pub struct Calibration {
     pub tiny_minimal_round_trip_ns: f64,
     pub tiny_recorded_round_trip_ns: f64,
     pub tiny_recorded_over_minimal: f64,
+    /// The recorded `tiny` loop while the telemetry sampler runs (`crate::telemetry`), and its cost.
+    pub tiny_recorded_with_telemetry_ns: f64,
+    pub telemetry_overhead: f64,
+    /// Where the sampler's telemetry came from (`nvml`, or why not).
+    pub telemetry_source: String,
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -98,17 +105,27 @@ pub fn measure(gpu: &mut Gpu) -> Result<Calibration> {
         arrivals: crate::arrivals::Arrivals::Closed,
     };
     worker::warm_up(&tiny_lane, &plan)?;
-    let (mut minimal, mut recorded) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
-        minimal.push(gpu::minimal_round_trip(&tiny_lane, n as u32)?.as_nanos() as f64 / n as f64);
+    let (mut minimal, mut recorded, mut sampled) = (Vec::new(), Vec::new(), Vec::new());
+    let mut telemetry_source = String::new();
+    let recorded_loop = |lane: &mut KernelLane| -> Result<f64> {
         let t = Instant::now();
-        let rec = worker::measure_loop(&mut tiny_lane, &plan, t, 0);
+        let rec = worker::measure_loop(lane, &plan, t, 0);
         if let Some(e) = rec.error {
             return Err(e);
         }
-        recorded.push(t.elapsed().as_nanos() as f64 / n as f64);
+        Ok(t.elapsed().as_nanos() as f64 / n as f64)
+    };
+    // Alternating pairs, so that drift of the GPU or the host falls on both sides alike; the sampler's cost is
+    // the median of the pairs' ratios.
+    for _ in 0..15 {
+        minimal.push(gpu::minimal_round_trip(&tiny_lane, n as u32)?.as_nanos() as f64 / n as f64);
+        recorded.push(recorded_loop(&mut tiny_lane)?);
+        let sampler = telemetry::Sampler::start(&id.uuid, Instant::now(), telemetry::INTERVAL, "calibrate");
+        sampled.push(recorded_loop(&mut tiny_lane)?);
+        telemetry_source = sampler.finish().source;
     }
-    let (tiny_minimal, tiny_recorded) = (median(minimal), median(recorded));
+    let pair_ratios: Vec<f64> = sampled.iter().zip(&recorded).map(|(s, r)| s / r).collect();
+    let (tiny_minimal, tiny_recorded, tiny_sampled) = (median(minimal), median(recorded), median(sampled));
     Ok(Calibration {
         gpu: id,
         copy_bytes_per_s,
@@ -121,6 +138,9 @@ pub fn measure(gpu: &mut Gpu) -> Result<Calibration> {
         tiny_minimal_round_trip_ns: tiny_minimal,
         tiny_recorded_round_trip_ns: tiny_recorded,
         tiny_recorded_over_minimal: tiny_recorded / tiny_minimal,
+        tiny_recorded_with_telemetry_ns: tiny_sampled,
+        telemetry_overhead: median(pair_ratios) - 1.0,
+        telemetry_source,
     })
 }
 
@@ -161,6 +181,12 @@ pub fn render(c: &Calibration) -> String {
         format_ns(c.tiny_minimal_round_trip_ns),
         format_ns(c.tiny_recorded_round_trip_ns),
         c.tiny_recorded_over_minimal
+    );
+    out += &format!(
+        "  telemetry sampler on tiny          {} ({} with it; telemetry: {})\n",
+        pct(c.telemetry_overhead),
+        format_ns(c.tiny_recorded_with_telemetry_ns),
+        c.telemetry_source
     );
     out
 }

@@ -2,7 +2,7 @@
 //! the barrier, runs the closed loop on each lane and writes one result document.
 
 use crate::arrivals::Arrivals;
-use crate::cli::{ArrivalProcess, Mode, RunArgs, WorkloadArgs, DEFAULT_FMA_ITERS};
+use crate::cli::{ArrivalProcess, Mode, RunArgs, Switch, WorkloadArgs, DEFAULT_FMA_ITERS};
 use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::gpu::Gpu;
@@ -10,7 +10,7 @@ use crate::result::{self, histogram, records, LaneResult, RunConfig, RunStatus, 
 use crate::scenario::Scenario;
 use crate::worker::{self, LaneRecording, LoopPlan, Stop};
 use crate::workload::{KernelKind, KernelShape};
-use crate::{host, rendezvous, units};
+use crate::{host, rendezvous, telemetry, units};
 use std::time::Instant;
 
 /// Default recorded kernels per worker when neither --kernels nor --duration is given.
@@ -211,8 +211,12 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     let started_unix_ns = host::unix_now_ns();
     let lane_index = |i: u32| if args.mode == Mode::Streams { worker_index + i } else { worker_index };
     let labels: Vec<u32> = (0..args.streams).map(lane_index).collect();
+    // One sampler per run: worker 0's, on a thread of its own.
+    let sampler = (worker_index == 0 && args.telemetry == Switch::On)
+        .then(|| telemetry::Sampler::start(&gpu.identity().uuid, start, telemetry::INTERVAL, "worker 0"));
     let recordings = worker::run_lanes(&mut lanes, &labels, &plan, start);
     let finished_unix_ns = host::unix_now_ns();
+    let telemetry = sampler.map(telemetry::Sampler::finish);
     if let Some(server) = barrier_server {
         server.join().map_err(|_| Error::new("the barrier server thread failed"))??;
     }
@@ -221,6 +225,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     let lanes =
         recordings.iter().enumerate().map(|(i, rec)| lane_result(labels[i], rec)).collect::<Result<Vec<_>>>()?;
     let result = WorkerResult {
+        telemetry,
         format: result::FORMAT.into(),
         schema_version: result::SCHEMA_VERSION,
         sharebench_version: env!("CARGO_PKG_VERSION").into(),

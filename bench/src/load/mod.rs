@@ -11,6 +11,7 @@ pub mod runs;
 use crate::error::{Error, Result};
 use crate::result::histogram::{self, LatencyHistogram};
 use crate::result::records::{self, KernelRecord};
+use crate::result::telemetry::Telemetry;
 use crate::result::{GpuIdentity, HostIdentity, RunConfig, RunStatus, SharingVerdict, WorkerResult};
 use serde::Serialize;
 use std::io::Read;
@@ -38,6 +39,8 @@ pub struct Worker {
     pub finished_unix_ns: u64,
     pub histogram: LatencyHistogram,
     pub records: Vec<KernelRecord>,
+    /// The GPU telemetry its process sampled (worker 0; on its first lane only).
+    pub telemetry: Option<Telemetry>,
 }
 
 /// A source left out of the report, and why.
@@ -58,6 +61,7 @@ pub struct Loaded {
 
 /// Decodes the lanes of one result.
 fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>, String> {
+    let mut telemetry = result.telemetry.clone();
     result
         .lanes
         .into_iter()
@@ -89,6 +93,7 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
                 finished_unix_ns: result.finished_unix_ns,
                 histogram,
                 records,
+                telemetry: telemetry.take(),
             })
         })
         .collect()

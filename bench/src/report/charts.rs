@@ -321,7 +321,8 @@ impl Chart for TimelineChart {
                     }
                 }
                 Some(total_sms) => {
-                    let buckets = 400;
+                    // 200 slices: 4-5 pixels each at this width, half the SVG of 400 for the same picture.
+                    let buckets = 200;
                     let per_worker = occupancy(panel, self.window_ms, buckets, total_sms);
                     let mut chart = ChartBuilder::on(area)
                         .caption(format!("{}: SMs in use by worker", panel.mode), (FAMILY, 15))
@@ -425,6 +426,76 @@ impl Chart for SweepChart {
             chart
                 .configure_series_labels()
                 .label_font((FAMILY, 13))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// One group's telemetry over time: (seconds since its worker 0 started measuring, SM MHz, power W).
+pub struct ConditionsSeries {
+    pub label: String,
+    pub mode: String,
+    pub workers: u32,
+    pub points: Vec<(f64, Option<f64>, Option<f64>)>,
+}
+
+/// The GPU's SM clock and power against time, per group: the conditions beside the kernel timeline.
+pub struct ConditionsChart {
+    pub title: String,
+    pub series: Vec<ConditionsSeries>,
+}
+
+impl Chart for ConditionsChart {
+    fn size(&self) -> (u32, u32) {
+        (1000, 420)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        root.fill(&WHITE).map_err(err)?;
+        let root = root.titled(&self.title, (FAMILY, 20)).map_err(err)?;
+        let (left, right) = root.split_horizontally(500);
+        let max_t = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(0.1f64, f64::max);
+        for (area, pick, y_desc) in [(&left, 1usize, "SM clock (MHz)"), (&right, 2, "power draw (W)")] {
+            let value = |p: &(f64, Option<f64>, Option<f64>)| if pick == 1 { p.1 } else { p.2 };
+            let max_y = self.series.iter().flat_map(|s| s.points.iter().filter_map(value)).fold(1.0, f64::max) * 1.15;
+            let mut chart = ChartBuilder::on(area)
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0.0..max_t * 1.02, 0.0..max_y)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc("time since worker 0 started measuring (s)")
+                .y_desc(y_desc)
+                .x_label_formatter(&|x| tick(*x))
+                .y_label_formatter(&|y| tick(*y))
+                .label_style((FAMILY, 12))
+                .draw()
+                .map_err(err)?;
+            for (i, s) in self.series.iter().enumerate() {
+                let counts: Vec<u32> = {
+                    let mut c: Vec<u32> = self.series.iter().filter(|o| o.mode == s.mode).map(|o| o.workers).collect();
+                    c.sort_unstable();
+                    c.dedup();
+                    c
+                };
+                let rank = counts.iter().position(|&n| n == s.workers).unwrap_or(0);
+                let (c, width) = shade(mode_color(&s.mode, i), rank, counts.len());
+                let xy: Vec<(f64, f64)> = s.points.iter().filter_map(|p| value(p).map(|v| (p.0, v))).collect();
+                chart
+                    .draw_series(LineSeries::new(xy, c.stroke_width(width)))
+                    .map_err(err)?
+                    .label(s.label.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(width)));
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .label_font((FAMILY, 12))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .draw()

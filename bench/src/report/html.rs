@@ -129,6 +129,11 @@ fn section(
         }
         out += "</ul>\n";
     }
+    let conditions = super::sections::conditions_rows(s);
+    if !conditions.is_empty() {
+        out += "<p>GPU conditions during each group (NVML telemetry sampled by worker 0):</p>\n";
+        out += &table_html(&super::sections::CONDITIONS_HEADER, conditions.into_iter());
+    }
     for w in &s.warnings {
         let (class, tag) = if w.kind.severe() { ("severe", "severe") } else { ("advisory", "advisory") };
         out += &format!("<p class=\"{class}\">{tag}: {}</p>\n", escape(&w.line()));

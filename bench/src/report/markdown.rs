@@ -106,6 +106,15 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
             out += &format!("- {}\n", table::comparison_line(c, several_gpus));
         }
     }
+    let conditions = super::sections::conditions_rows(s);
+    if !conditions.is_empty() {
+        let header = super::sections::CONDITIONS_HEADER;
+        out += "\nGPU conditions during each group (NVML telemetry sampled by worker 0):\n\n";
+        out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
+        for row in conditions {
+            out += &format!("| {} |\n", row.join(" | "));
+        }
+    }
     if !s.warnings.is_empty() {
         out += "\nWarnings:\n\n";
         for w in &s.warnings {

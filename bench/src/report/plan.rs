@@ -49,11 +49,27 @@ fn point_cells(p: &Point) -> [String; 9] {
         p.slo_latency.samples.to_string(),
         format!("{:.0}", p.slo_group_throughput),
         format!("{:.0}", p.total_throughput),
-        format!("{:?}", p.verdict).to_lowercase(),
+        format!("{:?}{}", p.verdict, if p.conditions.is_empty() { "" } else { " (flagged conditions)" }).to_lowercase(),
     ]
 }
 
 /// The capacity table as text: one line per point, then the answer per mode.
+/// The points measured under flagged GPU conditions (clocks moved, throttling, other processes on the GPU).
+fn conditions_lines(plan: &PlanReport, indent: &str) -> String {
+    plan.points
+        .iter()
+        .filter(|p| !p.conditions.is_empty())
+        .map(|p| {
+            format!(
+                "{indent}{} {} pods: measured under flagged GPU conditions: {}\n",
+                p.mode,
+                p.pods,
+                p.conditions.join("; ")
+            )
+        })
+        .collect()
+}
+
 /// The capacity answer, one line per setting: how many Pods per GPU meet the SLO (or, for a rate search, how
 /// many requests/s per Pod), saying so where the largest point tried still met it.
 pub fn answer(plan: &PlanReport) -> Vec<String> {
@@ -91,6 +107,7 @@ pub fn render(plan: &PlanReport) -> String {
     for p in plan.points.iter().filter(|p| !p.failures.is_empty() && p.verdict == capacity::Verdict::Failed) {
         out += &format!("  {} {} pods failed: {}\n", p.mode, p.pods, p.failures.join("; "));
     }
+    out += &conditions_lines(plan, "  ");
     for line in answer(plan) {
         out += &format!("{line}\n");
     }
@@ -137,6 +154,7 @@ pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
     for p in &plan.points {
         out += &format!("| {} |\n", point_cells(p).join(" | "));
     }
+    out += &conditions_lines(plan, "\n- ");
     if !plan.blast_radius.is_empty() {
         out += "\n## Blast radius\n\nOne worker triggered a real GPU fault (an illegal address) mid-run:\n\n| mode | Pods | workers | others taken down |\n|---|---|---|---|\n";
         for b in &plan.blast_radius {
@@ -238,6 +256,7 @@ mod tests {
             rate_per_pod: None,
             verdict: Verdict::Meets,
             failures: vec![],
+            conditions: vec![],
         };
         PlanReport {
             format: "sharebench-plan",

@@ -40,6 +40,49 @@ pub fn group_warnings<'a>(warnings: impl IntoIterator<Item = &'a Warning>) -> Ve
     groups
 }
 
+/// The conditions table's header and rows: one row per group with telemetry (empty when no group has any).
+pub const CONDITIONS_HEADER: [&str; 8] = [
+    "mode",
+    "workers",
+    "SM clock (MHz, busy)",
+    "max power (W)",
+    "max temp (C)",
+    "slowdowns",
+    "other processes",
+    "source",
+];
+
+pub fn conditions_rows(s: &RunSection) -> Vec<Vec<String>> {
+    s.groups
+        .iter()
+        .filter_map(|g| g.conditions.as_ref().map(|c| (g, c)))
+        .map(|(g, c)| {
+            let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            vec![
+                g.key.mode.clone(),
+                g.key.workers.to_string(),
+                or_dash(c.sm_mhz.map(|(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") })),
+                or_dash(c.max_power_w.map(|w| match c.power_limit_w {
+                    Some(limit) => format!("{w:.0} of {limit:.0}"),
+                    None => format!("{w:.0}"),
+                })),
+                or_dash(c.max_temp_c.map(|t| t.to_string())),
+                if c.slowdowns.is_empty() {
+                    "none".into()
+                } else {
+                    c.slowdowns.iter().map(|(n, k)| format!("{n} ({k})")).collect::<Vec<_>>().join(", ")
+                },
+                match &c.other_processes {
+                    None => "not attributable (pids of another PID namespace)".into(),
+                    Some(o) if o.is_empty() => "none".into(),
+                    Some(o) => o.join("; "),
+                },
+                format!("{}, {} samples", c.source, c.samples),
+            ]
+        })
+        .collect()
+}
+
 /// One run on one GPU.
 #[derive(Debug, Clone)]
 pub struct RunSection<'a> {

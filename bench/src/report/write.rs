@@ -115,6 +115,30 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
                 out.push(place.save(&chart, &format!("{name}-{n}w"), title)?);
             }
         }
+        let conditions: Vec<charts::ConditionsSeries> = keys
+            .iter()
+            .filter_map(|k| {
+                let t = groups[k].iter().find_map(|w| w.telemetry.as_ref()).filter(|t| !t.samples.is_empty())?;
+                Some(charts::ConditionsSeries {
+                    label: format!("{} x{}", k.mode, k.workers),
+                    mode: k.mode.clone(),
+                    workers: k.workers,
+                    points: t
+                        .samples
+                        .iter()
+                        .map(|s| (s.t_ms as f64 / 1e3, s.sm_mhz.map(f64::from), s.power_mw.map(|mw| mw as f64 / 1e3)))
+                        .collect(),
+                })
+            })
+            .collect();
+        if !conditions.is_empty() {
+            let title = "GPU conditions: SM clock and power during each group (NVML, worker 0)".to_string();
+            out.push(place.save(
+                &charts::ConditionsChart { title: title.clone(), series: conditions },
+                "conditions",
+                title,
+            )?);
+        }
         let summaries: Vec<_> =
             report.analysis.groups.iter().filter(|g| g.key.run_id == *run && g.key.gpu_uuid == *gpu).collect();
         let distinct: std::collections::BTreeSet<u32> = summaries.iter().map(|g| g.key.workers).collect();

@@ -7,6 +7,7 @@
 
 pub mod histogram;
 pub mod records;
+pub mod telemetry;
 
 use crate::workload::KernelShape;
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,10 @@ use serde::{Deserialize, Serialize};
 /// Marker stored as the first field, so results can be picked out of mixed log streams.
 pub const FORMAT: &str = "sharebench-result";
 /// Bumped whenever a field changes meaning; readers refuse versions they do not know.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: `telemetry` (GPU clocks, throttling, power, processes during the run); version 1 results are still read.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest version this sharebench reads.
+pub const OLDEST_READ: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerResult {
@@ -37,6 +41,9 @@ pub struct WorkerResult {
     pub started_unix_ns: u64,
     pub finished_unix_ns: u64,
     pub lanes: Vec<LaneResult>,
+    /// GPU telemetry during the run (worker 0 samples it); absent in version 1 results and other workers'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<telemetry::Telemetry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,10 +174,10 @@ impl WorkerResult {
             return Err(format!("not a sharebench result (no \"format\": \"{FORMAT}\")"));
         }
         match value.get("schema_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == SCHEMA_VERSION as u64 => {}
+            Some(v) if (OLDEST_READ as u64..=SCHEMA_VERSION as u64).contains(&v) => {}
             Some(v) => {
                 return Err(format!(
-                    "schema_version {v} is not supported by this sharebench (reads {SCHEMA_VERSION}); use the sharebench that wrote it"
+                    "schema_version {v} is not supported by this sharebench (reads {OLDEST_READ} to {SCHEMA_VERSION}); use the sharebench that wrote it"
                 ))
             }
             None => return Err("schema_version is missing".into()),
@@ -248,6 +255,7 @@ pub mod tests {
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },
             started_unix_ns: 1,
             finished_unix_ns: 2,
+            telemetry: None,
             lanes: vec![LaneResult {
                 worker: 0,
                 kernels: 1,
@@ -261,15 +269,22 @@ pub mod tests {
     fn json_round_trip() {
         let r = sample_result();
         let line = r.to_json_line();
-        assert!(line.starts_with("{\"format\":\"sharebench-result\",\"schema_version\":1,"));
+        assert!(line.starts_with("{\"format\":\"sharebench-result\",\"schema_version\":2,"));
         assert!(!line.contains('\n'));
         assert_eq!(WorkerResult::from_json(&line).unwrap(), r);
     }
 
     #[test]
+    fn version_1_results_without_telemetry_still_read() {
+        let old = sample_result().to_json_line().replace("\"schema_version\":2", "\"schema_version\":1");
+        let r = WorkerResult::from_json(&old).unwrap();
+        assert_eq!((r.schema_version, r.telemetry), (1, None));
+    }
+
+    #[test]
     fn foreign_and_future_documents_are_refused_with_a_reason() {
         assert!(WorkerResult::from_json("{\"a\":1}").unwrap_err().contains("not a sharebench result"));
-        let future = sample_result().to_json_line().replace("\"schema_version\":1", "\"schema_version\":99");
+        let future = sample_result().to_json_line().replace("\"schema_version\":2", "\"schema_version\":99");
         assert!(WorkerResult::from_json(&future).unwrap_err().contains("schema_version 99 is not supported"));
         assert!(WorkerResult::from_json("{\"format\":").unwrap_err().contains("not valid JSON"));
         let inconsistent = sample_result().to_json_line().replace("\"kernels\":1,\"latency", "\"kernels\":2,\"latency");

@@ -483,6 +483,7 @@ mod tests {
             rate_per_pod: None,
             verdict,
             failures: vec![],
+            conditions: vec![],
         };
         let all = settings(&plan_args(&["--atp", "25,50"]));
         let points = [

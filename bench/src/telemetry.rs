@@ -1,0 +1,141 @@
+//! Samples GPU telemetry through NVML while a worker measures, on a thread of its own (never the measuring
+//! thread): SM and memory clocks, clock-event (throttle) reasons, power draw and limit, temperature, GPU and
+//! memory utilisation, and the processes on the GPU (compute processes, the MPS server among them, and MPS
+//! clients) with the memory they hold. NVML (`libnvidia-ml.so.1`) is loaded at run time: where it is missing
+//! the telemetry says so and the run goes on. The only module that touches NVML.
+
+use crate::result::telemetry::{GpuProcess, Sample, Telemetry};
+use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
+use nvml_wrapper::enums::device::UsedGpuMemory;
+use nvml_wrapper::Nvml;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// How often the GPU's clocks, power and utilisation are sampled.
+pub const INTERVAL: Duration = Duration::from_millis(200);
+/// The process lists (the costliest NVML queries) are read every this many samples, and once more at the end.
+pub const PROCESSES_EVERY: usize = 5;
+
+/// A running sampler; [`Sampler::finish`] stops it and returns what it saw.
+pub struct Sampler {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<Telemetry>,
+}
+
+impl Sampler {
+    /// Samples GPU `uuid` every `interval` from now on; times are counted from `origin` (the measuring start).
+    /// The thread sleeps between samples (no polling), so it takes nothing from the measuring thread but the
+    /// NVML calls themselves (calibrate measures that cost).
+    pub fn start(uuid: &str, origin: Instant, interval: Duration, who: &str) -> Sampler {
+        let (stop, stopped) = std::sync::mpsc::channel();
+        let (uuid, who) = (uuid.to_string(), who.to_string());
+        let thread = std::thread::spawn(move || sample(&uuid, origin, interval, &who, &stopped));
+        Sampler { stop, thread }
+    }
+
+    pub fn finish(self) -> Telemetry {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap_or_else(|_| Telemetry::unavailable("?", "the sampler thread failed".into()))
+    }
+}
+
+fn sample(uuid: &str, origin: Instant, interval: Duration, who: &str, stop: &Receiver<()>) -> Telemetry {
+    let nvml = match Nvml::init() {
+        Ok(nvml) => nvml,
+        Err(e) => return Telemetry::unavailable(who, format!("NVML could not be loaded: {e}")),
+    };
+    let device = match nvml.device_by_uuid(uuid) {
+        Ok(d) => d,
+        Err(e) => return Telemetry::unavailable(who, format!("NVML does not know GPU {uuid}: {e}")),
+    };
+    let own_pid = std::process::id();
+    let mut t = Telemetry {
+        source: "nvml".into(),
+        interval_ms: interval.as_millis() as u32,
+        ..Telemetry::unavailable(who, String::new())
+    };
+    let mut last = false;
+    loop {
+        let t_ms = origin.elapsed().as_millis() as u32;
+        let utilization = device.utilization_rates().ok();
+        t.samples.push(Sample {
+            t_ms,
+            sm_mhz: device.clock_info(Clock::SM).ok(),
+            mem_mhz: device.clock_info(Clock::Memory).ok(),
+            throttle: device.current_throttle_reasons().ok().map(|r| r.bits()),
+            power_mw: device.power_usage().ok(),
+            power_limit_mw: device.enforced_power_limit().ok(),
+            temp_c: device.temperature(TemperatureSensor::Gpu).ok(),
+            gpu_util_pct: utilization.as_ref().map(|u| u.gpu),
+            mem_util_pct: utilization.as_ref().map(|u| u.memory),
+        });
+        let lists = if last || (t.samples.len() - 1) % PROCESSES_EVERY == 0 {
+            vec![
+                ("compute", device.running_compute_processes()),
+                ("mps-client", device.mps_running_compute_processes()),
+            ]
+        } else {
+            vec![]
+        };
+        for (kind, listed) in lists {
+            for p in listed.unwrap_or_default() {
+                let used = match p.used_gpu_memory {
+                    UsedGpuMemory::Used(bytes) => Some(bytes),
+                    UsedGpuMemory::Unavailable => None,
+                };
+                note_process(&mut t.processes, p.pid, kind, used, t_ms);
+                t.own_pid_listed |= p.pid == own_pid;
+            }
+        }
+        if last {
+            return t;
+        }
+        // Asleep until the next sample, or until told to stop (then one last sample, process lists included).
+        last = !matches!(stop.recv_timeout(interval), Err(RecvTimeoutError::Timeout));
+    }
+}
+
+/// Adds a sighting of `pid` to the processes seen so far.
+fn note_process(seen: &mut Vec<GpuProcess>, pid: u32, kind: &str, used: Option<u64>, t_ms: u32) {
+    match seen.iter_mut().find(|p| p.pid == pid && p.kind == kind) {
+        Some(p) => {
+            p.last_ms = t_ms;
+            p.max_used_bytes = p.max_used_bytes.max(used);
+        }
+        None => seen.push(GpuProcess {
+            pid,
+            kind: kind.into(),
+            comm: std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|c| c.trim().to_string()),
+            max_used_bytes: used,
+            first_ms: t_ms,
+            last_ms: t_ms,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_nvml_the_telemetry_says_why_and_the_run_goes_on() {
+        // CI machines have no NVIDIA driver: the sampler must stop at once and explain.
+        if Nvml::init().is_ok() {
+            return;
+        }
+        let t = Sampler::start("GPU-x", Instant::now(), INTERVAL, "worker 0").finish();
+        assert!(t.source.starts_with("unavailable: NVML could not be loaded"), "{}", t.source);
+        assert!(t.samples.is_empty());
+    }
+
+    #[test]
+    fn processes_are_noted_once_with_their_peak_memory() {
+        let mut seen = Vec::new();
+        note_process(&mut seen, 7, "compute", Some(10), 0);
+        note_process(&mut seen, 7, "compute", Some(30), 100);
+        note_process(&mut seen, 7, "compute", None, 200);
+        note_process(&mut seen, 8, "mps-client", None, 200);
+        assert_eq!(seen.len(), 2);
+        assert_eq!((seen[0].max_used_bytes, seen[0].first_ms, seen[0].last_ms), (Some(30), 0, 200));
+    }
+}
