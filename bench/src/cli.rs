@@ -140,10 +140,14 @@ impl clap::builder::ValueParserFactory for KernelKind {
     }
 }
 
-/// On or off.
+/// Whether this worker samples GPU telemetry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Switch {
+pub enum Telemetry {
+    /// Worker 0 samples (one sampler per run on one GPU).
+    Auto,
+    /// This worker samples (compare gives it to the first worker on each GPU).
     On,
+    /// No telemetry (to measure the sampler's own cost).
     Off,
 }
 
@@ -191,10 +195,10 @@ pub struct RunArgs {
     /// fault), to see which other workers it takes down.
     #[arg(long, value_name = "N")]
     pub inject_fault_after: Option<u64>,
-    /// GPU telemetry through NVML while measuring (worker 0 samples: clocks, throttle reasons, power,
-    /// processes on the GPU); `off` only to measure the sampler's own cost.
-    #[arg(long, value_enum, default_value = "on")]
-    pub telemetry: Switch,
+    /// GPU telemetry through NVML while measuring (clocks, throttle reasons, power, processes on the GPU):
+    /// `auto` has worker 0 sample, `on` this worker, `off` none (only to measure the sampler's own cost).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub telemetry: Telemetry,
     /// Name of this worker's group within a multi-group run (set by `plan`).
     #[arg(long, conflicts_with = "scenario")]
     pub group: Option<String>,

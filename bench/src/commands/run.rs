@@ -2,7 +2,7 @@
 //! the barrier, runs the closed loop on each lane and writes one result document.
 
 use crate::arrivals::Arrivals;
-use crate::cli::{ArrivalProcess, Mode, RunArgs, Switch, WorkloadArgs, DEFAULT_FMA_ITERS};
+use crate::cli::{self, ArrivalProcess, Mode, RunArgs, WorkloadArgs, DEFAULT_FMA_ITERS};
 use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::gpu::Gpu;
@@ -211,9 +211,14 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     let started_unix_ns = host::unix_now_ns();
     let lane_index = |i: u32| if args.mode == Mode::Streams { worker_index + i } else { worker_index };
     let labels: Vec<u32> = (0..args.streams).map(lane_index).collect();
-    // One sampler per run: worker 0's, on a thread of its own.
-    let sampler = (worker_index == 0 && args.telemetry == Switch::On)
-        .then(|| telemetry::Sampler::start(&gpu.identity().uuid, start, telemetry::INTERVAL, "worker 0"));
+    // One sampler per GPU of the run (worker 0's, or the first worker's on each GPU), on a thread of its own.
+    let samples = match args.telemetry {
+        cli::Telemetry::Auto => worker_index == 0,
+        cli::Telemetry::On => true,
+        cli::Telemetry::Off => false,
+    };
+    let who = format!("worker {worker_index}");
+    let sampler = samples.then(|| telemetry::Sampler::start(&gpu.identity().uuid, start, telemetry::INTERVAL, &who));
     let recordings = worker::run_lanes(&mut lanes, &labels, &plan, start);
     let finished_unix_ns = host::unix_now_ns();
     let telemetry = sampler.map(telemetry::Sampler::finish);

@@ -130,6 +130,8 @@ impl Context<'_> {
                     let mut args = self.common_args(phase, &label);
                     args.extend(["--streams".into(), streams.to_string(), "--workers".into(), n.clone()]);
                     args.extend(["--worker-index".into(), first_lane.to_string()]);
+                    // Each ceiling process has a GPU of its own: each samples it.
+                    args.extend(["--telemetry".into(), "on".into()]);
                     self.on_gpu(phase.mode, position, args, label)
                 })
                 .collect();
@@ -139,6 +141,9 @@ impl Context<'_> {
                 let label = format!("w{}-{}-{index}", phase.workers, phase.mode.label());
                 let mut args = self.common_args(phase, &label);
                 args.extend(["--workers".into(), n.clone(), "--worker-index".into(), index.to_string()]);
+                if self.placement.first_on_its_gpu(index) {
+                    args.extend(["--telemetry".into(), "on".into()]);
+                }
                 if self.args.inject_fault && index == 0 && phase.workers > 1 {
                     let half = self.args.workload.kernels.unwrap_or(1) / 2;
                     args.extend(["--inject-fault-after".into(), half.to_string()]);

@@ -22,6 +22,11 @@ impl Placement {
         index as usize % self.gpus.len()
     }
 
+    /// Whether worker `index` is the first on its GPU: it samples that GPU's telemetry (one sampler per GPU).
+    pub fn first_on_its_gpu(&self, index: u32) -> bool {
+        (index as usize) < self.gpus.len()
+    }
+
     /// The ceiling for `workers` workers: per GPU as many streams as workers land there, lanes numbered on.
     pub fn streams(&self, workers: u32) -> Vec<StreamsProcess> {
         let mut first_lane = 0;
@@ -60,6 +65,14 @@ pub fn visible_devices(parent: Option<&str>, ordinals: &[u32]) -> Result<String,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_worker_on_each_gpu_samples_it() {
+        let p = Placement { gpus: vec![0, 1] };
+        let sampling: Vec<u32> = (0..4).filter(|&i| p.first_on_its_gpu(i)).collect();
+        assert_eq!(sampling, vec![0, 1]);
+        assert_eq!(sampling.iter().map(|&i| p.position_of(i)).collect::<Vec<_>>(), vec![0, 1]);
+    }
 
     #[test]
     fn workers_alternate_between_gpus_and_streams_follow_them() {
