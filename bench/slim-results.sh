@@ -23,4 +23,22 @@ find "$R" -type f -name pods.log | while read -r log; do
   fi
 done
 find "$R" -type f \( -name '*.log' -o -name 'logs-*.txt' -o -name 'pods.log' \) -print0 | xargs -0 -r gzip -9n
-du -sh "$R"
+# Few files, not only few bytes (every file takes a block of its own): the worker results of one directory go into
+# one results.jsonl.gz (one result a line; `sharebench report` reads it like the files), and each run's logs/
+# folder into logs.tar.gz (`tar xzf logs.tar.gz` gives it back).
+find "$R" -type f -name '*.json.gz' ! -name 'results.jsonl.gz' -printf '%h\n' | sort -u | while read -r d; do
+  set -- "$d"/*.json.gz
+  { [ -f "$d/results.jsonl.gz" ] && zcat "$d/results.jsonl.gz"; for f in "$@"; do zcat "$f"; echo; done; } \
+    | grep -v '^$' | gzip -9n > "$d/results.jsonl.gz.tmp"
+  mv "$d/results.jsonl.gz.tmp" "$d/results.jsonl.gz" && rm -f "$@"
+done
+find "$R" -type d -name logs | while read -r d; do
+  (cd "$(dirname "$d")" && tar --sort=name --mtime=@0 --owner=0 --group=0 -czf logs.tar.gz logs && rm -rf logs)
+done
+# Worker logs lying beside their results (plan points, the flood runs) likewise, one logs.tar.gz a directory.
+find "$R" -type f -name '*.log.gz' ! -name 'pods.log.gz' -printf '%h\n' | sort -u | while read -r d; do
+  (cd "$d" && [ ! -f logs.tar.gz ] && tar --sort=name --mtime=@0 --owner=0 --group=0 -czf logs.tar.gz \
+    $(find . -maxdepth 1 -name '*.log.gz' ! -name 'pods.log.gz' -printf '%f\n') \
+    && find . -maxdepth 1 -name '*.log.gz' ! -name 'pods.log.gz' -delete)
+done
+du -sh "$R"; du -sh --apparent-size "$R"

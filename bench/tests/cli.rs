@@ -175,7 +175,7 @@ fn report_refuses_bad_input_and_keep_going_reports_the_rest() {
 fn a_kubernetes_plan_applies_follows_collects_and_deletes_each_point() {
     let dir = tempfile::tempdir().unwrap();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let fixture = format!("{root}/results/h100/plan-inference/points/timeslice-1/inference-0.json.gz");
+    let fixture = format!("{root}/results/h100/plan-inference/points/timeslice-1/results.jsonl.gz");
     let calls = dir.path().join("calls");
     let kubectl = fake_program(
         dir.path(),
@@ -252,8 +252,12 @@ fn a_kubernetes_plan_refuses_to_meet_an_existing_job() {
 
 /// A real H100 result (2 MPS workers of 16-block fma, worker `index`), as JSON.
 fn h100_result(index: u32) -> serde_json::Value {
-    let path = format!("{}/../results/h100/reference-16/results/w2-mps-{index}.json.gz", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&sharebench::load::files::read_text(std::path::Path::new(&path)).unwrap()).unwrap()
+    let path = format!("{}/../results/h100/reference-16/results/results.jsonl.gz", env!("CARGO_MANIFEST_DIR"));
+    let text = sharebench::load::files::read_text(std::path::Path::new(&path)).unwrap();
+    text.lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|r| r["mode"] == "mps" && r["config"]["workers"] == 2 && r["config"]["worker_index"] == index)
+        .unwrap()
 }
 
 #[test]
