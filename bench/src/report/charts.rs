@@ -125,6 +125,16 @@ pub fn shade(base: RGBColor, rank: usize, of: usize) -> (RGBColor, u32) {
     (RGBColor(mix(base.0), mix(base.1), mix(base.2)), 1 + (2.0 * t).round() as u32)
 }
 
+/// The colour and line width of the `i`-th series, of `mode` with `workers`, among all series' (mode, workers):
+/// the mode's colour, shaded by the rank of its worker count among that mode's counts ([`shade`]).
+fn series_style(all: &[(&str, u32)], mode: &str, workers: u32, i: usize) -> (RGBColor, u32) {
+    let mut counts: Vec<u32> = all.iter().filter(|(m, _)| *m == mode).map(|(_, n)| *n).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let rank = counts.iter().position(|&n| n == workers).unwrap_or(0);
+    shade(mode_color(mode, i), rank, counts.len())
+}
+
 /// An axis tick: whole numbers without decimals (`5000`, not `5000.0`), others with three significant digits.
 pub fn tick(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
@@ -169,14 +179,8 @@ impl Chart for LatencyChart {
             .draw()
             .map_err(err)?;
         for (i, curve) in self.series.iter().enumerate() {
-            let counts: Vec<u32> = {
-                let mut c: Vec<u32> = self.series.iter().filter(|s| s.mode == curve.mode).map(|s| s.workers).collect();
-                c.sort_unstable();
-                c.dedup();
-                c
-            };
-            let rank = counts.iter().position(|&n| n == curve.workers).unwrap_or(0);
-            let (c, width) = shade(mode_color(&curve.mode, i), rank, counts.len());
+            let all: Vec<(&str, u32)> = self.series.iter().map(|s| (s.mode.as_str(), s.workers)).collect();
+            let (c, width) = series_style(&all, &curve.mode, curve.workers, i);
             chart
                 .draw_series(LineSeries::new(curve.points.clone(), c.stroke_width(width)))
                 .map_err(err)?
@@ -477,14 +481,8 @@ impl Chart for ConditionsChart {
                 .draw()
                 .map_err(err)?;
             for (i, s) in self.series.iter().enumerate() {
-                let counts: Vec<u32> = {
-                    let mut c: Vec<u32> = self.series.iter().filter(|o| o.mode == s.mode).map(|o| o.workers).collect();
-                    c.sort_unstable();
-                    c.dedup();
-                    c
-                };
-                let rank = counts.iter().position(|&n| n == s.workers).unwrap_or(0);
-                let (c, width) = shade(mode_color(&s.mode, i), rank, counts.len());
+                let all: Vec<(&str, u32)> = self.series.iter().map(|o| (o.mode.as_str(), o.workers)).collect();
+                let (c, width) = series_style(&all, &s.mode, s.workers, i);
                 let xy: Vec<(f64, f64)> = s.points.iter().filter_map(|p| value(p).map(|v| (p.0, v))).collect();
                 chart
                     .draw_series(LineSeries::new(xy, c.stroke_width(width)))
