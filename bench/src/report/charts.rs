@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::load::Worker;
 use crate::result::histogram;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -125,6 +126,32 @@ pub fn shade(base: RGBColor, rank: usize, of: usize) -> (RGBColor, u32) {
     (RGBColor(mix(base.0), mix(base.1), mix(base.2)), 1 + (2.0 * t).round() as u32)
 }
 
+/// One panel of a two-panel chart: linear axes from 0, described, with whole-number ticks where they are whole.
+fn linear_panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    x_max: f64,
+    y_max: f64,
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| tick(*x))
+        .y_label_formatter(&|y| tick(*y))
+        .label_style((FAMILY, 12))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 /// The colour and line width of the `i`-th series, of `mode` with `workers`, among all series' (mode, workers):
 /// the mode's colour, shaded by the rank of its worker count among that mode's counts ([`shade`]).
 fn series_style(all: &[(&str, u32)], mode: &str, workers: u32, i: usize) -> (RGBColor, u32) {
@@ -178,8 +205,8 @@ impl Chart for LatencyChart {
             .label_style((FAMILY, 13))
             .draw()
             .map_err(err)?;
+        let all: Vec<(&str, u32)> = self.series.iter().map(|s| (s.mode.as_str(), s.workers)).collect();
         for (i, curve) in self.series.iter().enumerate() {
-            let all: Vec<(&str, u32)> = self.series.iter().map(|s| (s.mode.as_str(), s.workers)).collect();
             let (c, width) = series_style(&all, &curve.mode, curve.workers, i);
             chart
                 .draw_series(LineSeries::new(curve.points.clone(), c.stroke_width(width)))
@@ -395,21 +422,7 @@ impl Chart for SweepChart {
             let value = |p: &(u32, f64, f64)| if pick == 1 { p.1 } else { p.2 };
             let slo = if pick == 2 { self.slo_ms.unwrap_or(0.0) } else { 0.0 };
             let max_y = self.series.iter().flat_map(|s| s.1.iter().map(value)).fold(slo, f64::max) * 1.15;
-            let mut chart = ChartBuilder::on(area)
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(70)
-                .build_cartesian_2d(0.0..max_w * 1.1, 0.0..max_y.max(1e-9))
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc(self.x_label)
-                .y_desc(y_desc)
-                .x_label_formatter(&|x| tick(*x))
-                .y_label_formatter(&|y| tick(*y))
-                .label_style((FAMILY, 12))
-                .draw()
-                .map_err(err)?;
+            let mut chart = linear_panel(area, max_w * 1.1, max_y.max(1e-9), self.x_label, y_desc)?;
             if let (2, Some(slo)) = (pick, self.slo_ms) {
                 chart
                     .draw_series(LineSeries::new(vec![(0.0, slo), (max_w * 1.1, slo)], BLACK.stroke_width(2)))
@@ -465,23 +478,10 @@ impl Chart for ConditionsChart {
         for (area, pick, y_desc) in [(&left, 1usize, "SM clock (MHz)"), (&right, 2, "power draw (W)")] {
             let value = |p: &(f64, Option<f64>, Option<f64>)| if pick == 1 { p.1 } else { p.2 };
             let max_y = self.series.iter().flat_map(|s| s.points.iter().filter_map(value)).fold(1.0, f64::max) * 1.15;
-            let mut chart = ChartBuilder::on(area)
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(70)
-                .build_cartesian_2d(0.0..max_t * 1.02, 0.0..max_y)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc("time since worker 0 started measuring (s)")
-                .y_desc(y_desc)
-                .x_label_formatter(&|x| tick(*x))
-                .y_label_formatter(&|y| tick(*y))
-                .label_style((FAMILY, 12))
-                .draw()
-                .map_err(err)?;
+            let x_desc = "time since worker 0 started measuring (s)";
+            let mut chart = linear_panel(area, max_t * 1.02, max_y, x_desc, y_desc)?;
+            let all: Vec<(&str, u32)> = self.series.iter().map(|o| (o.mode.as_str(), o.workers)).collect();
             for (i, s) in self.series.iter().enumerate() {
-                let all: Vec<(&str, u32)> = self.series.iter().map(|o| (o.mode.as_str(), o.workers)).collect();
                 let (c, width) = series_style(&all, &s.mode, s.workers, i);
                 let xy: Vec<(f64, f64)> = s.points.iter().filter_map(|p| value(p).map(|v| (p.0, v))).collect();
                 chart
