@@ -106,13 +106,16 @@ fn default_run_id() -> String {
 }
 
 /// Starts serving the barrier in the background on worker 0 (every Pod of a Job gets the same arguments).
-fn spawn_barrier_server(args: &RunArgs) -> Result<Option<std::thread::JoinHandle<Result<()>>>> {
+fn spawn_barrier_server(
+    args: &RunArgs,
+    identity: &rendezvous::RunIdentity,
+) -> Result<Option<std::thread::JoinHandle<Result<()>>>> {
     let Some(listen) = &args.barrier_listen else { return Ok(None) };
     if args.worker_index.unwrap_or(0) != 0 {
         return Ok(None);
     }
     let listener = rendezvous::bind(listen)?;
-    let (identity, timeout) = (barrier_identity(args)?, args.barrier_timeout);
+    let (identity, timeout) = (identity.clone(), args.barrier_timeout);
     Ok(Some(std::thread::spawn(move || rendezvous::serve(listener, identity, timeout).map(|_| ()))))
 }
 
@@ -189,7 +192,9 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     if let Arrivals::Poisson { seed, .. } = &mut plan.arrivals {
         *seed = seed.wrapping_add(worker_index as u64);
     }
-    let barrier_server = spawn_barrier_server(args)?;
+    // What this run's workers agree on at the barrier, read once for serving and joining.
+    let identity = barrier_identity(args)?;
+    let barrier_server = spawn_barrier_server(args, &identity)?;
     let gpu = Gpu::open(args.gpu)?;
     let shape = shape(&args.workload, gpu.identity().sm_count)?;
     let sharing = match super::check::expectation_for(args.mode) {
@@ -202,10 +207,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         worker::warm_up(lane, &plan)?;
     }
     let start = match &args.barrier {
-        Some(addr) => {
-            let identity = barrier_identity(args)?;
-            rendezvous::start_instant(rendezvous::join(addr, worker_index, &identity, args.barrier_timeout)?)
-        }
+        Some(addr) => rendezvous::start_instant(rendezvous::join(addr, worker_index, &identity, args.barrier_timeout)?),
         None => Instant::now(),
     };
     let started_unix_ns = host::unix_now_ns();
