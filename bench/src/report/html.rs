@@ -50,7 +50,7 @@ pub fn render(report: &Report, charts: &[(String, String, String, String)]) -> S
     );
     for s in &runs {
         out += &format!("<p><b>{}</b> on {}:</p><ul>\n", escape(&s.title(several_gpus)), escape(s.gpu_name));
-        let shown = if runs.len() > 4 { s.headline.len().saturating_sub(1) } else { 0 };
+        let shown = if runs.len() > super::markdown::ANSWER_RUNS { s.headline.len().saturating_sub(1) } else { 0 };
         for line in &s.headline[shown..] {
             out += &format!("<li>{}</li>\n", escape(line));
         }

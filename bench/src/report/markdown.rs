@@ -8,8 +8,9 @@ use super::table;
 use super::write::ChartFile;
 use crate::load::runs::utc_stamp;
 
-/// Up to this many runs, the answer lists every headline line; past it, the index carries one line per run.
-const ANSWER_RUNS: usize = 4;
+/// Up to this many runs, the answer lists every headline line; past it, one line per run (here in the index,
+/// in report.html in the answer box).
+pub const ANSWER_RUNS: usize = 4;
 
 pub fn render(report: &Report, charts: &[ChartFile]) -> String {
     let runs = sections(report);
