@@ -72,7 +72,14 @@ fn main() {
                 driver_version: None,
             },
             config: RunConfig {
-                shape: KernelShape { kernel: KernelKind::Fma, blocks: 132, threads: 256, iters: 70_000, bytes: 0 },
+                shape: Some(KernelShape {
+                    kernel: KernelKind::Fma,
+                    blocks: 132,
+                    threads: 256,
+                    iters: 70_000,
+                    bytes: 0,
+                }),
+                command: None,
                 kernels: Some(kernels),
                 duration_s: None,
                 warmup: 0,
@@ -86,6 +93,7 @@ fn main() {
             },
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },
             telemetry: None,
+            tenant: None,
             started_unix_ns: 0,
             finished_unix_ns: 0,
             lanes: vec![LaneResult {
@@ -93,6 +101,7 @@ fn main() {
                 kernels,
                 latency_histogram: histogram::to_base64(&h),
                 records: records::encode(&recs, 0).expect("encode"),
+                device_stamps: true,
             }],
         };
         std::fs::write(dir.join(format!("w{w}.json")), result.to_json_line() + "\n").expect("write");

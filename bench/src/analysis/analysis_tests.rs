@@ -39,8 +39,30 @@ pub fn synthetic(mode: &str, workers: u32, index: u32, start: u64, kernels: u64,
         finished_unix_ns: base.finished_unix_ns,
         histogram: h,
         records,
+        host_base_unix_ns: start,
+        device_stamps: true,
         telemetry: None,
+        tenant: None,
     }
+}
+
+/// Worker `index` running a foreign command: `requests` requests of `latency` ns back to back on the host clock
+/// from `start` (Unix ns), no device stamps, `items` items each.
+pub fn command_worker(mode: &str, workers: u32, index: u32, start: u64, requests: u64, latency: u64) -> Worker {
+    let mut w = synthetic(mode, workers, index, 0, requests, latency, 0);
+    for r in &mut w.records {
+        (r.device_start_ns, r.device_end_ns, r.sm_count) = (0, 0, 0);
+    }
+    w.host_base_unix_ns = start;
+    w.device_stamps = false;
+    w.config.shape = None;
+    w.config.command = Some(vec!["python3".into(), "serve.py".into()]);
+    let mut tenant = crate::result::tenant::TenantReport::new(true);
+    tenant.requests_in_window = requests;
+    tenant.items = Some(requests * 8);
+    (tenant.ending, tenant.exit_status) = ("terminated".into(), Some("exit status 0".into()));
+    w.tenant = Some(tenant);
+    w
 }
 
 #[test]
@@ -56,12 +78,12 @@ fn time_slicing_shows_no_overlap_and_mps_does() {
     let a = analyze(&ws);
     let get = |mode: &str, n: u32| a.groups.iter().find(|g| g.key.mode == mode && g.key.workers == n).unwrap();
     let ts = get("timeslice", 2);
-    assert_eq!(ts.overlap_fraction, 0.0);
+    assert_eq!(ts.overlap_fraction, Some(0.0));
     assert_eq!(ts.kernels, 200);
     assert!((ts.kernels_per_s.value - 1000.0).abs() < 1.0, "{}", ts.kernels_per_s.value);
     let mps = get("mps", 2);
-    assert_eq!(mps.overlap_fraction, 1.0);
-    assert!((mps.mean_concurrency - 2.0).abs() < 1e-9);
+    assert_eq!(mps.overlap_fraction, Some(1.0));
+    assert!((mps.mean_concurrency.unwrap() - 2.0).abs() < 1e-9);
     assert!((mps.kernels_per_s.value - 200.0 / 0.15).abs() < 1.0);
     assert!((mps.fairness_jain - 1.0).abs() < 1e-9);
     assert_eq!(mps.verified_workers, 2);
@@ -83,7 +105,7 @@ fn workers_on_different_gpus_are_not_averaged() {
     let a = analyze(&[a0.clone(), a1]);
     assert_eq!(a.groups.len(), 2);
     // Each GPU is its own group; the run is complete because both workers reported, one per GPU.
-    assert!(a.groups.iter().all(|g| g.overlap_fraction == 0.0 && g.complete && g.workers_reported == 1));
+    assert!(a.groups.iter().all(|g| g.overlap_fraction == Some(0.0) && g.complete && g.workers_reported == 1));
     assert!(a.warnings.iter().any(|w| w.text.contains("2 different GPUs")));
     assert!(a.warnings.iter().all(|w| !w.text.contains("workers reported")));
     // One of the two missing: both GPUs' groups say so, and one warning names the run.
@@ -108,4 +130,28 @@ fn group_order_does_not_change_results() {
     rev.reverse();
     let (a, b) = (analyze(&ws), analyze(&rev));
     assert_eq!(serde_json::to_string(&a.groups).unwrap(), serde_json::to_string(&b.groups).unwrap());
+}
+
+#[test]
+fn command_workers_are_timed_on_the_host_clock_and_their_overlap_is_not_shown_as_zero() {
+    let start = 1_764_000_000_000_000_000;
+    let mut silent = command_worker("mps", 3, 2, start, 0, 1);
+    silent.tenant.as_mut().unwrap().reports = false;
+    let ws = vec![
+        command_worker("mps", 3, 0, start, 100, 10_000_000), // 100 requests of 10 ms: 1 s
+        command_worker("mps", 3, 1, start, 50, 20_000_000),  // 50 of 20 ms: 1 s
+        silent,
+    ];
+    let a = analyze(&ws);
+    let g = &a.groups[0];
+    assert_eq!(g.clock, Clock::Host);
+    assert_eq!((g.overlap_fraction, g.busy_ns, g.mean_concurrency), (None, None, None));
+    assert_eq!(g.kernels, 150);
+    assert!((g.kernels_per_s.value - 150.0).abs() < 1.0, "{}", g.kernels_per_s.value);
+    assert!((g.items_per_s.unwrap() - 1200.0).abs() < 10.0);
+    assert_eq!(g.tokens_per_s, None);
+    // The silent neighbour is listed with how it ended, and left out of fairness (both reporters got 1 s).
+    assert!(g.per_worker[2].neighbour.as_deref().unwrap().contains("terminated (exit status 0)"));
+    assert!(g.per_worker[0].mean_sm_count.is_none());
+    assert!(g.fairness_jain < 1.0 && g.fairness_jain > 0.85, "{}", g.fairness_jain);
 }

@@ -3,7 +3,7 @@
 //! MLPerf's rule that a tail percentile needs enough samples beyond it to mean something.
 
 use super::stats::LatencySummary;
-use crate::load::Worker;
+use crate::load::{Clock, Worker};
 use crate::result::histogram;
 use serde::Serialize;
 
@@ -57,13 +57,13 @@ pub fn judge(latency: &LatencySummary, slo_ns: u64, complete: bool) -> Verdict {
     }
 }
 
-/// Requests per second of these workers over their common device makespan.
+/// Requests per second of these workers over their common makespan (on the device clock, or on the hosts' when
+/// a foreign command is among them).
 fn throughput<'a>(workers: impl Iterator<Item = &'a Worker> + Clone) -> f64 {
-    let kernels: usize = workers.clone().map(|w| w.records.len()).sum();
-    let first = workers.clone().filter_map(|w| w.records.first().map(|r| r.device_start_ns)).min();
-    let last = workers.filter_map(|w| w.records.iter().map(|r| r.device_end_ns).max()).max();
-    match (first, last) {
-        (Some(f), Some(l)) if l > f => kernels as f64 / ((l - f) as f64 / 1e9),
+    let members: Vec<&Worker> = workers.collect();
+    let kernels: usize = members.iter().map(|w| w.records.len()).sum();
+    match super::span(&members, Clock::common(members.iter().copied())) {
+        (first, last) if last > first => kernels as f64 / ((last - first) as f64 / 1e9),
         _ => 0.0,
     }
 }

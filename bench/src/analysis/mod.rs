@@ -8,7 +8,7 @@ pub mod conditions;
 pub mod overlap;
 pub mod stats;
 
-use crate::load::Worker;
+use crate::load::{Clock, Worker};
 use crate::result::histogram::{self, LatencyHistogram};
 use crate::result::SharingVerdict;
 use crate::workload::KernelShape;
@@ -42,8 +42,11 @@ pub struct WorkerSummary {
     pub kernels: u64,
     pub kernels_per_s: f64,
     pub latency: LatencySummary,
-    pub mean_device_ns: f64,
-    pub mean_sm_count: f64,
+    /// Mean device time and SMs of its kernels (`None` for a foreign command: its kernels are not visible).
+    pub mean_device_ns: Option<f64>,
+    pub mean_sm_count: Option<f64>,
+    /// A foreign command that reported no request (a neighbour only): its run time and exit status.
+    pub neighbour: Option<String>,
     /// Mean latency over the solo run's mean latency, when a solo run of this configuration exists.
     pub slowdown_vs_solo: Option<f64>,
 }
@@ -57,21 +60,32 @@ pub struct GroupSummary {
     pub started_unix_ns: u64,
     /// How its first worker was started.
     pub command_line: Vec<String>,
-    pub shape: KernelShape,
+    /// The kernel, or for a foreign command's workers the command.
+    pub shape: Option<KernelShape>,
+    pub command: Option<Vec<String>>,
+    /// The clock the group's timeline is on: the device's for sharebench's kernels, the hosts' when any worker
+    /// ran a foreign command (whose kernels sharebench cannot see).
+    pub clock: Clock,
     /// Workers whose sharing verdict matches the mode (`mps`: joined; `timeslice`/`streams`: not a client).
     pub verified_workers: u32,
     pub workers_reported: u32,
     pub complete: bool,
     pub kernels: u64,
     pub makespan_ns: u64,
-    pub busy_ns: u64,
-    pub overlap_ns: u64,
-    pub overlap_fraction: f64,
-    pub mean_concurrency: f64,
+    /// Kernel overlap on the device; `None` on the host clock (a foreign command's kernels are not visible, so
+    /// how they overlapped is not known, and is not shown as zero).
+    pub busy_ns: Option<u64>,
+    pub overlap_ns: Option<u64>,
+    pub overlap_fraction: Option<f64>,
+    pub mean_concurrency: Option<f64>,
     pub time_at_concurrency_ns: Vec<u64>,
+    /// Kernels (or a command's requests) per second, all workers together.
     pub kernels_per_s: Estimate,
     pub flop_per_s: Option<f64>,
     pub bytes_per_s: Option<f64>,
+    /// Items and tokens per second, where commands reported them.
+    pub items_per_s: Option<f64>,
+    pub tokens_per_s: Option<f64>,
     pub latency: LatencySummary,
     pub fairness_jain: f64,
     pub per_worker: Vec<WorkerSummary>,
@@ -119,11 +133,18 @@ pub enum WarningKind {
     FewSamples,
     /// No GPU telemetry could be taken (no NVML), so the conditions are unknown.
     NoTelemetry,
+    /// A part of the comparison that does not apply to this workload (a foreign command has no streams ceiling).
+    NotApplicable,
+    /// A foreign command's own troubles that leave its numbers standing: it ignored SIGTERM, it reported nothing.
+    Command,
 }
 
 impl WarningKind {
     pub fn severe(self) -> bool {
-        !matches!(self, WarningKind::FewSamples | WarningKind::NoTelemetry)
+        !matches!(
+            self,
+            WarningKind::FewSamples | WarningKind::NoTelemetry | WarningKind::NotApplicable | WarningKind::Command
+        )
     }
 
     /// The heading of its group of warnings.
@@ -140,6 +161,8 @@ impl WarningKind {
             WarningKind::NoTelemetry => {
                 "no GPU telemetry (NVML unavailable): clocks, throttling and other tenants unknown"
             }
+            WarningKind::NotApplicable => "not measured, because it does not apply",
+            WarningKind::Command => "foreign commands: what they did besides their requests",
         }
     }
 }
@@ -182,12 +205,11 @@ fn mean_latency(h: &LatencyHistogram) -> f64 {
 }
 
 fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option<f64>) -> GroupSummary {
-    let intervals =
-        members.iter().map(|w| w.records.iter().map(|r| (r.device_start_ns, r.device_end_ns)).collect()).collect();
-    let overlap = overlap::overlap(intervals);
+    let clock = Clock::common(members.iter().copied());
+    let overlap = overlap::overlap(members.iter().map(|w| w.intervals(clock).collect()).collect());
     let kernels: u64 = members.iter().map(|w| w.records.len() as u64).sum();
     let makespan_s = overlap.makespan_ns.max(1) as f64 / 1e9;
-    let rates = group_rates(members);
+    let rates = group_rates(members, clock);
     let seed = key.workers as u64 * 7919 + key.mode.len() as u64;
     let mut kernels_per_s =
         stats::mean_estimate(&rates, RESAMPLES, seed).unwrap_or(Estimate { value: 0.0, ci_low: 0.0, ci_high: 0.0 });
@@ -200,11 +222,14 @@ fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option
             let _ = histogram::merge(&mut merged, &w.histogram);
             let n = w.records.len().max(1) as f64;
             let span = match (
-                w.records.iter().map(|r| r.device_start_ns).min(),
-                w.records.iter().map(|r| r.device_end_ns).max(),
+                w.intervals(clock).map(|(start, _)| start).min(),
+                w.intervals(clock).map(|(_, end)| end).max(),
             ) {
                 (Some(s), Some(e)) if e > s => (e - s) as f64 / 1e9,
                 _ => f64::NAN,
+            };
+            let on_device = |f: fn(&crate::result::records::KernelRecord) -> f64| {
+                w.device_stamps.then(|| w.records.iter().map(f).sum::<f64>() / n)
             };
             WorkerSummary {
                 worker: w.worker,
@@ -217,36 +242,52 @@ fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option
                 kernels: w.records.len() as u64,
                 kernels_per_s: w.records.len() as f64 / span,
                 latency: LatencySummary::of(&w.histogram),
-                mean_device_ns: w.records.iter().map(|r| r.device_duration_ns() as f64).sum::<f64>() / n,
-                mean_sm_count: w.records.iter().map(|r| r.sm_count as f64).sum::<f64>() / n,
+                mean_device_ns: on_device(|r| r.device_duration_ns() as f64),
+                mean_sm_count: on_device(|r| r.sm_count as f64),
+                neighbour: w.neighbour_only().then(|| neighbour_text(w)),
                 slowdown_vs_solo: solo_mean_latency.map(|solo| mean_latency(&w.histogram) / solo),
             }
         })
         .collect();
-    let shares: Vec<f64> =
-        per_worker.iter().map(|w| if w.kernels_per_s.is_finite() { w.kernels_per_s } else { 0.0 }).collect();
+    // Fairness is among the workers whose own requests are known: a silent neighbour has no share to judge.
+    let shares: Vec<f64> = per_worker
+        .iter()
+        .filter(|w| w.neighbour.is_none())
+        .map(|w| if w.kernels_per_s.is_finite() { w.kernels_per_s } else { 0.0 })
+        .collect();
     let shape = members[0].config.shape;
+    let per_launch = |work: fn(&KernelShape) -> u64| {
+        shape.map(|s| work(&s)).filter(|&w| w > 0).map(|w| kernels as f64 * w as f64 / makespan_s)
+    };
+    let per_second = |count: fn(&crate::result::tenant::TenantReport) -> Option<u64>| {
+        let counts: Vec<u64> = members.iter().filter_map(|w| w.tenant.as_ref().and_then(count)).collect();
+        (!counts.is_empty()).then(|| counts.iter().sum::<u64>() as f64 / makespan_s)
+    };
+    let on_device = clock == Clock::Device;
     GroupSummary {
         gpu_name: members[0].gpu.name.clone(),
         driver_version: members[0].gpu.driver_version.clone(),
         started_unix_ns: members.iter().map(|w| w.started_unix_ns).min().unwrap_or(0),
         command_line: members[0].config.command_line.clone(),
         shape,
+        command: members.iter().find_map(|w| w.config.command.clone()),
+        clock,
         verified_workers: members.iter().filter(|w| verified(&key.mode, w.verdict)).count() as u32,
         workers_reported: members.len() as u32,
         // Settled in `analyze`, which sees the run's workers on every GPU.
         complete: members.iter().all(|w| w.status.complete),
         kernels,
         makespan_ns: overlap.makespan_ns,
-        busy_ns: overlap.busy_ns,
-        overlap_ns: overlap.overlap_ns,
-        overlap_fraction: overlap.overlap_fraction(),
-        mean_concurrency: overlap.mean_concurrency(),
-        time_at_concurrency_ns: overlap.time_at_concurrency_ns.clone(),
+        busy_ns: on_device.then_some(overlap.busy_ns),
+        overlap_ns: on_device.then_some(overlap.overlap_ns),
+        overlap_fraction: on_device.then(|| overlap.overlap_fraction()),
+        mean_concurrency: on_device.then(|| overlap.mean_concurrency()),
+        time_at_concurrency_ns: if on_device { overlap.time_at_concurrency_ns.clone() } else { vec![] },
         kernels_per_s,
-        flop_per_s: (shape.flop_per_launch() > 0).then(|| kernels as f64 * shape.flop_per_launch() as f64 / makespan_s),
-        bytes_per_s: (shape.bytes_per_launch() > 0)
-            .then(|| kernels as f64 * shape.bytes_per_launch() as f64 / makespan_s),
+        flop_per_s: per_launch(KernelShape::flop_per_launch),
+        bytes_per_s: per_launch(KernelShape::bytes_per_launch),
+        items_per_s: per_second(|t| t.items),
+        tokens_per_s: per_second(|t| t.tokens),
         latency: LatencySummary::of(&merged),
         fairness_jain: stats::jain_index(&shares),
         per_worker,
@@ -258,17 +299,31 @@ fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option
     }
 }
 
-/// Earliest device start and latest device end of a group's kernels.
-fn device_span(members: &[&Worker]) -> (u64, u64) {
-    let first = members.iter().filter_map(|w| w.records.iter().map(|r| r.device_start_ns).min()).min().unwrap_or(0);
-    let last = members.iter().filter_map(|w| w.records.iter().map(|r| r.device_end_ns).max()).max().unwrap_or(first);
+/// A silent neighbour in words: how long its command ran and how it ended.
+fn neighbour_text(w: &Worker) -> String {
+    match &w.tenant {
+        Some(t) => format!(
+            "a neighbour only (reported no request): ran {:.1} s, {} ({})",
+            t.ran_s,
+            t.ending,
+            t.exit_status.as_deref().unwrap_or("?")
+        ),
+        None => "a neighbour only".into(),
+    }
+}
+
+/// Earliest start and latest end of a group's records on `clock`.
+pub fn span(members: &[&Worker], clock: Clock) -> (u64, u64) {
+    let all = || members.iter().flat_map(|w| w.intervals(clock));
+    let first = all().map(|(start, _)| start).min().unwrap_or(0);
+    let last = all().map(|(_, end)| end).max().unwrap_or(first);
     (first, last)
 }
 
 /// The window rates of a group again, for ratio intervals.
-fn group_rates(members: &[&Worker]) -> Vec<f64> {
-    let (first, last) = device_span(members);
-    window_rates(members.iter().flat_map(|w| w.records.iter().map(|r| r.device_end_ns)), first, last)
+fn group_rates(members: &[&Worker], clock: Clock) -> Vec<f64> {
+    let (first, last) = span(members, clock);
+    window_rates(members.iter().flat_map(|w| w.intervals(clock).map(|(_, end)| end)), first, last)
 }
 
 /// Workers by group, each group in worker order.
@@ -391,6 +446,28 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
             }),
             _ => {}
         }
+        for w in groups[&g.key].iter() {
+            let Some(t) = &w.tenant else { continue };
+            let subject = format!("{} x{} worker {}", g.key.mode, g.key.workers, w.worker);
+            let mut say = |text: String| {
+                warnings.push(Warning {
+                    kind: WarningKind::Command,
+                    run_id: g.key.run_id.clone(),
+                    subject: subject.clone(),
+                    text: format!("run {}, {subject}: {text}", g.key.run_id),
+                })
+            };
+            if t.ending == "killed" {
+                say("its command ignored SIGTERM at the window's end and was killed after the grace period".into());
+            }
+            if w.neighbour_only() && t.reports {
+                say(format!(
+                    "its command reported no request in the window (a neighbour only); it ran {:.1} s, {}",
+                    t.ran_s,
+                    t.exit_status.as_deref().unwrap_or("?")
+                ));
+            }
+        }
         if g.latency.samples > 0 && !g.latency.enough_for(0.99) {
             warnings.push(Warning {
                 kind: WarningKind::FewSamples,
@@ -412,7 +489,9 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
         }
         let find = |mode: &str| {
             let k = GroupKey { run_id: base.0.clone(), workers: base.1, gpu_uuid: base.2.clone(), mode: mode.into() };
-            groups.get(&k).map(|m| (group_rates(m), summaries.iter().find(|s| s.key == k)))
+            groups
+                .get(&k)
+                .map(|m| (group_rates(m, Clock::common(m.iter().copied())), summaries.iter().find(|s| s.key == k)))
         };
         let (ts, mps, streams) = (find("timeslice"), find("mps"), find("streams"));
         if [&ts, &mps, &streams].iter().filter(|m| m.is_some()).count() < 2 {

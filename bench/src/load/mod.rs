@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::result::histogram::{self, LatencyHistogram};
 use crate::result::records::{self, KernelRecord};
 use crate::result::telemetry::Telemetry;
+use crate::result::tenant::TenantReport;
 use crate::result::{GpuIdentity, HostIdentity, RunConfig, RunStatus, SharingVerdict, WorkerResult};
 use serde::Serialize;
 use std::io::Read;
@@ -39,8 +40,52 @@ pub struct Worker {
     pub finished_unix_ns: u64,
     pub histogram: LatencyHistogram,
     pub records: Vec<KernelRecord>,
+    /// Wall-clock time (Unix ns) the records' host offsets count from.
+    pub host_base_unix_ns: u64,
+    /// Whether the records carry device times; a foreign command's requests have host times only.
+    pub device_stamps: bool,
     /// The GPU telemetry its process sampled (worker 0; on its first lane only).
     pub telemetry: Option<Telemetry>,
+    /// The foreign command it ran as its workload, and how that went.
+    pub tenant: Option<TenantReport>,
+}
+
+/// Which clock a set of workers is put on one timeline with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Clock {
+    /// `%globaltimer`, one clock for every context on the GPU: kernels as they ran on the device.
+    Device,
+    /// The hosts' wall clocks: requests from their start to their completion (foreign commands).
+    Host,
+}
+
+impl Clock {
+    /// The device clock when every worker has device stamps, else the host clock.
+    pub fn common<'a>(mut workers: impl Iterator<Item = &'a Worker>) -> Clock {
+        match workers.all(|w| w.device_stamps) {
+            true => Clock::Device,
+            false => Clock::Host,
+        }
+    }
+}
+
+impl Worker {
+    /// Each record's (start, end) on `clock`.
+    pub fn intervals(&self, clock: Clock) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.records.iter().map(move |r| match clock {
+            Clock::Device => (r.device_start_ns, r.device_end_ns),
+            Clock::Host => {
+                let start = self.host_base_unix_ns.saturating_add(r.submit_ns);
+                (start, start.saturating_add(r.latency_ns))
+            }
+        })
+    }
+
+    /// A foreign command that reported no request: a neighbour whose own latency is unknown.
+    pub fn neighbour_only(&self) -> bool {
+        self.tenant.as_ref().is_some_and(TenantReport::neighbour_only)
+    }
 }
 
 /// A source left out of the report, and why.
@@ -74,6 +119,7 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
                 started_unix_ns: result.started_unix_ns,
                 finished_unix_ns: result.finished_unix_ns,
                 gpu_sm_count: result.gpu.sm_count,
+                device_stamps: lane.device_stamps,
             };
             if let Some((index, why)) = plausibility::first_implausible(&records, &bounds) {
                 return Err(format!("worker {}, kernel record {index}: {why} (a corrupted record)", lane.worker));
@@ -93,7 +139,10 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
                 finished_unix_ns: result.finished_unix_ns,
                 histogram,
                 records,
+                host_base_unix_ns: lane.records.host_base_unix_ns,
+                device_stamps: lane.device_stamps,
                 telemetry: telemetry.take(),
+                tenant: result.tenant.clone(),
             })
         })
         .collect()

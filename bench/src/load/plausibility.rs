@@ -24,6 +24,8 @@ pub struct Bounds {
     pub started_unix_ns: u64,
     pub finished_unix_ns: u64,
     pub gpu_sm_count: u32,
+    /// Whether the records carry device times (sharebench's kernels); a command's requests have none.
+    pub device_stamps: bool,
 }
 
 /// The first impossible record: its index and what is wrong with it.
@@ -36,7 +38,9 @@ pub fn first_implausible(records: &[KernelRecord], b: &Bounds) -> Option<(usize,
     records.iter().enumerate().find_map(|(i, r)| {
         let submit = b.host_base_unix_ns.saturating_add(r.submit_ns);
         let done = submit.saturating_add(r.latency_ns);
-        let why = if r.sm_count as u32 > b.gpu_sm_count {
+        let why = if !b.device_stamps && (r.device_start_ns | r.device_end_ns | r.sm_count as u64) != 0 {
+            "holds device times, but its lane has no device stamps (a command's requests)".to_string()
+        } else if r.sm_count as u32 > b.gpu_sm_count {
             format!("ran on {} SMs, but the GPU has {}", r.sm_count, b.gpu_sm_count)
         } else if r.device_end_ns < r.device_start_ns {
             "device end before device start".to_string()
@@ -79,6 +83,7 @@ mod tests {
             started_unix_ns: START,
             finished_unix_ns: START + 2_000_000_000,
             gpu_sm_count: 132,
+            device_stamps: true,
         }
     }
 

@@ -125,7 +125,14 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
     }
     out += "\nConcurrency (share of busy time with exactly k workers' kernels on the GPU):\n\n| mode | workers | k = 1 | k = 2 | k = 3 | k >= 4 |\n|---|---|---|---|---|---|\n";
     for g in &s.groups {
-        let share = |k: usize| g.time_at_concurrency_ns.get(k).copied().unwrap_or(0) as f64 / g.busy_ns.max(1) as f64;
+        let Some(busy) = g.busy_ns else {
+            out += &format!(
+                "| {} | {} | not measurable: a foreign command's kernels are not visible to sharebench |||| \n",
+                g.key.mode, g.key.workers
+            );
+            continue;
+        };
+        let share = |k: usize| g.time_at_concurrency_ns.get(k).copied().unwrap_or(0) as f64 / busy.max(1) as f64;
         let rest: f64 = (4..g.time_at_concurrency_ns.len()).map(share).sum();
         out += &format!(
             "| {} | {} | {:.1}% | {:.1}% | {:.1}% | {:.1}% |\n",
@@ -141,7 +148,7 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
     for g in &s.groups {
         for w in &g.per_worker {
             out += &format!(
-                "| {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {:.1} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |\n",
                 g.key.mode,
                 g.key.workers,
                 w.worker,
@@ -151,7 +158,7 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
                 w.kernels_per_s,
                 crate::units::format_ns(w.latency.p50_ns as f64),
                 crate::units::format_ns(w.latency.p99_ns as f64),
-                w.mean_sm_count,
+                w.mean_sm_count.map(|n| format!("{n:.1}")).unwrap_or_else(|| "n/a".into()),
                 w.slowdown_vs_solo.map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into())
             );
         }

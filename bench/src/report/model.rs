@@ -45,3 +45,16 @@ pub fn describe_shape(s: &crate::workload::KernelShape) -> String {
         KernelKind::Tiny => format!("tiny 1x{} iters={}", s.threads, s.iters),
     }
 }
+
+/// A group's workload in a few words: its kernel, or the foreign command it ran (cut to 60 characters).
+pub fn describe_workload(shape: Option<&crate::workload::KernelShape>, command: Option<&[String]>) -> String {
+    match (command, shape) {
+        (Some(command), _) => {
+            let text = command.join(" ");
+            let cut: String = text.chars().take(60).collect();
+            format!("command `{cut}{}`", if cut.len() < text.len() { "..." } else { "" })
+        }
+        (None, Some(shape)) => describe_shape(shape),
+        (None, None) => "unknown workload".into(),
+    }
+}

@@ -2,7 +2,7 @@
 //! with its own table, comparisons, warnings and charts. Builds views of a [`Report`] for the writers (terminal,
 //! Markdown, HTML), so all three say the same thing in the same order. Pure.
 
-use super::model::{describe_shape, Report};
+use super::model::{describe_workload, Report};
 use super::table;
 use crate::analysis::{Comparison, GroupSummary, Warning, WarningKind};
 use crate::units::{format_ns, three_digits};
@@ -131,7 +131,7 @@ pub fn sections(report: &Report) -> Vec<RunSection<'_>> {
                 gpu_uuid: &g.key.gpu_uuid,
                 gpu_name: &g.gpu_name,
                 driver: g.driver_version.as_deref().unwrap_or("?"),
-                workload: describe_shape(&g.shape),
+                workload: describe_workload(g.shape.as_ref(), g.command.as_deref()),
                 started_unix_ns: g.started_unix_ns,
                 command: g.command_line.join(" "),
                 groups: vec![g],
@@ -178,12 +178,11 @@ pub fn headline(s: &RunSection) -> Vec<String> {
                         "MPS reaches the one-process ceiling".to_string()
                     });
                 }
-                if let Some(ts) = group("timeslice") {
-                    parts.push(if ts.overlap_fraction == 0.0 {
-                        "time-slicing never overlapped".to_string()
-                    } else {
-                        format!("time-slicing overlapped {:.1}%", ts.overlap_fraction * 100.0)
-                    });
+                match group("timeslice").map(|ts| ts.overlap_fraction) {
+                    Some(Some(0.0)) => parts.push("time-slicing never overlapped".to_string()),
+                    Some(Some(f)) => parts.push(format!("time-slicing overlapped {:.1}%", f * 100.0)),
+                    Some(None) => parts.push("overlap not measurable (a foreign command's kernels)".to_string()),
+                    None => {}
                 }
             }
             if parts.is_empty() {

@@ -55,7 +55,7 @@ pub fn row(g: &crate::analysis::GroupSummary) -> Vec<String> {
         format!("{}/{}", g.verified_workers, g.workers_reported),
         g.kernels.to_string(),
         estimate(&g.kernels_per_s),
-        format!("{:.1}%", g.overlap_fraction * 100.0),
+        g.overlap_fraction.map(|f| format!("{:.1}%", f * 100.0)).unwrap_or_else(|| "n/a".into()),
         format_ns(g.latency.p50_ns as f64),
         format_ns(g.latency.p99_ns as f64),
         format_ns(g.latency.p999_ns as f64),

@@ -14,6 +14,7 @@ pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
     let origin = groups
         .iter()
         .flat_map(|(_, ws)| ws.iter())
+        .filter(|w| w.device_stamps)
         .filter_map(|w| w.records.first().map(|r| r.device_start_ns))
         .min()
         .unwrap_or(0);
@@ -38,13 +39,17 @@ pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
         );
         for w in workers {
             push(&mut out, format!("{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{pid},\"tid\":{},\"args\":{{\"name\":\"worker {}\"}}}}", w.worker, w.worker));
+            // A foreign command's requests have no device times: its track stays empty.
+            if !w.device_stamps {
+                continue;
+            }
             capped |= w.records.len() > per_worker;
             for (i, r) in w.records.iter().take(per_worker).enumerate() {
                 let mut e = String::with_capacity(120);
                 let _ = write!(
                     e,
                     "{{\"ph\":\"X\",\"name\":\"{}\",\"pid\":{pid},\"tid\":{},\"ts\":{:.3},\"dur\":{:.3},\"args\":{{\"kernel\":{i},\"sms\":{},\"latency_us\":{:.3}}}}}",
-                    w.config.shape.kernel,
+                    w.config.shape.map(|s| s.kernel.to_string()).unwrap_or_default(),
                     w.worker,
                     (r.device_start_ns - origin) as f64 / 1e3,
                     r.device_duration_ns() as f64 / 1e3,

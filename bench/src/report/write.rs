@@ -3,7 +3,7 @@
 //! replaced without `force`.
 
 use super::charts::{self, LatencyChart, SweepChart, TimelineChart};
-use super::model::{describe_shape, Report};
+use super::model::{describe_workload, Report};
 use crate::analysis::GroupKey;
 use crate::error::{Error, Result};
 use crate::fsio::{self, Overwrite};
@@ -84,8 +84,15 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
         counts.sort_unstable();
         counts.dedup();
         for n in counts {
-            let members: Vec<(&GroupKey, &[&Worker])> =
-                keys.iter().filter(|k| k.workers == n).map(|k| (*k, groups[k].as_slice())).collect();
+            // Timelines are drawn from device stamps: groups with a foreign command's workers have none.
+            let members: Vec<(&GroupKey, &[&Worker])> = keys
+                .iter()
+                .filter(|k| k.workers == n && groups[k].iter().all(|w| w.device_stamps))
+                .map(|k| (*k, groups[k].as_slice()))
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
             let durations: Vec<u64> = members
                 .iter()
                 .flat_map(|(_, ws)| ws.iter().flat_map(|w| w.records.iter().map(|r| r.device_duration_ns())))
@@ -100,7 +107,8 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
                 .min()
                 .unwrap_or(0);
             let window_ns = makespan.min((mean * 12 * n as u64).max(1)).max(1);
-            let shape = describe_shape(&members[0].1[0].config.shape);
+            let first = members[0].1[0];
+            let shape = describe_workload(first.config.shape.as_ref(), first.config.command.as_deref());
             let sms = members[0].1[0].gpu.sm_count;
             for occupancy in [false, true] {
                 let (what, name) =

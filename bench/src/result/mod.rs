@@ -8,6 +8,7 @@
 pub mod histogram;
 pub mod records;
 pub mod telemetry;
+pub mod tenant;
 
 use crate::workload::KernelShape;
 use serde::{Deserialize, Serialize};
@@ -15,8 +16,10 @@ use serde::{Deserialize, Serialize};
 /// Marker stored as the first field, so results can be picked out of mixed log streams.
 pub const FORMAT: &str = "sharebench-result";
 /// Bumped whenever a field changes meaning; readers refuse versions they do not know.
-/// 2: `telemetry` (GPU clocks, throttling, power, processes during the run); version 1 results are still read.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 2: `telemetry` (GPU clocks, throttling, power, processes during the run).
+/// 3: foreign commands as workloads (`run --exec`): `tenant`, `config.command`, lanes without device stamps.
+/// Versions 1 and 2 are still read.
+pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest version this sharebench reads.
 pub const OLDEST_READ: u32 = 1;
 
@@ -44,6 +47,9 @@ pub struct WorkerResult {
     /// GPU telemetry during the run (worker 0 samples it); absent in version 1 results and other workers'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<telemetry::Telemetry>,
+    /// The foreign command this worker ran as its workload (`run --exec`), and how it went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<tenant::TenantReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,8 +93,12 @@ pub struct GpuIdentity {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
+    /// The kernel launched; absent when the workload is a foreign command.
     #[serde(flatten)]
-    pub shape: KernelShape,
+    pub shape: Option<KernelShape>,
+    /// The foreign command run as the workload (`run --exec -- COMMAND`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
     /// Kernels to record per lane (closed loop), or
     pub kernels: Option<u64>,
     /// seconds to record per lane.
@@ -157,6 +167,18 @@ pub struct LaneResult {
     /// Host latency (submit to completion) in ns, HdrHistogram V2+DEFLATE, base64.
     pub latency_histogram: String,
     pub records: records::EncodedRecords,
+    /// Whether the records carry device times and SM counts (sharebench's kernels); a foreign command's
+    /// requests have host times only, and their device fields are not measurements.
+    #[serde(default = "device_stamped", skip_serializing_if = "is_device_stamped")]
+    pub device_stamps: bool,
+}
+
+fn device_stamped() -> bool {
+    true
+}
+
+fn is_device_stamped(stamped: &bool) -> bool {
+    *stamped
 }
 
 impl WorkerResult {
@@ -240,7 +262,8 @@ pub mod tests {
                 driver_version: Some("580.159.04".into()),
             },
             config: RunConfig {
-                shape: KernelShape { kernel: KernelKind::Fma, blocks: 132, threads: 256, iters: 1000, bytes: 0 },
+                shape: Some(KernelShape { kernel: KernelKind::Fma, blocks: 132, threads: 256, iters: 1000, bytes: 0 }),
+                command: None,
                 kernels: Some(1),
                 duration_s: None,
                 warmup: 5,
@@ -256,11 +279,13 @@ pub mod tests {
             started_unix_ns: 1,
             finished_unix_ns: 2,
             telemetry: None,
+            tenant: None,
             lanes: vec![LaneResult {
                 worker: 0,
                 kernels: 1,
                 latency_histogram: histogram::to_base64(&h),
                 records: records::encode(&recs, 1).unwrap(),
+                device_stamps: true,
             }],
         }
     }
@@ -269,22 +294,34 @@ pub mod tests {
     fn json_round_trip() {
         let r = sample_result();
         let line = r.to_json_line();
-        assert!(line.starts_with("{\"format\":\"sharebench-result\",\"schema_version\":2,"));
+        assert!(line.starts_with("{\"format\":\"sharebench-result\",\"schema_version\":3,"));
         assert!(!line.contains('\n'));
         assert_eq!(WorkerResult::from_json(&line).unwrap(), r);
     }
 
     #[test]
     fn version_1_results_without_telemetry_still_read() {
-        let old = sample_result().to_json_line().replace("\"schema_version\":2", "\"schema_version\":1");
+        let old = sample_result().to_json_line().replace("\"schema_version\":3", "\"schema_version\":1");
         let r = WorkerResult::from_json(&old).unwrap();
         assert_eq!((r.schema_version, r.telemetry), (1, None));
+        assert!(r.lanes[0].device_stamps && r.config.shape.is_some() && r.tenant.is_none());
+    }
+
+    #[test]
+    fn a_command_result_has_no_kernel_shape_and_says_its_records_have_no_device_stamps() {
+        let mut r = sample_result();
+        r.config.shape = None;
+        r.config.command = Some(vec!["python3".into(), "serve.py".into()]);
+        r.lanes[0].device_stamps = false;
+        let line = r.to_json_line();
+        assert!(!line.contains("\"kernel\"") && line.contains("\"device_stamps\":false"));
+        assert_eq!(WorkerResult::from_json(&line).unwrap(), r);
     }
 
     #[test]
     fn foreign_and_future_documents_are_refused_with_a_reason() {
         assert!(WorkerResult::from_json("{\"a\":1}").unwrap_err().contains("not a sharebench result"));
-        let future = sample_result().to_json_line().replace("\"schema_version\":2", "\"schema_version\":99");
+        let future = sample_result().to_json_line().replace("\"schema_version\":3", "\"schema_version\":99");
         assert!(WorkerResult::from_json(&future).unwrap_err().contains("schema_version 99 is not supported"));
         assert!(WorkerResult::from_json("{\"format\":").unwrap_err().contains("not valid JSON"));
         let inconsistent = sample_result().to_json_line().replace("\"kernels\":1,\"latency", "\"kernels\":2,\"latency");

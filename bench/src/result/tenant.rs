@@ -1,0 +1,64 @@
+//! The part of a result that describes a foreign command run as the workload (`run --exec`): how long it took
+//! to be ready, how it ended, what it reported and what was left out of the window, and how its sharing mode was
+//! verified. Serde types only.
+
+use crate::tenant::membership::TreeDecision;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantReport {
+    /// Whether the command speaks the reporting protocol (`false`: `--no-report`, a neighbour only).
+    pub reports: bool,
+    /// Seconds from its start until it reported `ready` (`None`: it never did).
+    pub ready_after_s: Option<f64>,
+    /// How it ended: `exited`, `terminated` (by SIGTERM at the window's end), `killed` (it ignored SIGTERM),
+    /// `never-ready` (stopped after --ready-timeout), `exited-before-ready`, `refused` (its mode was wrong).
+    pub ending: String,
+    /// Its exit status in words (`exit status 0`, `killed by signal 9 (SIGKILL)`).
+    pub exit_status: Option<String>,
+    /// Seconds it ran, start to end.
+    pub ran_s: f64,
+    /// Requests it reported within the window, before it (warm-up, waiting for peers) and after it (in flight).
+    pub requests_in_window: u64,
+    pub requests_before_window: u64,
+    pub requests_after_window: u64,
+    /// Items and tokens of the requests in the window, where it reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    /// Protocol lines not understood, and the first few of them (`line N: "text": why`).
+    pub protocol_errors: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protocol_error_lines: Vec<String>,
+    /// Its mode, verified when it was ready and again at the window's end.
+    pub membership_at_ready: Option<TreeDecision>,
+    pub membership_at_end: Option<TreeDecision>,
+}
+
+impl TenantReport {
+    /// Nothing recorded yet.
+    pub fn new(reports: bool) -> TenantReport {
+        TenantReport {
+            reports,
+            ready_after_s: None,
+            ending: String::new(),
+            exit_status: None,
+            ran_s: 0.0,
+            requests_in_window: 0,
+            requests_before_window: 0,
+            requests_after_window: 0,
+            items: None,
+            tokens: None,
+            protocol_errors: 0,
+            protocol_error_lines: vec![],
+            membership_at_ready: None,
+            membership_at_end: None,
+        }
+    }
+
+    /// A command that reported no request in the window: a neighbour whose own latency is unknown.
+    pub fn neighbour_only(&self) -> bool {
+        self.requests_in_window == 0
+    }
+}
