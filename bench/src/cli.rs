@@ -118,6 +118,13 @@ impl WorkloadArgs {
         if let Some(k) = self.kernels {
             args.extend(["--kernels".to_string(), k.to_string()]);
         }
+        args.extend(self.window_args());
+        args
+    }
+
+    /// How long and at what rate, without the kernel: what a worker running a command (`--exec`) takes.
+    pub fn window_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
         if let Some(d) = self.duration {
             args.extend(["--duration".to_string(), format!("{}ms", d.as_millis())]);
         }
@@ -151,10 +158,46 @@ pub enum Telemetry {
     Off,
 }
 
+/// How a foreign command (`--exec`) is waited for and stopped.
+#[derive(Args, Debug, Clone)]
+pub struct TenantArgs {
+    /// Longest a command (`--exec`) may take to report `ready` (model loaded, warmed up).
+    #[arg(long, default_value = "600s", value_parser = parse_duration)]
+    pub ready_timeout: Duration,
+    /// After the window, how long a command has between SIGTERM and SIGKILL.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub stop_grace: Duration,
+}
+
+impl TenantArgs {
+    /// The same settings as `sharebench run` flags, for child workers.
+    pub fn to_args(&self) -> Vec<String> {
+        vec![
+            "--ready-timeout".into(),
+            format!("{}ms", self.ready_timeout.as_millis()),
+            "--stop-grace".into(),
+            format!("{}ms", self.stop_grace.as_millis()),
+        ]
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
+    /// Run COMMAND (after `--`) as this worker's workload instead of sharebench's kernels: in the verified mode,
+    /// measured over the run's common window from the requests it reports (see bench/tenants/README.md).
+    #[arg(long, requires = "command", conflicts_with_all = ["kernel", "blocks", "threads", "iters", "bytes", "kernels", "streams", "inject_fault_after"])]
+    pub exec: bool,
+    /// The command `--exec` runs, after `--`: sharebench run --exec -- python3 serve.py --batch 1
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// The command does not speak the reporting protocol: it is a neighbour only, ready as soon as it starts,
+    /// reported with its run time and exit status.
+    #[arg(long, requires = "exec")]
+    pub no_report: bool,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
     /// Sharing mode to verify and record.
     #[arg(long, value_enum, default_value = "unverified")]
     pub mode: Mode,
@@ -404,6 +447,18 @@ pub struct CompareArgs {
     /// through its kernels; the report shows which other workers it took down in each mode.
     #[arg(long, requires = "kernels")]
     pub inject_fault: bool,
+    /// Run COMMAND (after `--`) as every worker's workload instead of sharebench's kernels, time-sliced and
+    /// under MPS (the one-process streams ceiling does not apply to a foreign command).
+    #[arg(long, requires = "command", conflicts_with_all = ["kernel", "blocks", "threads", "iters", "bytes", "kernels", "inject_fault"])]
+    pub exec: bool,
+    /// The command `--exec` runs, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// The command does not speak the reporting protocol (a neighbour only; see `run --no-report`).
+    #[arg(long, requires = "exec")]
+    pub no_report: bool,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -453,6 +508,8 @@ pub struct PlanArgs {
     /// Pods of the swept groups during a rate search.
     #[arg(long, default_value_t = 1)]
     pub pods: u32,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
     #[command(flatten)]
     pub kubernetes: KubernetesPlanArgs,
 }

@@ -19,6 +19,7 @@ pub mod result;
 pub mod scenario;
 pub mod stamp;
 pub mod telemetry;
+pub mod tenant;
 pub mod units;
 pub mod worker;
 pub mod workload;

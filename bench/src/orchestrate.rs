@@ -103,13 +103,27 @@ fn follow(child: &mut Child, log: PathBuf) -> (SharedProgress, SharedTail, std::
     (progress, tail, reader)
 }
 
+/// A worker's arguments with the barrier flags added, before a command's `--` (everything after it is the
+/// command's own).
+fn with_barrier(args: &[String], barrier: Option<&str>, timeout: Duration) -> Vec<String> {
+    let mut args = args.to_vec();
+    if let Some(addr) = barrier {
+        let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+        let flags = [
+            "--barrier".to_string(),
+            addr.to_string(),
+            "--barrier-timeout".into(),
+            format!("{}ms", timeout.as_millis()),
+        ];
+        args.splice(at..at, flags);
+    }
+    args
+}
+
 impl Runner {
     fn spawn(&self, spec: &WorkerSpec, barrier: Option<&str>) -> Result<ChildWorker> {
         let mut cmd = Command::new(&self.exe);
-        cmd.arg("run").args(&spec.args);
-        if let Some(addr) = barrier {
-            cmd.args(["--barrier", addr, "--barrier-timeout", &format!("{}ms", self.barrier_timeout.as_millis())]);
-        }
+        cmd.arg("run").args(with_barrier(&spec.args, barrier, self.barrier_timeout));
         for name in &spec.unset {
             cmd.env_remove(name);
         }
@@ -226,5 +240,23 @@ impl Runner {
             if failures.is_empty() { "done".to_string() } else { format!("INCOMPLETE: {}", failures.join("; ")) };
         eprintln!("[{title}] {state} in {seconds:.1} s");
         Ok(GroupOutcome { complete: failures.is_empty(), seconds, failures })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn barrier_flags_go_before_a_commands_double_dash() {
+        let args: Vec<String> = ["--exec", "--", "python3", "serve.py"].map(String::from).to_vec();
+        let with = with_barrier(&args, Some("127.0.0.1:9"), Duration::from_secs(2));
+        assert_eq!(
+            with,
+            ["--exec", "--barrier", "127.0.0.1:9", "--barrier-timeout", "2000ms", "--", "python3", "serve.py"]
+        );
+        let plain = with_barrier(&["--kernels".into(), "5".into()], Some("a:1"), Duration::from_secs(1));
+        assert_eq!(plain[2], "--barrier");
+        assert_eq!(with_barrier(&args, None, Duration::from_secs(1)), args);
     }
 }

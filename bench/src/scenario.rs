@@ -15,6 +15,14 @@
 //! rate = 200                       # requests/s per Pod (open loop)
 //! pods = "sweep"                   # the count `plan` searches, or a fixed number
 //! active_thread_percentage = 50    # optional, MPS only
+//!
+//! [[group]]                        # a group may run a command instead of a kernel (`run --exec`):
+//! name = "resnet"
+//! command = ["python3", "bench/tenants/resnet.py", "--batch", "1"]
+//! reports = true                   # it speaks the protocol (false: a neighbour only)
+//! arrivals = "poisson"             # passed on as SHAREBENCH_ARRIVALS / SHAREBENCH_RATE
+//! rate = 50
+//! pods = "sweep"
 //! ```
 
 use crate::cli::{ArrivalProcess, WorkloadArgs};
@@ -52,7 +60,13 @@ pub enum ArrivalKind {
 #[serde(deny_unknown_fields)]
 pub struct Group {
     pub name: String,
-    pub kernel: KernelKind,
+    /// The kernel its Pods launch, or
+    pub kernel: Option<KernelKind>,
+    /// the command they run as their workload (`run --exec`).
+    pub command: Option<Vec<String>>,
+    /// Whether the command speaks the reporting protocol (default true).
+    #[serde(default = "default_reports")]
+    pub reports: bool,
     #[serde(default = "default_blocks")]
     pub blocks: u32,
     #[serde(default = "default_threads")]
@@ -77,6 +91,9 @@ fn default_threads() -> u32 {
 fn default_bytes() -> u64 {
     64 << 20
 }
+fn default_reports() -> bool {
+    true
+}
 fn default_arrivals() -> ArrivalKind {
     ArrivalKind::Closed
 }
@@ -94,24 +111,27 @@ impl Group {
         }
     }
 
-    pub fn shape(&self) -> KernelShape {
-        KernelShape {
-            kernel: self.kernel,
+    /// The kernel's shape; `None` for a command group.
+    pub fn shape(&self) -> Option<KernelShape> {
+        Some(KernelShape {
+            kernel: self.kernel?,
             blocks: self.blocks,
             threads: self.threads,
             iters: self.iters,
             bytes: self.bytes,
-        }
+        })
     }
 
     /// Sets the workload flags of one Pod of this group (the rate is overridable by `plan --rate` for the swept
     /// groups); the run's length, warm-up and seed stay as given.
     pub fn apply_to(&self, workload: &mut WorkloadArgs, rate_override: Option<f64>) {
-        workload.kernel = self.kernel;
-        workload.blocks = Some(self.blocks);
-        workload.threads = self.threads;
-        workload.iters = Some(self.iters);
-        workload.bytes = self.bytes;
+        if let Some(kernel) = self.kernel {
+            workload.kernel = kernel;
+            workload.blocks = Some(self.blocks);
+            workload.threads = self.threads;
+            workload.iters = Some(self.iters);
+            workload.bytes = self.bytes;
+        }
         let rate = if self.swept() { rate_override.or(self.rate) } else { self.rate };
         (workload.rate, workload.arrivals) = match (self.arrivals, rate) {
             (ArrivalKind::Closed, _) | (_, None) => (None, ArrivalProcess::Poisson),
@@ -155,8 +175,18 @@ impl Scenario {
                     return Err(format!("group {}: pods must be a number or \"sweep\", not {word:?}", g.name));
                 }
             }
-            g.shape().validate().map_err(|e| format!("group {}: {}", g.name, e.problem.replace("--", "")))?;
-            if g.kernel == KernelKind::Fma && g.iters == 0 {
+            match (&g.shape(), &g.command) {
+                (Some(_), Some(_)) => return Err(format!("group {}: give kernel or command, not both", g.name)),
+                (None, None) => return Err(format!("group {}: needs a kernel or a command", g.name)),
+                (None, Some(command)) if command.first().is_none_or(|p| p.trim().is_empty()) => {
+                    return Err(format!("group {}: command is empty (e.g. [\"python3\", \"serve.py\"])", g.name))
+                }
+                (Some(shape), None) => {
+                    shape.validate().map_err(|e| format!("group {}: {}", g.name, e.problem.replace("--", "")))?
+                }
+                (None, Some(_)) => {}
+            }
+            if g.kernel == Some(KernelKind::Fma) && g.iters == 0 {
                 return Err(format!("group {}: fma needs iters > 0", g.name));
             }
             if g.arrivals != ArrivalKind::Closed && !g.rate.is_some_and(|r| r > 0.0 && r.is_finite()) {
@@ -183,6 +213,11 @@ impl Scenario {
     pub fn slo_group(&self) -> &Group {
         let named = self.slo_group.as_ref().and_then(|n| self.groups.iter().find(|g| &g.name == n));
         named.or_else(|| self.groups.iter().find(|g| g.swept())).unwrap_or(&self.groups[0])
+    }
+
+    /// Whether any group runs a command instead of a kernel.
+    pub fn has_commands(&self) -> bool {
+        self.groups.iter().any(|g| g.command.is_some())
     }
 
     /// Worker processes at swept count `n`.
@@ -253,6 +288,7 @@ active_thread_percentage = 50
             (w.kernel, w.iters, w.rate, w.arrivals),
             (KernelKind::Tiny, Some(2000), Some(500.0), ArrivalProcess::Poisson)
         );
+        assert!(s.groups[0].command.is_none() && s.groups[0].shape().is_some());
         assert_eq!(w.duration, Some(std::time::Duration::from_secs(3)));
         s.groups[1].apply_to(&mut w, Some(9.0));
         assert_eq!((w.kernel, w.blocks, w.rate), (KernelKind::Fma, Some(132), None));
@@ -268,6 +304,19 @@ active_thread_percentage = 50
         assert_eq!(s.assign(3, 1, None).unwrap().active_thread_percentage, Some(50));
         assert_eq!(s.assign(3, 1, Some(25)).unwrap().active_thread_percentage, Some(25));
         assert_eq!(s.assign(3, 1, None).unwrap().processes, 4);
+    }
+
+    #[test]
+    fn a_command_group_runs_its_command_at_its_rate() {
+        let text =
+            NOISY.replace("kernel = \"fma\"", "command = [\"python3\", \"bench/tenants/resnet.py\"]\nreports = true");
+        let s = Scenario::parse(&text, "resnet.toml").unwrap();
+        let batch = &s.groups[1];
+        assert_eq!(batch.command.as_deref().unwrap()[1], "bench/tenants/resnet.py");
+        assert!(batch.shape().is_none() && batch.reports);
+        let mut w = workload();
+        batch.apply_to(&mut w, Some(40.0));
+        assert_eq!((w.kernel, w.rate), (KernelKind::Fma, None), "closed loop; the kernel flags stay unused");
     }
 
     #[test]
@@ -292,6 +341,9 @@ active_thread_percentage = 50
             (NOISY.replace("kernel = \"tiny\"", "kernel = \"gemm\""), "not a valid scenario"),
             (NOISY.replace("pods = 1", "pods = 1\ncolour = 3"), "not a valid scenario"),
             (NOISY.replace("pods = \"sweep\"", "pods = \"many\""), "not \"many\""),
+            (NOISY.replace("kernel = \"tiny\"", "command = [\"python3\"]\nkernel = \"tiny\""), "not both"),
+            (NOISY.replace("kernel = \"tiny\"", ""), "needs a kernel or a command"),
+            (NOISY.replace("kernel = \"tiny\"", "command = []"), "command is empty"),
         ];
         for (text, needle) in cases {
             let e = Scenario::parse(&text, "s.toml").unwrap_err();

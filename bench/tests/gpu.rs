@@ -164,3 +164,47 @@ fn worker_0_samples_the_gpu_and_another_tenant_is_named() {
     let quiet = run_json(&["--kernel", "tiny", "--kernels", "10", "--telemetry", "off"]);
     assert!(quiet.get("telemetry").is_none());
 }
+
+/// `run --exec` with the CUDA tenant, with `pipe` as the pipe directory; the result and the exit code.
+fn run_command(pipe: &std::path::Path, mode: &str, tenant: Vec<String>) -> (Option<i32>, serde_json::Value, String) {
+    let out = sharebench()
+        .env("CUDA_MPS_PIPE_DIRECTORY", pipe)
+        .args(["run", "--mode", mode, "--duration", "2s", "--exec", "--"])
+        .args(tenant)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), serde_json::from_slice(&out.stdout).unwrap_or_default(), stderr)
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, nvidia-cuda-mps-control and python3"]
+fn a_cuda_command_that_joins_late_is_proven_an_mps_client_by_its_pid() {
+    let daemon = PrivateDaemon::start();
+    let (code, r, stderr) = run_command(&daemon.pipe, "mps", common::cuda_tenant(1.0, false));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(r["sharing"]["verdict"], "mps_joined", "{r:#}");
+    assert_eq!(r["sharing"]["proof"], "command-pid+namespace");
+    assert_eq!(r["lanes"][0]["device_stamps"], false);
+    assert!(r["lanes"][0]["kernels"].as_u64().unwrap() > 100, "{:#}", r["tenant"]);
+    assert_eq!(r["tenant"]["ending"], "terminated");
+    assert_eq!(r["tenant"]["membership_at_end"]["verdict"], "mps_joined");
+    assert!(r["config"]["command"][0] == "python3" && r["config"].get("kernel").is_none());
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, nvidia-cuda-mps-control and python3"]
+fn a_command_that_falls_back_silently_is_refused_and_time_slicing_is_verified() {
+    let daemon = PrivateDaemon::start();
+    let (code, _, stderr) = run_command(&daemon.pipe, "mps", common::cuda_tenant(0.0, true));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("refusing to measure: the command is not in mode") && stderr.contains("run without MPS"),
+        "{stderr}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let (code, r, stderr) = run_command(empty.path(), "timeslice", common::cuda_tenant(0.0, false));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(r["sharing"]["verdict"], "no_daemon");
+    assert!(r["tenant"]["membership_at_ready"]["text"].as_str().unwrap().contains("use time-slicing"));
+}

@@ -127,3 +127,22 @@ fn two_gpu_processes_of_one_namespace_are_each_proven_by_their_own_evidence() {
     let summary = fallback["steps"][3]["summary"].as_str().unwrap();
     assert!(summary.contains("other processes"), "{summary}");
 }
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, nvidia-cuda-mps-control, root, unshare and python3"]
+fn a_command_in_a_pods_pid_namespace_is_proven_an_mps_client_by_its_tree() {
+    let daemon = PrivateDaemon::start();
+    let mut args = vec!["run", "--mode", "mps", "--duration", "2s", "--exec", "--", "sh", "-c"];
+    // The CUDA process is a grandchild of the worker (pid 1), behind a shell, as in many images.
+    let tenant = common::cuda_tenant(0.5, false);
+    let script = format!("python3 -c '{}'", tenant[2].replace('\'', "'\\''"));
+    args.push(&script);
+    let out = in_own_pid_namespace(&["--ipc", "--uts", "--mount"], true, &daemon.pipe, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = check_json(&out);
+    assert_eq!(r["host"]["pid"], 1);
+    assert_eq!(r["sharing"]["verdict"], "mps_joined", "{:#}", r["tenant"]);
+    assert_eq!(r["sharing"]["proof"], "command-tree+namespace");
+    assert_eq!(r["tenant"]["membership_at_ready"]["client_rows"], 1);
+    assert!(r["lanes"][0]["kernels"].as_u64().unwrap() > 100);
+}

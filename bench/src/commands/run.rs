@@ -6,7 +6,7 @@ use crate::cli::{self, ArrivalProcess, Mode, RunArgs, WorkloadArgs, DEFAULT_FMA_
 use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::gpu::Gpu;
-use crate::result::{self, histogram, records, LaneResult, RunConfig, RunStatus, WorkerResult};
+use crate::result::{self, histogram, records, GpuIdentity, LaneResult, RunConfig, RunStatus, WorkerResult};
 use crate::scenario::Scenario;
 use crate::worker::{self, LaneRecording, LoopPlan, Stop};
 use crate::workload::{KernelKind, KernelShape};
@@ -86,6 +86,18 @@ pub fn validate(args: &RunArgs) -> Result<()> {
             ),
         ));
     }
+    if !args.exec && !args.command.is_empty() {
+        return Err(Error::flag(
+            "--exec",
+            format!("`{}` after `--` is a command to run: add --exec before `--`", args.command.join(" ")),
+        ));
+    }
+    if args.exec && args.mode == Mode::Streams {
+        return Err(Error::flag(
+            "--mode",
+            "streams is sharebench's own one-process ceiling; a command runs as timeslice or mps",
+        ));
+    }
     if args.barrier_listen.is_some() && args.barrier.is_none() {
         return Err(Error::flag(
             "--barrier-listen",
@@ -101,12 +113,12 @@ pub fn validate(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-fn default_run_id() -> String {
+pub(super) fn default_run_id() -> String {
     format!("run-{}-{}", host::unix_now_ns() / 1_000_000_000, std::process::id())
 }
 
 /// Starts serving the barrier in the background on worker 0 (every Pod of a Job gets the same arguments).
-fn spawn_barrier_server(
+pub(super) fn spawn_barrier_server(
     args: &RunArgs,
     identity: &rendezvous::RunIdentity,
 ) -> Result<Option<std::thread::JoinHandle<Result<()>>>> {
@@ -115,12 +127,20 @@ fn spawn_barrier_server(
         return Ok(None);
     }
     let listener = rendezvous::bind(listen)?;
-    let (identity, timeout) = (identity.clone(), args.barrier_timeout);
+    let (identity, timeout) = (identity.clone(), barrier_wait(args));
     Ok(Some(std::thread::spawn(move || rendezvous::serve(listener, identity, timeout).map(|_| ()))))
 }
 
+/// How long the barrier waits for every worker: with commands, their time to be ready comes on top.
+pub(super) fn barrier_wait(args: &RunArgs) -> std::time::Duration {
+    match args.exec {
+        true => args.barrier_timeout + args.tenant.ready_timeout,
+        false => args.barrier_timeout,
+    }
+}
+
 /// What this run's workers must agree on at the barrier: their count, the run id, the scenario file's digest.
-fn barrier_identity(args: &RunArgs) -> Result<rendezvous::RunIdentity> {
+pub(super) fn barrier_identity(args: &RunArgs) -> Result<rendezvous::RunIdentity> {
     let digest = match &args.scenario.scenario {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| Error::io("read the scenario", path, e))?;
@@ -167,12 +187,15 @@ pub fn resolve_scenario(args: &RunArgs) -> Result<(RunArgs, Option<u32>)> {
     let mut resolved = args.clone();
     assignment.group.apply_to(&mut resolved.workload, args.workload.rate);
     resolved.group = Some(assignment.group.name.clone());
+    if let Some(command) = &assignment.group.command {
+        (resolved.exec, resolved.command, resolved.no_report) = (true, command.clone(), !assignment.group.reports);
+    }
     Ok((resolved, assignment.active_thread_percentage))
 }
 
 /// Asks the MPS server for `pct`% of the SMs: CUDA reads the variable when it creates the context, so this runs
 /// before any CUDA call. Only MPS clients are affected; under time-slicing it is not set.
-fn request_active_thread_percentage(mode: Mode, pct: Option<u32>) {
+pub(super) fn request_active_thread_percentage(mode: Mode, pct: Option<u32>) {
     let (Mode::Mps, Some(pct)) = (mode, pct) else { return };
     if let Ok(before) = std::env::var(ACTIVE_THREAD_PERCENTAGE) {
         if before != pct.to_string() {
@@ -187,6 +210,9 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     let args = &resolved;
     validate(args)?;
     request_active_thread_percentage(args.mode, active_thread_percentage);
+    if args.exec {
+        return super::exec::execute(args);
+    }
     let worker_index = args.worker_index.unwrap_or(0);
     let mut plan = LoopPlan { fault_after: args.inject_fault_after, ..plan(&args.workload)? };
     if let Arrivals::Poisson { seed, .. } = &mut plan.arrivals {
@@ -213,14 +239,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     let started_unix_ns = host::unix_now_ns();
     let lane_index = |i: u32| if args.mode == Mode::Streams { worker_index + i } else { worker_index };
     let labels: Vec<u32> = (0..args.streams).map(lane_index).collect();
-    // One sampler per GPU of the run (worker 0's, or the first worker's on each GPU), on a thread of its own.
-    let samples = match args.telemetry {
-        cli::Telemetry::Auto => worker_index == 0,
-        cli::Telemetry::On => true,
-        cli::Telemetry::Off => false,
-    };
-    let who = format!("worker {worker_index}");
-    let sampler = samples.then(|| telemetry::Sampler::start(&gpu.identity().uuid, start, telemetry::INTERVAL, &who));
+    let sampler = start_sampler(args, &gpu.identity().uuid, start);
     let recordings = worker::run_lanes(&mut lanes, &labels, &plan, start);
     let finished_unix_ns = host::unix_now_ns();
     let telemetry = sampler.map(telemetry::Sampler::finish);
@@ -233,50 +252,90 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         recordings.iter().enumerate().map(|(i, rec)| lane_result(labels[i], rec)).collect::<Result<Vec<_>>>()?;
     let result = WorkerResult {
         telemetry,
+        status: RunStatus { complete: errors.is_empty(), error: (!errors.is_empty()).then(|| errors.join("; ")) },
+        sharing,
+        started_unix_ns,
+        finished_unix_ns,
+        lanes,
+        ..new_result(args, gpu.identity().clone(), run_config(args, &plan, Some(shape)))
+    };
+    summarize(&result, &recordings);
+    write_result(args, &result)?;
+    if let Some(e) = recordings.iter().find_map(|r| r.error.as_ref()) {
+        eprintln!("sharebench: error: the run stopped early; the kernels recorded before that were kept\n  cause: {e}");
+        return Ok(exit::INCOMPLETE);
+    }
+    Ok(exit::OK)
+}
+
+/// One telemetry sampler per GPU of the run (worker 0's, or the first worker's on each GPU), on its own thread.
+pub(super) fn start_sampler(args: &RunArgs, uuid: &str, start: Instant) -> Option<telemetry::Sampler> {
+    let worker_index = args.worker_index.unwrap_or(0);
+    let samples = match args.telemetry {
+        cli::Telemetry::Auto => worker_index == 0,
+        cli::Telemetry::On => true,
+        cli::Telemetry::Off => false,
+    };
+    let who = format!("worker {worker_index}");
+    samples.then(|| telemetry::Sampler::start(uuid, start, telemetry::INTERVAL, &who))
+}
+
+/// The configuration a result records: the loop, the run's shape, and the kernel (absent for a command).
+pub(super) fn run_config(args: &RunArgs, plan: &LoopPlan, shape: Option<KernelShape>) -> RunConfig {
+    RunConfig {
+        shape,
+        command: args.exec.then(|| args.command.clone()),
+        kernels: match plan.stop {
+            Stop::AfterKernels(n) => Some(n),
+            Stop::AfterDuration(_) => None,
+        },
+        duration_s: match plan.stop {
+            Stop::AfterDuration(d) => Some(d.as_secs_f64()),
+            Stop::AfterKernels(_) => None,
+        },
+        warmup: plan.warmup,
+        arrivals: plan.arrivals,
+        workers: recorded_workers(args),
+        worker_index: args.worker_index.unwrap_or(0),
+        streams: args.streams,
+        barrier: args.barrier.is_some(),
+        mps_active_thread_percentage: std::env::var(ACTIVE_THREAD_PERCENTAGE).ok().and_then(|v| v.parse().ok()),
+        command_line: std::env::args().collect(),
+    }
+}
+
+/// A result of this worker with its identity filled in and nothing measured yet.
+pub(super) fn new_result(args: &RunArgs, gpu: GpuIdentity, config: RunConfig) -> WorkerResult {
+    WorkerResult {
         format: result::FORMAT.into(),
         schema_version: result::SCHEMA_VERSION,
         sharebench_version: env!("CARGO_PKG_VERSION").into(),
         run_id: args.run_id.clone().unwrap_or_else(default_run_id),
         mode: args.mode.label().into(),
         group: args.group.clone(),
-        status: RunStatus { complete: errors.is_empty(), error: (!errors.is_empty()).then(|| errors.join("; ")) },
+        status: RunStatus { complete: true, error: None },
         host: host::identity(),
-        gpu: gpu.identity().clone(),
-        config: RunConfig {
-            shape,
-            kernels: match plan.stop {
-                Stop::AfterKernels(n) => Some(n),
-                Stop::AfterDuration(_) => None,
-            },
-            duration_s: match plan.stop {
-                Stop::AfterDuration(d) => Some(d.as_secs_f64()),
-                Stop::AfterKernels(_) => None,
-            },
-            warmup: plan.warmup,
-            arrivals: plan.arrivals,
-            workers: recorded_workers(args),
-            worker_index,
-            streams: args.streams,
-            barrier: args.barrier.is_some(),
-            mps_active_thread_percentage: std::env::var(ACTIVE_THREAD_PERCENTAGE).ok().and_then(|v| v.parse().ok()),
-            command_line: std::env::args().collect(),
-        },
-        sharing,
-        started_unix_ns,
-        finished_unix_ns,
-        lanes,
-    };
-    summarize(&result, &recordings);
+        gpu,
+        config,
+        sharing: super::check::unverified(),
+        started_unix_ns: 0,
+        finished_unix_ns: 0,
+        lanes: vec![],
+        telemetry: None,
+        tenant: None,
+    }
+}
+
+/// Writes the result to --out (atomically, never over a file unless --force) or as one line on stdout.
+pub(super) fn write_result(args: &RunArgs, result: &WorkerResult) -> Result<()> {
     let line = result.to_json_line();
     match &args.out {
-        Some(path) => fsio::write_atomic(path, format!("{line}\n").as_bytes(), Overwrite::from_force(args.force))?,
-        None => println!("{line}"),
+        Some(path) => fsio::write_atomic(path, format!("{line}\n").as_bytes(), Overwrite::from_force(args.force)),
+        None => {
+            println!("{line}");
+            Ok(())
+        }
     }
-    if let Some(e) = recordings.iter().find_map(|r| r.error.as_ref()) {
-        eprintln!("sharebench: error: the run stopped early; the kernels recorded before that were kept\n  cause: {e}");
-        return Ok(exit::INCOMPLETE);
-    }
-    Ok(exit::OK)
 }
 
 fn lane_result(worker: u32, rec: &LaneRecording) -> Result<LaneResult> {
@@ -287,7 +346,12 @@ fn lane_result(worker: u32, rec: &LaneRecording) -> Result<LaneResult> {
         kernels: encoded.count,
         latency_histogram: histogram::to_base64(&rec.histogram),
         records: encoded,
+        device_stamps: true,
     })
+}
+
+fn shape_name(config: &RunConfig) -> String {
+    config.shape.map(|s| s.kernel.to_string()).unwrap_or_else(|| "requests".into())
 }
 
 /// One line per lane on stderr, so a person watching sees what was measured.
@@ -300,7 +364,7 @@ fn summarize(result: &WorkerResult, recordings: &[LaneRecording]) {
             lane.worker,
             result.gpu.name,
             lane.kernels,
-            result.config.shape.kernel,
+            shape_name(&result.config),
             units::format_ns(h.value_at_quantile(0.5) as f64),
             units::format_ns(h.value_at_quantile(0.99) as f64),
             units::format_ns(h.max() as f64),

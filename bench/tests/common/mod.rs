@@ -61,3 +61,36 @@ pub fn make_traversable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// A CUDA tenant for `run --exec` through the driver API alone (Python + ctypes, no framework): creates its
+/// context after `delay` seconds (late, as after loading a model), reports ready, and serves 1 MiB memsets as
+/// requests until SIGTERM. With `fallback`, it points its own contexts at an empty pipe directory first (a silent
+/// fallback that its environment as sharebench gave it does not show).
+pub fn cuda_tenant(delay: f64, fallback: bool) -> Vec<String> {
+    let script = format!(
+        r#"
+import ctypes, os, signal, time
+if {fallback}:
+    os.makedirs("/tmp/sharebench-test-empty", exist_ok=True)
+    os.environ["CUDA_MPS_PIPE_DIRECTORY"] = "/tmp/sharebench-test-empty"
+time.sleep({delay})
+cu = ctypes.CDLL("libcuda.so.1")
+assert cu.cuInit(0) == 0
+dev, ctx, buf = ctypes.c_int(), ctypes.c_void_p(), ctypes.c_void_p()
+assert cu.cuDeviceGet(ctypes.byref(dev), 0) == 0
+assert cu.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev) == 0 and cu.cuCtxSetCurrent(ctx) == 0
+assert cu.cuMemAlloc_v2(ctypes.byref(buf), 1 << 20) == 0
+report = open(os.environ["SHAREBENCH_REPORT"], "w", buffering=1)
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+print("ready", file=report)
+while not stop:
+    t = time.time_ns()
+    assert cu.cuMemsetD8_v2(buf, 7, 1 << 20) == 0 and cu.cuCtxSynchronize() == 0
+    print("request latency_ms=%f start_ns=%d" % ((time.time_ns() - t) / 1e6, t), file=report)
+    time.sleep(0.001)
+"#,
+        fallback = if fallback { "True" } else { "False" }
+    );
+    vec!["python3".into(), "-c".into(), script]
+}

@@ -94,7 +94,22 @@ struct Context<'a> {
 impl Context<'_> {
     /// The flags every worker of a phase gets, whatever its GPU.
     fn common_args(&self, phase: Phase, label: &str) -> Vec<String> {
-        let mut args = self.args.workload.to_args();
+        let mut args = match self.args.exec {
+            false => self.args.workload.to_args(),
+            true => {
+                let mut a = self.args.workload.window_args();
+                if self.args.workload.duration.is_none() {
+                    let window = super::exec::DEFAULT_WINDOW;
+                    a.extend(["--duration".into(), format!("{}ms", window.as_millis())]);
+                }
+                a.push("--exec".into());
+                a.extend(self.args.tenant.to_args());
+                if self.args.no_report {
+                    a.push("--no-report".into());
+                }
+                a
+            }
+        };
         args.extend(["--mode".into(), phase.mode.label().into(), "--run-id".into(), self.run_id.clone()]);
         args.extend(self.args.control.to_args());
         args.extend(["--out".into(), self.results.join(format!("{label}.json")).display().to_string()]);
@@ -114,6 +129,10 @@ impl Context<'_> {
             _ => (self.placement.gpus[position], self.no_mps_dir.clone(), vec![]),
         };
         args.extend(["--gpu".into(), gpu.to_string()]);
+        if self.args.exec {
+            args.push("--".into());
+            args.extend(self.args.command.iter().cloned());
+        }
         WorkerSpec { label, args, env: vec![("CUDA_MPS_PIPE_DIRECTORY".into(), pipe_dir.into())], unset }
     }
 
@@ -247,11 +266,34 @@ pub fn prepare_run_dir(dir: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// The modes a run measures: the streams ceiling is sharebench's own kernels in one process, so it does not
+/// apply to a foreign command, and is left out with a note.
+fn modes_for(args: &CompareArgs) -> Result<(Vec<CompareMode>, Option<String>)> {
+    let mut modes = args.modes.clone();
+    let mut note = None;
+    if args.exec && modes.contains(&CompareMode::Streams) {
+        modes.retain(|&m| m != CompareMode::Streams);
+        note = Some(
+            "the one-process multi-stream ceiling was not run: it is sharebench's own kernels on N streams of one \
+             process, which a foreign command cannot be made into"
+                .to_string(),
+        );
+    }
+    if modes.is_empty() {
+        return Err(Error::flag("--modes", "name at least one of timeslice, mps (and streams without --exec)"));
+    }
+    Ok((modes, note))
+}
+
 pub fn execute(args: &CompareArgs) -> Result<i32> {
     super::run::plan(&args.workload)?;
     super::run::shape(&args.workload, 1)?;
-    if args.modes.is_empty() {
-        return Err(Error::flag("--modes", "name at least one of timeslice, mps, streams"));
+    if !args.exec && !args.command.is_empty() {
+        return Err(Error::flag("--exec", "a command after `--` needs --exec before `--`"));
+    }
+    let (modes, streams_note) = modes_for(args)?;
+    if let Some(note) = &streams_note {
+        eprintln!("sharebench compare: {note}");
     }
     let placement = Placement { gpus: args.gpus.as_ref().map(|g| g.0.clone()).unwrap_or_else(|| vec![args.gpu]) };
     let visible = gpu::visible_gpus()?;
@@ -268,7 +310,7 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
     let no_mps_dir = scratch.join("no-mps");
     std::fs::create_dir_all(&no_mps_dir).map_err(|e| Error::io("create directory", &no_mps_dir, e))?;
     orchestrate::install_interrupt_handler();
-    let phases = plan_phases(&args.workers.0, &args.modes, !args.no_solo);
+    let phases = plan_phases(&args.workers.0, &modes, !args.no_solo);
     let (mps, mut daemons, mps_daemon) = match phases.iter().any(|p| p.mode == CompareMode::Mps) {
         true => start_mps(args, &placement)?,
         false => (vec![], vec![], "not used".to_string()),
@@ -278,7 +320,11 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         runner: Runner {
             exe,
             logs: dir.join("logs"),
-            barrier_timeout: args.barrier_timeout,
+            // Commands take their time to be ready before their workers reach the barrier.
+            barrier_timeout: match args.exec {
+                true => args.barrier_timeout + args.tenant.ready_timeout,
+                false => args.barrier_timeout,
+            },
             live: std::io::stderr().is_terminal(),
         },
         run_id: format!("compare-{}", host::unix_now_ns() / 1_000_000_000),
@@ -330,6 +376,12 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         )?;
     }
     let results = dir.join("results").display().to_string();
+    let scope = streams_note.map(|text| Warning {
+        kind: WarningKind::NotApplicable,
+        run_id: record.run_id.clone(),
+        subject: "streams".into(),
+        text,
+    });
     let notes: Vec<Warning> = record
         .phases
         .iter()
@@ -342,6 +394,7 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
                 text: format!("compare phase {} x{}: {f}", p.mode, p.workers),
             })
         })
+        .chain(scope)
         .collect();
     match super::report::produce(&[results], true, Some(&dir), Overwrite::from_force(true), &notes) {
         Ok((_, summary)) => print!("{summary}"),

@@ -55,7 +55,9 @@ pub fn validate(args: &PlanArgs) -> Result<()> {
 
 /// Writes one point's directory: the scenario, the patch and the kustomization.
 fn write_point(point: &PointRun, overlay_dir: &Path, scenario_text: &str, args: &PlanArgs) -> Result<()> {
-    let mut worker_args = worker_flags(point, &overlay::scenario_in_pod());
+    let scenario = crate::scenario::Scenario::parse(scenario_text, overlay::SCENARIO_FILE)?;
+    let tenant = scenario.has_commands().then_some(&args.tenant);
+    let mut worker_args = worker_flags(point, &overlay::scenario_in_pod(), tenant);
     let barrier_timeout = args.barrier_timeout.max(POD_BARRIER_TIMEOUT);
     worker_args.extend(["--barrier-timeout".into(), format!("{}ms", barrier_timeout.as_millis())]);
     worker_args.extend(["--mps-timeout".into(), format!("{}ms", args.control.mps_timeout.as_millis())]);

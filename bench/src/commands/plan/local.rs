@@ -63,7 +63,7 @@ pub fn worker_specs(
     point: &PointRun,
     pipe_dir: &Path,
 ) -> Vec<WorkerSpec> {
-    let shared = worker_flags(point, scenario_path);
+    let shared = worker_flags(point, scenario_path, scenario.has_commands().then_some(&args.tenant));
     let fault_worker = point.processes.saturating_sub(1);
     (0..point.processes)
         .filter_map(|index| {
@@ -87,7 +87,11 @@ impl Points for LocalPoints {
         let runner = Runner {
             exe: self.exe.clone(),
             logs: point.dir.clone(),
-            barrier_timeout: self.args.barrier_timeout,
+            // Commands take their time to be ready before their workers reach the barrier.
+            barrier_timeout: match self.scenario.has_commands() {
+                true => self.args.barrier_timeout + self.args.tenant.ready_timeout,
+                false => self.args.barrier_timeout,
+            },
             live: std::io::stderr().is_terminal(),
         };
         let pipe_dir = self.pipe_dir(point.setting.mode).to_path_buf();

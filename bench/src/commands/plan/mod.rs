@@ -68,7 +68,7 @@ pub trait Points {
 
 /// The `sharebench run` flags every worker of a point gets, wherever it runs: it finds its group in the
 /// scenario by its index.
-pub fn worker_flags(point: &PointRun, scenario_path: &str) -> Vec<String> {
+pub fn worker_flags(point: &PointRun, scenario_path: &str, tenant: Option<&crate::cli::TenantArgs>) -> Vec<String> {
     let mut a = vec!["--mode".to_string(), point.setting.mode.label().into()];
     a.extend(["--workers".into(), point.processes.to_string(), "--run-id".into(), point.run_id.clone()]);
     a.extend(["--scenario".into(), scenario_path.into(), "--scenario-pods".into(), point.load.pods.to_string()]);
@@ -78,6 +78,9 @@ pub fn worker_flags(point: &PointRun, scenario_path: &str) -> Vec<String> {
     }
     if let Some(pct) = point.setting.neighbour_atp {
         a.extend(["--neighbour-atp".into(), pct.to_string()]);
+    }
+    if let Some(tenant) = tenant {
+        a.extend(tenant.to_args());
     }
     a
 }
