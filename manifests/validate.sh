@@ -38,6 +38,19 @@ for pair in "dra-timeslicing dra-mps" "device-plugin-timeslicing device-plugin-m
   done
   echo "ok: $n plan points over $ts and $mps (Kubernetes $K8S_VERSION, strict)"
 done
+# A scenario with a command group (your own image, bench/tenants' ResNet-50): its points render and validate too.
+"$bin" plan bench/scenarios/noisy-resnet.toml --slo-p99 4 --max-pods 4 --dry-run \
+  --kubernetes timeslice=manifests/overlays/exec-resnet-timeslicing --kubernetes mps=manifests/overlays/exec-resnet-mps \
+  --out "$out/plan-resnet" >/dev/null
+n=0
+for point in "$out/plan-resnet"/points/*/; do
+  kubectl kustomize "$point" > "$out/point.yaml"
+  PYTHONPATH=.kv python3 -m kubernetes_validate -k "$K8S_VERSION" --strict --quiet "$out/point.yaml"
+  PYTHONPATH=.kv python3 manifests/check_nvidia.py "$out/point.yaml"
+  grep -q -- "--ready-timeout" "$out/point.yaml" || { echo "error: a command point lacks --ready-timeout" >&2; exit 1; }
+  n=$((n + 1))
+done
+echo "ok: $n plan points of a scenario with a command group (your image, exec-resnet overlays)"
 # check_nvidia.py must reject a point whose overlay shares the GPU another way than the mode it plans.
 "$bin" plan bench/scenarios/inference.toml --slo-p99 5 --max-pods 1 --modes mps --dry-run \
   --kubernetes mps=manifests/overlays/dra-timeslicing --out "$out/plan-wrong" >/dev/null

@@ -236,6 +236,10 @@ def container_spec(pod_spec, container, env, args, hostname, pod_dir, netns, ip,
         "read_only_root": bool(container.get("securityContext", {}).get("readOnlyRootFilesystem")),
         "gpu": gpu is not None,
         "binary": os.path.abspath(binary),
+        # The user's own files in their image (a tenant's script, added by a Dockerfile `COPY`): host:image
+        # pairs from SIM_IMAGE_FILES, read-only at their image path.
+        "image_files": [pair.split(":", 1) for pair in os.environ.get("SIM_IMAGE_FILES", "").split(",") if pair],
+        "working_dir": container.get("workingDir", "/"),
         "root": os.path.join(pod_dir, "root"),
         "pod_dir": pod_dir,
         "mounts": mounts,
@@ -422,6 +426,10 @@ def build_root(spec):
     open(target, "w").close()
     bind(spec["binary"], target, True)
     mount(None, local_bin, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+    for host, in_image in spec.get("image_files", []):
+        at = os.path.join(root, in_image.lstrip("/"))
+        os.makedirs(at, exist_ok=True)
+        bind(os.path.abspath(host), at, True)
     for d in ("proc", "sys", "dev", "tmp", "run", "var", "root", "home"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
     dev = os.path.join(root, "dev")
@@ -485,7 +493,7 @@ def container_main(spec):
     _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
     if spec["no_new_privs"]:
         _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
-    os.chdir("/")
+    os.chdir(spec.get("working_dir", "/"))
     os.execve(spec["argv"][0], spec["argv"], spec["env"])
 
 
