@@ -19,8 +19,8 @@ Each container gets, as runc under containerd/CRI-O gives it:
   - /etc/hosts written as the kubelet writes it, plus the peers' `<hostname>.<subdomain>` names that the cluster
     DNS would answer for the headless Service;
   - the securityContext's uid and gid (else the image's USER, 65532), no supplementary groups, no_new_privs;
-  - only the container's environment (its env, Downward API values, the CDI env, HOSTNAME and the image's PATH),
-    never the caller's.
+  - only the container's environment (its env, Downward API values, the CDI env, HOSTNAME and the image's PATH, or
+    the ENV of "your image" from SIM_IMAGE_ENV), never the caller's.
 Not emulated: cgroup limits (CPU and memory requests/limits), seccomp and capability sets beyond what a non-root
 uid implies, image pulls.
 
@@ -217,6 +217,7 @@ def container_spec(pod_spec, container, env, args, hostname, pod_dir, netns, ip,
     # containerd orders mounts by depth, so a mount inside a volume lands on top of it.
     mounts.sort(key=lambda m: len([p for p in m["target"].split("/") if p]))
     base_env = {"PATH": IMAGE_PATH + (":" + NVIDIA_PATH if gpu else ""), "HOSTNAME": hostname}
+    base_env.update(image_env())
     base_env.update(env)
     base_env.update(full_env)
     if gpu:
@@ -264,6 +265,13 @@ def start(spec, log_file):
         json.dump(spec, f)
     return subprocess.Popen([sys.executable, os.path.abspath(__file__), "_container", spec_path], stdout=log_file,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={"PATH": os.environ["PATH"]})
+
+
+def image_env():
+    """The user's image's own ENV (a Dockerfile `ENV`, e.g. the PATH or PYTHONPATH of its Python): K=V pairs from
+    SIM_IMAGE_ENV, separated by ';'. The container's env overrides them, as it does in a cluster."""
+    pairs = [p.split("=", 1) for p in os.environ.get("SIM_IMAGE_ENV", "").split(";") if "=" in p]
+    return {k: v for k, v in pairs}
 
 
 def expand(text, env):

@@ -16,7 +16,7 @@ compare)
   "$B" compare --workers 1,2,4,8 --duration 10s --out "$O/compare-resnet" \
     --exec -- python3 bench/tenants/resnet.py --batch 1 ;;
 plan)
-  "$B" plan bench/scenarios/resnet-slo.toml --slo-p99 15 --max-pods 8 --duration 10s --out "$O/plan-resnet" ;;
+  "$B" plan bench/scenarios/resnet-slo.toml --slo-p99 40 --max-pods 8 --duration 8s --out "$O/plan-resnet" ;;
 noisy)
   "$B" plan bench/scenarios/noisy-resnet.toml --slo-p99 4 --max-pods 4 --duration 8s --out "$O/plan-noisy-resnet" ;;
 pods)
@@ -28,7 +28,12 @@ pods)
   P=/tmp/sb-dra-mps; rm -rf $P $P-log; mkdir -p $P $P-log
   CUDA_MPS_PIPE_DIRECTORY=$P CUDA_MPS_LOG_DIRECTORY=$P-log nvidia-cuda-mps-control -d; sleep 0.5
   export SIM_KUBECTL=/tmp/kubectl-real SIM_SHAREBENCH=$B SIM_MPS_PIPE_DIRECTORY=$P SIM_STATE=/tmp/kubectl-sim
-  export SIM_IMAGE_FILES=$(readlink -f bench):/app/bench
+  # "Your image": the repo's bench/ at /app/bench and this machine's Python with torch (its site directory at
+  # /app/python-site, on PYTHONPATH; its python3 first on PATH), as a Dockerfile FROM a PyTorch image would have.
+  site=$(python3 -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')
+  echo "python3: $(command -v python3) ($(python3 --version)), torch from $site"
+  export SIM_IMAGE_FILES=$(readlink -f bench):/app/bench,$site:/app/python-site
+  export SIM_IMAGE_ENV="PATH=$(dirname "$(command -v python3)"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/nvidia/bin;PYTHONPATH=/app/python-site"
   "$B" plan bench/scenarios/noisy-resnet.toml --slo-p99 4 --max-pods 2 --duration 8s --kubectl /tmp/sb-k8s-bin/kubectl \
     --kubernetes timeslice=manifests/overlays/exec-resnet-timeslicing --kubernetes mps=manifests/overlays/exec-resnet-mps \
     --out "$O/plan-noisy-resnet-k8s"

@@ -76,6 +76,8 @@ def main():
                 intended += int(gap * 1e9)
                 while time.time_ns() < intended and not stop["now"]:
                     time.sleep(min(0.0005, max(0.0, (intended - time.time_ns()) / 1e9)))
+                if stop["now"]:  # stopped before this request's arrival: it never happened
+                    break
                 begin = intended
             model(images)
             torch.cuda.synchronize()

@@ -106,7 +106,7 @@ pub fn point(
         verdict: judge(&slo_latency, slo_ns, complete),
         failures,
         conditions: {
-            let pids: Vec<u32> = workers.iter().map(|w| w.host.pid).collect();
+            let pids: Vec<u32> = workers.iter().flat_map(|w| w.own_pids()).collect();
             workers
                 .iter()
                 .filter_map(|w| w.telemetry.as_ref())

@@ -27,6 +27,9 @@ pub struct Conditions {
     pub samples: usize,
     /// SM clock over the samples with the GPU busy: lowest and highest, MHz.
     pub sm_mhz: Option<(u32, u32)>,
+    /// NVML's utilisation (share of time a kernel ran) averaged over the samples: a low value with a slow
+    /// workload says the host, not the GPU, set its pace (a Python process launching small kernels).
+    pub gpu_busy_pct: Option<f64>,
     pub max_power_w: Option<f64>,
     pub power_limit_w: Option<f64>,
     pub max_temp_c: Option<u32>,
@@ -39,7 +42,7 @@ pub struct Conditions {
     pub problems: Vec<String>,
 }
 
-/// Judges `t`; `run_pids` are the pids of the run's workers (as they see themselves).
+/// Judges `t`; `run_pids` are the pids of the run's workers and their commands (as the workers see them).
 pub fn judge(t: &Telemetry, run_pids: &[u32]) -> Conditions {
     let busy: Vec<_> = t.samples.iter().filter(|s| s.gpu_util_pct.unwrap_or(0) > 0).collect();
     let clocks: Vec<u32> = busy.iter().filter_map(|s| s.sm_mhz).collect();
@@ -52,14 +55,25 @@ pub fn judge(t: &Telemetry, run_pids: &[u32]) -> Conditions {
             (n > 0).then(|| (name.to_string(), n))
         })
         .collect();
-    let other_processes = t.own_pid_listed.then(|| {
-        t.processes
-            .iter()
-            .filter(|p| !run_pids.contains(&p.pid))
-            .filter(|p| !p.comm.as_deref().is_some_and(|c| c.starts_with("nvidia-cuda-mps")))
-            .map(|p| {
-                let mib = p.max_used_bytes.map(|b| format!(", {} MiB", b >> 20)).unwrap_or_default();
-                format!("pid {} {}{mib}", p.pid, p.comm.as_deref().unwrap_or("?"))
+    let utilisation: Vec<f64> = t.samples.iter().filter_map(|s| s.gpu_util_pct).map(f64::from).collect();
+    let gpu_busy_pct = (!utilisation.is_empty()).then(|| utilisation.iter().sum::<f64>() / utilisation.len() as f64);
+    // The telemetry's pids are this namespace's when the sampler, or a worker's command, is among them.
+    let attributable = t.own_pid_listed || t.processes.iter().any(|p| run_pids.contains(&p.pid));
+    let other_processes = attributable.then(|| {
+        // One line per pid: NVML lists a process once per kind (compute, graphics) it holds.
+        let mut by_pid: std::collections::BTreeMap<u32, (&str, Option<u64>)> = Default::default();
+        for p in t.processes.iter().filter(|p| !run_pids.contains(&p.pid)) {
+            let comm = p.comm.as_deref().unwrap_or("?");
+            if !comm.starts_with("nvidia-cuda-mps") {
+                let seen = by_pid.entry(p.pid).or_insert((comm, None));
+                seen.1 = seen.1.max(p.max_used_bytes);
+            }
+        }
+        by_pid
+            .into_iter()
+            .map(|(pid, (comm, used))| {
+                let mib = used.map(|b| format!(", {} MiB", b >> 20)).unwrap_or_default();
+                format!("pid {pid} {comm}{mib}")
             })
             .collect::<Vec<_>>()
     });
@@ -82,6 +96,7 @@ pub fn judge(t: &Telemetry, run_pids: &[u32]) -> Conditions {
         source: t.source.clone(),
         samples: t.samples.len(),
         sm_mhz,
+        gpu_busy_pct,
         max_power_w: t.samples.iter().filter_map(|s| s.power_mw).max().map(watts),
         power_limit_w: t.samples.iter().filter_map(|s| s.power_limit_mw).max().map(watts),
         max_temp_c: t.samples.iter().filter_map(|s| s.temp_c).max(),
@@ -163,11 +178,38 @@ mod tests {
     }
 
     #[test]
+    fn a_process_listed_under_two_kinds_is_one_other_process() {
+        let graphics =
+            GpuProcess { kind: "graphics".into(), max_used_bytes: Some(794 << 20), ..process(588, "python3") };
+        let t = telemetry(
+            vec![sample(0, 1980, 0, 100)],
+            vec![process(10, "sharebench"), process(588, "python3"), graphics],
+            true,
+        );
+        assert_eq!(judge(&t, &[10]).other_processes, Some(vec!["pid 588 python3, 794 MiB".to_string()]));
+        // A worker's command is its own, not another process.
+        assert_eq!(judge(&t, &[10, 588]).other_processes, Some(vec![]));
+    }
+
+    #[test]
     fn pids_of_another_namespace_are_not_attributed() {
         // In a Pod NVML lists the node's pids: the sampler is not among them under its own pid.
         let t = telemetry(vec![sample(0, 1980, 0, 100)], vec![process(2219, "?"), process(2226, "?")], false);
         let c = judge(&t, &[1]);
         assert_eq!(c.other_processes, None);
         assert!(c.problems.is_empty());
+    }
+
+    #[test]
+    fn a_workers_command_on_the_gpu_makes_the_pids_attributable() {
+        // run --exec releases the worker's own context: only its command (pid 588) holds the GPU.
+        let t = telemetry(
+            vec![sample(0, 1980, 0, 20), sample(100, 1980, 0, 30)],
+            vec![process(588, "python3"), process(4242, "python3")],
+            false,
+        );
+        let c = judge(&t, &[10, 588]);
+        assert_eq!(c.other_processes, Some(vec!["pid 4242 python3, 512 MiB".to_string()]));
+        assert_eq!(c.gpu_busy_pct, Some(25.0));
     }
 }

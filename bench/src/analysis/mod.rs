@@ -292,7 +292,7 @@ fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option
         fairness_jain: stats::jain_index(&shares),
         per_worker,
         conditions: members.iter().find_map(|w| w.telemetry.as_ref()).map(|t| {
-            let pids: Vec<u32> = members.iter().map(|w| w.host.pid).collect();
+            let pids: Vec<u32> = members.iter().flat_map(|w| w.own_pids()).collect();
             conditions::judge(t, &pids)
         }),
         key,

@@ -86,6 +86,12 @@ impl Worker {
     pub fn neighbour_only(&self) -> bool {
         self.tenant.as_ref().is_some_and(TenantReport::neighbour_only)
     }
+
+    /// The pids that are this worker's own on the GPU, as it sees them: itself and its command's GPU processes.
+    pub fn own_pids(&self) -> Vec<u32> {
+        let tenant = self.tenant.iter().flat_map(TenantReport::gpu_pids);
+        std::iter::once(self.host.pid).chain(tenant).collect()
+    }
 }
 
 /// A source left out of the report, and why.

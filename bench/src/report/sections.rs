@@ -41,10 +41,11 @@ pub fn group_warnings<'a>(warnings: impl IntoIterator<Item = &'a Warning>) -> Ve
 }
 
 /// The conditions table's header and rows: one row per group with telemetry (empty when no group has any).
-pub const CONDITIONS_HEADER: [&str; 8] = [
+pub const CONDITIONS_HEADER: [&str; 9] = [
     "mode",
     "workers",
     "SM clock (MHz, busy)",
+    "GPU busy (NVML, mean)",
     "max power (W)",
     "max temp (C)",
     "slowdowns",
@@ -62,6 +63,7 @@ pub fn conditions_rows(s: &RunSection) -> Vec<Vec<String>> {
                 g.key.mode.clone(),
                 g.key.workers.to_string(),
                 or_dash(c.sm_mhz.map(|(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") })),
+                or_dash(c.gpu_busy_pct.map(|p| format!("{p:.0}%"))),
                 or_dash(c.max_power_w.map(|w| match c.power_limit_w {
                     Some(limit) => format!("{w:.0} of {limit:.0}"),
                     None => format!("{w:.0}"),

@@ -57,6 +57,14 @@ impl TenantReport {
         }
     }
 
+    /// The pids of the command's processes that held the GPU, at ready or at the end.
+    pub fn gpu_pids(&self) -> impl Iterator<Item = u32> + '_ {
+        [&self.membership_at_ready, &self.membership_at_end]
+            .into_iter()
+            .flatten()
+            .flat_map(|d| d.gpu_processes.iter().map(|p| p.pid))
+    }
+
     /// A command that reported no request in the window: a neighbour whose own latency is unknown.
     pub fn neighbour_only(&self) -> bool {
         self.requests_in_window == 0
