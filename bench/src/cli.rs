@@ -181,13 +181,13 @@ impl TenantArgs {
     }
 }
 
+/// A foreign command as the workload (`run --exec`, `compare --exec`).
 #[derive(Args, Debug, Clone)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub workload: WorkloadArgs,
-    /// Run COMMAND (after `--`) as this worker's workload instead of sharebench's kernels: in the verified mode,
-    /// measured over the run's common window from the requests it reports (see bench/tenants/README.md).
-    #[arg(long, requires = "command", conflicts_with_all = ["kernel", "blocks", "threads", "iters", "bytes", "kernels", "streams", "inject_fault_after"])]
+pub struct ExecArgs {
+    /// Run COMMAND (after `--`) as the workload instead of sharebench's kernels: in the verified mode, measured
+    /// over the run's common window from the requests it reports (see bench/tenants/README.md); compare runs
+    /// it time-sliced and under MPS (the one-process streams ceiling does not apply to a foreign command).
+    #[arg(long, requires = "command", conflicts_with_all = ["kernel", "blocks", "threads", "iters", "bytes", "kernels"])]
     pub exec: bool,
     /// The command `--exec` runs, after `--`: sharebench run --exec -- python3 serve.py --batch 1
     #[arg(last = true, value_name = "COMMAND")]
@@ -198,6 +198,14 @@ pub struct RunArgs {
     pub no_report: bool,
     #[command(flatten)]
     pub tenant: TenantArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub foreign: ExecArgs,
     /// Sharing mode to verify and record.
     #[arg(long, value_enum, default_value = "unverified")]
     pub mode: Mode,
@@ -205,7 +213,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0)]
     pub gpu: u32,
     /// CUDA streams in this process, each its own closed loop (the multi-stream ceiling).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, conflicts_with = "exec")]
     pub streams: u32,
     /// Number of workers in the run.
     #[arg(long, default_value_t = 1)]
@@ -236,7 +244,7 @@ pub struct RunArgs {
     pub control: MpsControlArgs,
     /// Testing aid: after N recorded kernels, launch a kernel that writes to an illegal address (a real GPU
     /// fault), to see which other workers it takes down.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "exec")]
     pub inject_fault_after: Option<u64>,
     /// GPU telemetry through NVML while measuring (clocks, throttle reasons, power, processes on the GPU):
     /// `auto` has worker 0 sample, `on` this worker, `off` none (only to measure the sampler's own cost).
@@ -445,20 +453,10 @@ pub struct CompareArgs {
     pub barrier_timeout: Duration,
     /// Blast radius: worker 0 of every multi-worker phase triggers a real GPU fault (an illegal address) halfway
     /// through its kernels; the report shows which other workers it took down in each mode.
-    #[arg(long, requires = "kernels")]
+    #[arg(long, requires = "kernels", conflicts_with = "exec")]
     pub inject_fault: bool,
-    /// Run COMMAND (after `--`) as every worker's workload instead of sharebench's kernels, time-sliced and
-    /// under MPS (the one-process streams ceiling does not apply to a foreign command).
-    #[arg(long, requires = "command", conflicts_with_all = ["kernel", "blocks", "threads", "iters", "bytes", "kernels", "inject_fault"])]
-    pub exec: bool,
-    /// The command `--exec` runs, after `--`.
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
-    /// The command does not speak the reporting protocol (a neighbour only; see `run --no-report`).
-    #[arg(long, requires = "exec")]
-    pub no_report: bool,
     #[command(flatten)]
-    pub tenant: TenantArgs,
+    pub foreign: ExecArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -554,4 +552,51 @@ pub enum Search {
     Pods,
     /// The highest request rate per Pod meeting the SLO, at a fixed Pod count.
     Rate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sharebench").chain(args.split_whitespace()))
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_command_after_exec_is_the_workload_for_run_and_compare() {
+        let Command::Run(run) =
+            parse("run --mode mps --exec --ready-timeout 30s -- python3 serve.py --batch 1").unwrap().command
+        else {
+            panic!("not run")
+        };
+        assert!(run.foreign.exec && !run.foreign.no_report);
+        assert_eq!(run.foreign.command, ["python3", "serve.py", "--batch", "1"]);
+        assert_eq!(run.foreign.tenant.ready_timeout, Duration::from_secs(30));
+        let Command::Compare(compare) = parse("compare --workers 2 --exec --no-report -- sleep 5").unwrap().command
+        else {
+            panic!("not compare")
+        };
+        assert!(compare.foreign.exec && compare.foreign.no_report);
+        assert_eq!(compare.foreign.command, ["sleep", "5"]);
+    }
+
+    #[test]
+    fn kernel_flags_and_exec_exclude_each_other() {
+        for bad in [
+            "run --exec --blocks 16 -- sleep 1",
+            "run --exec --streams 2 -- sleep 1",
+            "run --exec --inject-fault-after 5 -- sleep 1",
+            "compare --exec --kernels 5 --inject-fault -- sleep 1",
+            "run --exec",
+            "run --no-report -- sleep 1",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} was accepted");
+        }
+    }
 }

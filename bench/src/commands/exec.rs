@@ -153,13 +153,13 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     let mut result = run::new_result(args, gpu, config);
     let (pipe_dir, _) = crate::mps::check::context_pipe_dir();
     let settings = Settings {
-        ready_timeout: args.tenant.ready_timeout,
-        stop_grace: args.tenant.stop_grace,
-        reports: !args.no_report,
+        ready_timeout: args.foreign.tenant.ready_timeout,
+        stop_grace: args.foreign.tenant.stop_grace,
+        reports: !args.foreign.no_report,
         window: window_len,
     };
     let env = command_env(args, &run_id, window_len, &pipe_dir);
-    let mut session = Session::start(&args.command, &env, settings, &std::env::temp_dir())?;
+    let mut session = Session::start(&args.foreign.command, &env, settings, &std::env::temp_dir())?;
     // Without a window (never ready), the result still belongs to its run: it spans the command's life.
     result.started_unix_ns = host::unix_now_ns();
     let window = match session.until_ready() {

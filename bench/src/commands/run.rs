@@ -86,13 +86,13 @@ pub fn validate(args: &RunArgs) -> Result<()> {
             ),
         ));
     }
-    if !args.exec && !args.command.is_empty() {
+    if !args.foreign.exec && !args.foreign.command.is_empty() {
         return Err(Error::flag(
             "--exec",
-            format!("`{}` after `--` is a command to run: add --exec before `--`", args.command.join(" ")),
+            format!("`{}` after `--` is a command to run: add --exec before `--`", args.foreign.command.join(" ")),
         ));
     }
-    if args.exec && args.mode == Mode::Streams {
+    if args.foreign.exec && args.mode == Mode::Streams {
         return Err(Error::flag(
             "--mode",
             "streams is sharebench's own one-process ceiling; a command runs as timeslice or mps",
@@ -133,8 +133,8 @@ pub(super) fn spawn_barrier_server(
 
 /// How long the barrier waits for every worker: with commands, their time to be ready comes on top.
 pub(super) fn barrier_wait(args: &RunArgs) -> std::time::Duration {
-    match args.exec {
-        true => args.barrier_timeout + args.tenant.ready_timeout,
+    match args.foreign.exec {
+        true => args.barrier_timeout + args.foreign.tenant.ready_timeout,
         false => args.barrier_timeout,
     }
 }
@@ -188,7 +188,8 @@ pub fn resolve_scenario(args: &RunArgs) -> Result<(RunArgs, Option<u32>)> {
     assignment.group.apply_to(&mut resolved.workload, args.workload.rate);
     resolved.group = Some(assignment.group.name.clone());
     if let Some(command) = &assignment.group.command {
-        (resolved.exec, resolved.command, resolved.no_report) = (true, command.clone(), !assignment.group.reports);
+        (resolved.foreign.exec, resolved.foreign.command, resolved.foreign.no_report) =
+            (true, command.clone(), !assignment.group.reports);
     }
     Ok((resolved, assignment.active_thread_percentage))
 }
@@ -210,7 +211,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     let args = &resolved;
     validate(args)?;
     request_active_thread_percentage(args.mode, active_thread_percentage);
-    if args.exec {
+    if args.foreign.exec {
         return super::exec::execute(args);
     }
     let worker_index = args.worker_index.unwrap_or(0);
@@ -284,7 +285,7 @@ pub(super) fn start_sampler(args: &RunArgs, uuid: &str, start: Instant) -> Optio
 pub(super) fn run_config(args: &RunArgs, plan: &LoopPlan, shape: Option<KernelShape>) -> RunConfig {
     RunConfig {
         shape,
-        command: args.exec.then(|| args.command.clone()),
+        command: args.foreign.exec.then(|| args.foreign.command.clone()),
         kernels: match plan.stop {
             Stop::AfterKernels(n) => Some(n),
             Stop::AfterDuration(_) => None,

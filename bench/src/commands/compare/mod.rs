@@ -94,7 +94,7 @@ struct Context<'a> {
 impl Context<'_> {
     /// The flags every worker of a phase gets, whatever its GPU.
     fn common_args(&self, phase: Phase, label: &str) -> Vec<String> {
-        let mut args = match self.args.exec {
+        let mut args = match self.args.foreign.exec {
             false => self.args.workload.to_args(),
             true => {
                 let mut a = self.args.workload.window_args();
@@ -103,8 +103,8 @@ impl Context<'_> {
                     a.extend(["--duration".into(), format!("{}ms", window.as_millis())]);
                 }
                 a.push("--exec".into());
-                a.extend(self.args.tenant.to_args());
-                if self.args.no_report {
+                a.extend(self.args.foreign.tenant.to_args());
+                if self.args.foreign.no_report {
                     a.push("--no-report".into());
                 }
                 a
@@ -129,9 +129,9 @@ impl Context<'_> {
             _ => (self.placement.gpus[position], self.no_mps_dir.clone(), vec![]),
         };
         args.extend(["--gpu".into(), gpu.to_string()]);
-        if self.args.exec {
+        if self.args.foreign.exec {
             args.push("--".into());
-            args.extend(self.args.command.iter().cloned());
+            args.extend(self.args.foreign.command.iter().cloned());
         }
         WorkerSpec { label, args, env: vec![("CUDA_MPS_PIPE_DIRECTORY".into(), pipe_dir.into())], unset }
     }
@@ -271,7 +271,7 @@ pub fn prepare_run_dir(dir: &Path, force: bool) -> Result<()> {
 fn modes_for(args: &CompareArgs) -> Result<(Vec<CompareMode>, Option<String>)> {
     let mut modes = args.modes.clone();
     let mut note = None;
-    if args.exec && modes.contains(&CompareMode::Streams) {
+    if args.foreign.exec && modes.contains(&CompareMode::Streams) {
         modes.retain(|&m| m != CompareMode::Streams);
         note = Some(
             "the one-process multi-stream ceiling was not run: it is sharebench's own kernels on N streams of one \
@@ -288,7 +288,7 @@ fn modes_for(args: &CompareArgs) -> Result<(Vec<CompareMode>, Option<String>)> {
 pub fn execute(args: &CompareArgs) -> Result<i32> {
     super::run::plan(&args.workload)?;
     super::run::shape(&args.workload, 1)?;
-    if !args.exec && !args.command.is_empty() {
+    if !args.foreign.exec && !args.foreign.command.is_empty() {
         return Err(Error::flag("--exec", "a command after `--` needs --exec before `--`"));
     }
     let (modes, streams_note) = modes_for(args)?;
@@ -321,8 +321,8 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
             exe,
             logs: dir.join("logs"),
             // Commands take their time to be ready before their workers reach the barrier.
-            barrier_timeout: match args.exec {
-                true => args.barrier_timeout + args.tenant.ready_timeout,
+            barrier_timeout: match args.foreign.exec {
+                true => args.barrier_timeout + args.foreign.tenant.ready_timeout,
                 false => args.barrier_timeout,
             },
             live: std::io::stderr().is_terminal(),
