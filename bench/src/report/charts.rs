@@ -408,6 +408,8 @@ pub struct SweepChart {
     pub series: Vec<SweepSeries>,
     /// What the x axis counts ("workers", "Pods per GPU").
     pub x_label: &'static str,
+    /// The throughput axis: "aggregate throughput (kernels/s)", "(requests/s)".
+    pub throughput_label: &'static str,
     /// A p99 SLO to draw as a line on the latency panel.
     pub slo_ms: Option<f64>,
 }
@@ -421,9 +423,7 @@ impl Chart for SweepChart {
         let root = root.titled(&self.title, (FAMILY, 20)).map_err(err)?;
         let (left, right) = root.split_horizontally(500);
         let max_w = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).max().unwrap_or(1) as f64;
-        for (area, pick, y_desc) in
-            [(&left, 1usize, "aggregate throughput (kernels/s)"), (&right, 2, "p99 latency (ms)")]
-        {
+        for (area, pick, y_desc) in [(&left, 1usize, self.throughput_label), (&right, 2, "p99 latency (ms)")] {
             let value = |p: &(u32, f64, f64)| if pick == 1 { p.1 } else { p.2 };
             let slo = if pick == 2 { self.slo_ms.unwrap_or(0.0) } else { 0.0 };
             let max_y = self.series.iter().flat_map(|s| s.1.iter().map(value)).fold(slo, f64::max) * 1.15;

@@ -121,7 +121,7 @@ fn section(
         out += &format!("<li>{}</li>\n", escape(line));
     }
     out += "</ul>\n";
-    out += &table_html(&table::HEADER, s.groups.iter().map(|g| table::row(g)));
+    out += &table_html(&table::header(&s.groups), s.groups.iter().map(|g| table::row(g)));
     if !s.comparisons.is_empty() {
         out += "<p>Comparisons (95% bootstrap intervals):</p><ul>\n";
         for c in &s.comparisons {

@@ -97,7 +97,8 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
     for line in s.headline.iter().filter(|_| with_headline) {
         out += &format!("- {line}\n");
     }
-    out += &format!("\n| {} |\n|{}\n", table::HEADER.join(" | "), "---|".repeat(table::HEADER.len()));
+    let header = table::header(&s.groups);
+    out += &format!("\n| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
     for g in &s.groups {
         out += &format!("| {} |\n", table::row(g).join(" | "));
     }
@@ -144,7 +145,8 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
             rest * 100.0
         );
     }
-    out += "\nPer worker:\n\n| mode | workers | worker | host | verdict | kernels | kernels/s | p50 | p99 | mean SMs | slowdown vs solo |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+    let unit = table::Unit::of(&s.groups).name();
+    out += &format!("\nPer worker:\n\n| mode | workers | worker | host | verdict | {unit} | {unit}/s | p50 | p99 | mean SMs | slowdown vs solo |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     for g in &s.groups {
         for w in &g.per_worker {
             out += &format!(

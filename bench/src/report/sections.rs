@@ -194,9 +194,10 @@ pub fn headline(s: &RunSection) -> Vec<String> {
                     .filter(|g| g.key.workers == n)
                     .map(|g| {
                         format!(
-                            "{} {} kernels/s, p99 {}",
+                            "{} {} {}/s, p99 {}",
                             g.key.mode,
                             three_digits(g.kernels_per_s.value),
+                            super::table::Unit::of(&[g]).name(),
                             format_ns(g.latency.p99_ns as f64)
                         )
                     })
@@ -242,6 +243,21 @@ mod tests {
         let r = report(vec![synthetic("mps", 1, 0, 0, 100, 1_000_000, 0)]);
         let line = &sections(&r)[0].headline[0];
         assert!(line.contains("1 worker: mps ") && line.contains("kernels/s, p99"), "{line}");
+    }
+
+    #[test]
+    fn a_commands_work_is_counted_in_requests_and_its_overlap_is_not_measurable() {
+        use crate::analysis::tests::command_worker;
+        let start = 1_764_000_000_000_000_000;
+        let r = report(vec![command_worker("mps", 1, 0, start, 1200, 5_000_000)]);
+        let s = sections(&r);
+        let line = &s[0].headline[0];
+        assert!(line.contains("1 worker: mps ") && line.contains("requests/s, p99"), "{line}");
+        let header = super::super::table::header(&s[0].groups);
+        assert_eq!((header[3], header[4], header[11]), ("requests", "requests/s [95% CI]", "items/s"));
+        let row = super::super::table::row(s[0].groups[0]);
+        assert_eq!(row[5], "n/a");
+        assert!(row[11].ends_with(" items/s"), "{row:?}");
     }
 
     #[test]

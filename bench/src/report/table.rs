@@ -5,20 +5,51 @@ use super::model::Report;
 use crate::analysis::stats::Estimate;
 use crate::units::{format_ns, format_si, three_digits};
 
-pub const HEADER: [&str; 12] = [
-    "workers",
-    "mode",
-    "verified",
-    "kernels",
-    "kernels/s [95% CI]",
-    "overlap",
-    "p50",
-    "p99",
-    "p99.9",
-    "fairness",
-    "slowdown",
-    "FLOP/s or B/s",
-];
+/// What one unit of a set of groups' work is: a kernel of sharebench's, a request of a command's, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Kernels,
+    Requests,
+    Mixed,
+}
+
+impl Unit {
+    pub fn of(groups: &[&crate::analysis::GroupSummary]) -> Unit {
+        match groups.iter().filter(|g| g.command.is_some()).count() {
+            0 => Unit::Kernels,
+            n if n == groups.len() => Unit::Requests,
+            _ => Unit::Mixed,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Kernels => "kernels",
+            Unit::Requests => "requests",
+            Unit::Mixed => "kernels or requests",
+        }
+    }
+
+    /// The label of a throughput axis.
+    pub fn throughput_axis(self) -> &'static str {
+        match self {
+            Unit::Kernels => "aggregate throughput (kernels/s)",
+            Unit::Requests => "aggregate throughput (requests/s)",
+            Unit::Mixed => "aggregate throughput (kernels or requests/s)",
+        }
+    }
+}
+
+/// The summary table's header for `groups`.
+pub fn header(groups: &[&crate::analysis::GroupSummary]) -> [&'static str; 12] {
+    let unit = Unit::of(groups);
+    let (rate, work) = match unit {
+        Unit::Kernels => ("kernels/s [95% CI]", "FLOP/s or B/s"),
+        Unit::Requests => ("requests/s [95% CI]", "items/s"),
+        Unit::Mixed => ("per s [95% CI]", "FLOP/s, B/s or items/s"),
+    };
+    ["workers", "mode", "verified", unit.name(), rate, "overlap", "p50", "p99", "p99.9", "fairness", "slowdown", work]
+}
 
 /// Mean over workers of their slowdown against the solo run, when there is one.
 pub fn mean_slowdown(g: &crate::analysis::GroupSummary) -> Option<f64> {
@@ -39,9 +70,10 @@ pub fn ratio(e: &Option<Estimate>) -> String {
 
 /// The summary table's row of one group.
 pub fn row(g: &crate::analysis::GroupSummary) -> Vec<String> {
-    let rate = match (g.flop_per_s, g.bytes_per_s) {
-        (Some(f), _) => format!("{}FLOP/s", format_si(f)),
-        (_, Some(b)) => format!("{}B/s", format_si(b)),
+    let rate = match (g.flop_per_s, g.bytes_per_s, g.items_per_s) {
+        (Some(f), _, _) => format!("{}FLOP/s", format_si(f)),
+        (_, Some(b), _) => format!("{}B/s", format_si(b)),
+        (_, _, Some(i)) => format!("{} items/s", three_digits(i)),
         _ => "-".into(),
     };
     // A run spread over GPUs has part of its workers in each GPU's row.

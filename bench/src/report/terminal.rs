@@ -24,7 +24,7 @@ pub fn render(report: &Report) -> String {
     for s in &runs {
         out += &format!("\nrun {} on {} ({}, driver {}): {}\n", s.run_id, s.gpu_name, s.gpu_uuid, s.driver, s.workload);
         let rows: Vec<Vec<String>> = s.groups.iter().map(|g| table::row(g)).collect();
-        out += &table::aligned(&table::HEADER, &rows);
+        out += &table::aligned(&table::header(&s.groups), &rows);
         for g in &s.groups {
             for w in g.per_worker.iter().filter(|w| !w.complete) {
                 out += &format!(

@@ -156,6 +156,7 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
                 title: title.clone(),
                 series: charts::sweep_series(&summaries),
                 x_label: "workers",
+                throughput_label: super::table::Unit::of(&summaries).throughput_axis(),
                 slo_ms: None,
             };
             out.push(place.save(&chart, "sweep", title)?);

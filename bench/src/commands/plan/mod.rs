@@ -401,7 +401,13 @@ fn write_outputs(args: &PlanArgs, plan: &PlanReport, dir: &Path) -> Result<()> {
     };
     let title =
         format!("{}: SLO group throughput and p99 against {x_label} (SLO {} ms)", plan.scenario.name, plan.slo_p99_ms);
-    let chart = SweepChart { title: title.clone(), series, x_label, slo_ms: Some(plan.slo_p99_ms) };
+    let chart = SweepChart {
+        title: title.clone(),
+        series,
+        x_label,
+        throughput_label: crate::report::table::Unit::Requests.throughput_axis(),
+        slo_ms: Some(plan.slo_p99_ms),
+    };
     let (svg, _png) = charts::save(&chart, dir, "capacity", Overwrite::Allow)?;
     let json = serde_json::to_string_pretty(plan).map_err(|e| Error::new(e.to_string()))?;
     fsio::write_atomic(&dir.join("plan.json"), json.as_bytes(), Overwrite::Allow)?;
