@@ -14,6 +14,8 @@ find "$R" -name report.md | while read -r md; do
   if [ -d "$d/results" ]; then "$B" report "$d/results" --out "$d" --force --keep-going > /dev/null || true; fi
 done
 find "$R" -name plan.md -exec sed -i 's/(capacity\.png)/(capacity.svg)/' {} +
+# Charts that are not regenerated (a plan's capacity.svg) are compacted as the binary now writes them.
+find "$R" -name '*.svg' -exec sed -i 's/ opacity="1"//g' {} +
 find "$R" -type f \( -name report.html -o -name report.json -o -name trace.json -o -name plan.html -o -name '*.png' \) ! -name report-page.png -delete
 find "$R" -type f \( -name '*.json' -o -name '*.jsonl' \) -print0 | xargs -0 -r grep -l --null '"sharebench-result"' | xargs -0 -r gzip -9n
 find "$R" -type f -name pods.log | while read -r log; do
@@ -41,4 +43,24 @@ find "$R" -type f -name '*.log.gz' ! -name 'pods.log.gz' -printf '%h\n' | sort -
     $(find . -maxdepth 1 -name '*.log.gz' ! -name 'pods.log.gz' -printf '%f\n') \
     && find . -maxdepth 1 -name '*.log.gz' ! -name 'pods.log.gz' -delete)
 done
+# A plan's points: their logs (worker logs, a Kubernetes point's pods.log) go into one points-logs.tar.gz beside
+# points/, not one small archive a point (each small file takes a disk block of its own); `tar xzf
+# points-logs.tar.gz` gives back points/<point>/*.log.gz. Empty directories are removed (git does not keep them).
+find "$R" -type d -name points | while read -r p; do
+  plan=$(cd "$(dirname "$p")" && pwd); t=$(mktemp -d)
+  [ -f "$plan/points-logs.tar.gz" ] && tar xzf "$plan/points-logs.tar.gz" -C "$t"
+  for d in "$plan"/points/*/; do
+    name=$(basename "$d")
+    if [ -f "$d/logs.tar.gz" ]; then mkdir -p "$t/points/$name" && tar xzf "$d/logs.tar.gz" -C "$t/points/$name" && rm "$d/logs.tar.gz"; fi
+    for f in "$d"*.log.gz; do
+      if [ -f "$f" ]; then mkdir -p "$t/points/$name" && mv "$f" "$t/points/$name/"; fi
+    done
+  done
+  if [ -d "$t/points" ]; then
+    (cd "$t" && tar --sort=name --mtime=@0 --owner=0 --group=0 -czf "$plan/points-logs.tar.gz.tmp" points)
+    mv "$plan/points-logs.tar.gz.tmp" "$plan/points-logs.tar.gz"
+  fi
+  rm -rf "$t"
+done
+find "$R" -mindepth 1 -type d -empty -delete
 du -sh "$R"; du -sh --apparent-size "$R"
