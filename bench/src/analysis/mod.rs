@@ -461,11 +461,7 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
                 say("its command ignored SIGTERM at the window's end and was killed after the grace period".into());
             }
             if w.neighbour_only() && t.reports {
-                say(format!(
-                    "its command reported no request in the window (a neighbour only); it ran {:.1} s, {}",
-                    t.ran_s,
-                    t.exit_status.as_deref().unwrap_or("?")
-                ));
+                say(format!("its command is {}", neighbour_text(w)));
             }
         }
         if g.latency.samples > 0 && !g.latency.enough_for(0.99) {

@@ -5,7 +5,7 @@
 //! into a result like any other worker's.
 
 use super::run;
-use crate::cli::{Mode, RunArgs};
+use crate::cli::{ExecArgs, Mode, RunArgs, TenantArgs};
 use crate::error::{exit, Error, Result};
 use crate::gpu::Gpu;
 use crate::result::tenant::TenantReport;
@@ -23,6 +23,23 @@ use std::time::Duration;
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(20);
 /// How far ahead of now a worker without a barrier starts its window.
 const LEAD: Duration = Duration::from_millis(100);
+
+/// How long a barrier waits for every worker: with commands (`tenant` given), their time to get ready (load a
+/// model, warm up) comes on top of `base`.
+pub fn barrier_wait(base: Duration, tenant: Option<&TenantArgs>) -> Duration {
+    base + tenant.map_or(Duration::ZERO, |t| t.ready_timeout)
+}
+
+/// A command after `--` is only run with --exec: refused otherwise, rather than silently ignored.
+pub fn check_command_needs_exec(foreign: &ExecArgs) -> Result<()> {
+    if !foreign.exec && !foreign.command.is_empty() {
+        return Err(Error::flag(
+            "--exec",
+            format!("`{}` after `--` is a command to run: add --exec before `--`", foreign.command.join(" ")),
+        ));
+    }
+    Ok(())
+}
 
 /// The measured window's length: --duration (a command is measured for a time, not a count).
 pub fn window_length(plan: &LoopPlan) -> Duration {

@@ -86,12 +86,7 @@ pub fn validate(args: &RunArgs) -> Result<()> {
             ),
         ));
     }
-    if !args.foreign.exec && !args.foreign.command.is_empty() {
-        return Err(Error::flag(
-            "--exec",
-            format!("`{}` after `--` is a command to run: add --exec before `--`", args.foreign.command.join(" ")),
-        ));
-    }
+    super::exec::check_command_needs_exec(&args.foreign)?;
     if args.foreign.exec && args.mode == Mode::Streams {
         return Err(Error::flag(
             "--mode",
@@ -131,12 +126,9 @@ pub(super) fn spawn_barrier_server(
     Ok(Some(std::thread::spawn(move || rendezvous::serve(listener, identity, timeout).map(|_| ()))))
 }
 
-/// How long the barrier waits for every worker: with commands, their time to be ready comes on top.
+/// How long the barrier waits for every worker of this run.
 pub(super) fn barrier_wait(args: &RunArgs) -> std::time::Duration {
-    match args.foreign.exec {
-        true => args.barrier_timeout + args.foreign.tenant.ready_timeout,
-        false => args.barrier_timeout,
-    }
+    super::exec::barrier_wait(args.barrier_timeout, args.foreign.exec.then_some(&args.foreign.tenant))
 }
 
 /// What this run's workers must agree on at the barrier: their count, the run id, the scenario file's digest.

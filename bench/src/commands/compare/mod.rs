@@ -288,9 +288,7 @@ fn modes_for(args: &CompareArgs) -> Result<(Vec<CompareMode>, Option<String>)> {
 pub fn execute(args: &CompareArgs) -> Result<i32> {
     super::run::plan(&args.workload)?;
     super::run::shape(&args.workload, 1)?;
-    if !args.foreign.exec && !args.foreign.command.is_empty() {
-        return Err(Error::flag("--exec", "a command after `--` needs --exec before `--`"));
-    }
+    super::exec::check_command_needs_exec(&args.foreign)?;
     let (modes, streams_note) = modes_for(args)?;
     if let Some(note) = &streams_note {
         eprintln!("sharebench compare: {note}");
@@ -320,11 +318,10 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         runner: Runner {
             exe,
             logs: dir.join("logs"),
-            // Commands take their time to be ready before their workers reach the barrier.
-            barrier_timeout: match args.foreign.exec {
-                true => args.barrier_timeout + args.foreign.tenant.ready_timeout,
-                false => args.barrier_timeout,
-            },
+            barrier_timeout: super::exec::barrier_wait(
+                args.barrier_timeout,
+                args.foreign.exec.then_some(&args.foreign.tenant),
+            ),
             live: std::io::stderr().is_terminal(),
         },
         run_id: format!("compare-{}", host::unix_now_ns() / 1_000_000_000),

@@ -87,11 +87,10 @@ impl Points for LocalPoints {
         let runner = Runner {
             exe: self.exe.clone(),
             logs: point.dir.clone(),
-            // Commands take their time to be ready before their workers reach the barrier.
-            barrier_timeout: match self.scenario.has_commands() {
-                true => self.args.barrier_timeout + self.args.tenant.ready_timeout,
-                false => self.args.barrier_timeout,
-            },
+            barrier_timeout: crate::commands::exec::barrier_wait(
+                self.args.barrier_timeout,
+                self.scenario.has_commands().then_some(&self.args.tenant),
+            ),
             live: std::io::stderr().is_terminal(),
         };
         let pipe_dir = self.pipe_dir(point.setting.mode).to_path_buf();
