@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH=${1:-60}
 mkdir -p corpus/result_parser corpus/mps_control_parser corpus/report_input corpus/barrier_parser
-zcat ../results/h100/compare-default/results/results.jsonl.gz | grep -m1 '"mode":"mps"' | head -c 200000 > corpus/result_parser/h100-mps-worker.json
+zcat ../results/h200/repeats/compare-default/results/results.jsonl.gz | grep -m1 '"mode":"mps"' | head -c 200000 > corpus/result_parser/h100-mps-worker.json
 cp corpus/result_parser/h100-mps-worker.json corpus/report_input/
 zcat ../results/h100/pod-isolation/pod-path/logs-mps.txt.gz | head -c 20000 > corpus/report_input/kubectl-logs.txt
 printf 'READY 3 sharebench-3 workers=4 run=experiment-1 digest=0123456789abcdef\n' > corpus/barrier_parser/ready

@@ -89,6 +89,7 @@ fn main() {
                 streams: 1,
                 barrier: true,
                 mps_active_thread_percentage: None,
+                repeat: 0,
                 command_line: vec!["synth_results".into()],
             },
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },

@@ -76,7 +76,7 @@ pub struct WorkloadArgs {
     /// Buffer size for the stream kernel (read and written once per launch).
     #[arg(long, default_value = "256MiB", value_parser = parse_bytes)]
     pub bytes: u64,
-    /// Kernels to record per worker (closed loop) [default: 1000].
+    /// Kernels to record per worker (closed loop) [default: 1000; compare: 1 s of measurement per phase instead].
     #[arg(long, conflicts_with = "duration")]
     pub kernels: Option<u64>,
     /// Record for this long instead of a kernel count (e.g. 10s).
@@ -224,6 +224,10 @@ pub struct RunArgs {
     /// Identifier shared by the workers of one run [default: derived from the start time].
     #[arg(long)]
     pub run_id: Option<String>,
+    /// Which repeat of the run's configuration this worker measures, 0-based (set by compare and plan; on
+    /// Kubernetes one Job per repeat, all with one run id).
+    #[arg(long, env = "SHAREBENCH_REPEAT", default_value_t = 0)]
+    pub repeat: u32,
     /// Meet the other workers at this barrier (HOST:PORT) before measuring.
     #[arg(long)]
     pub barrier: Option<String>,
@@ -414,6 +418,13 @@ pub enum MpsDaemons {
     Shared,
 }
 
+/// The order of a compare's phases within each repeat.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseOrder {
+    Interleaved,
+    Shuffled,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct CompareArgs {
     #[command(flatten)]
@@ -427,6 +438,22 @@ pub struct CompareArgs {
     /// Skip the one-worker run that slowdowns are measured against.
     #[arg(long)]
     pub no_solo: bool,
+    /// Runs of every phase, each with fresh worker processes, modes interleaved (TS, MPS, streams, TS, ...):
+    /// every headline figure is the median over them with an interval across them, and a winner is named only
+    /// where every repeat agrees.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// Order of the phases within each repeat: as listed (interleaved), or shuffled per repeat with --order-seed
+    /// (randomised blocks; the seed is recorded in compare.json).
+    #[arg(long, value_enum, default_value = "interleaved")]
+    pub order: PhaseOrder,
+    /// Seed of --order shuffled.
+    #[arg(long, default_value_t = 1)]
+    pub order_seed: u64,
+    /// Start a fresh private MPS daemon for every repeat [default: one for the whole run, as a node's daemon
+    /// serves one Job after another].
+    #[arg(long, conflicts_with = "mps_pipe_dir")]
+    pub fresh_mps_daemon: bool,
     /// CUDA device ordinal.
     #[arg(long, default_value_t = 0)]
     pub gpu: u32,
@@ -506,6 +533,10 @@ pub struct PlanArgs {
     /// Pods of the swept groups during a rate search.
     #[arg(long, default_value_t = 1)]
     pub pods: u32,
+    /// Runs of every point, each with fresh workers (on Kubernetes one Job each), settings interleaved; a point
+    /// meets the SLO only when the upper bound of its p99 across them does.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     #[command(flatten)]
     pub tenant: TenantArgs,
     #[command(flatten)]

@@ -175,7 +175,7 @@ fn report_refuses_bad_input_and_keep_going_reports_the_rest() {
 fn a_kubernetes_plan_applies_follows_collects_and_deletes_each_point() {
     let dir = tempfile::tempdir().unwrap();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let fixture = format!("{root}/results/h100/plan-inference/points/timeslice-1/results.jsonl.gz");
+    let fixture = format!("{root}/results/h200/repeats/plan-inference/points/timeslice-1/r1/results.jsonl.gz");
     let calls = dir.path().join("calls");
     let kubectl = fake_program(
         dir.path(),
@@ -193,7 +193,7 @@ case "$1 $2" in
   "logs -l")
     point=$(cat {state})
     run=$(grep -o '"plan-inference-[a-z0-9]*-timeslice-1"' "$point/point-patch.json" | head -1 | tr -d '"')
-    case "$point" in */timeslice-1) printf '[pod/sharebench-0-abcde/worker] '; zcat {fixture} | sed "s/plan-inference-timeslice-1/$run/" ;; esac ;;
+    case "$point" in */timeslice-1) printf '[pod/sharebench-0-abcde/worker] '; zcat {fixture} | sed "s/plan-inference-[a-z0-9]*-timeslice-1/$run/" ;; esac ;;
   "delete -k") ;;
   *) echo "unexpected: $*" >&2; exit 1 ;;
 esac"#,
@@ -205,7 +205,7 @@ esac"#,
     let overlay = format!("timeslice={root}/manifests/overlays/dra-timeslicing");
     let scenario = format!("{root}/bench/scenarios/inference.toml");
     let assert = sharebench()
-        .args(["plan", &scenario, "--slo-p99", "1000", "--modes", "timeslice", "--max-pods", "2"])
+        .args(["plan", &scenario, "--slo-p99", "1000", "--modes", "timeslice", "--max-pods", "2", "--repeat", "1"])
         .args(["--kubernetes", &overlay, "--kubectl", kubectl.to_str().unwrap(), "--out", out.to_str().unwrap()])
         .assert()
         .code(5);
@@ -228,6 +228,34 @@ esac"#,
     assert!(std::fs::read_to_string(out.join("points/timeslice-2/kustomization.yaml"))
         .unwrap()
         .contains("dra-timeslicing"));
+    // With repeats, one Job per repeat: each its own overlay, all with one run id, each worker told its repeat.
+    let dry = dir.path().join("dry");
+    sharebench()
+        .args(["plan", &scenario, "--slo-p99", "5", "--modes", "timeslice", "--max-pods", "1", "--repeat", "2"])
+        .args(["--kubernetes", &overlay, "--dry-run", "--out", dry.to_str().unwrap()])
+        .assert()
+        .success();
+    let patch =
+        |r: u32| std::fs::read_to_string(dry.join(format!("points/timeslice-1/r{r}/point-patch.json"))).unwrap();
+    let (first, second) = (patch(1), patch(2));
+    fn arg_after(v: &serde_json::Value, flag: &str) -> Option<String> {
+        match v {
+            serde_json::Value::Array(items) => {
+                let at = items.iter().position(|x| x == flag);
+                at.and_then(|i| items.get(i + 1))
+                    .and_then(|x| x.as_str())
+                    .map(String::from)
+                    .or_else(|| items.iter().find_map(|x| arg_after(x, flag)))
+            }
+            serde_json::Value::Object(map) => map.values().find_map(|x| arg_after(x, flag)),
+            _ => None,
+        }
+    }
+    let (first, second): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_str(&first).unwrap(), serde_json::from_str(&second).unwrap());
+    let arg_after = |v: &serde_json::Value, flag: &str| arg_after(v, flag).unwrap_or_default();
+    assert_eq!((arg_after(&first, "--repeat"), arg_after(&second, "--repeat")), ("0".into(), "1".into()));
+    assert_eq!(arg_after(&first, "--run-id"), arg_after(&second, "--run-id"));
 }
 
 #[test]
@@ -250,13 +278,18 @@ fn a_kubernetes_plan_refuses_to_meet_an_existing_job() {
     assert!(stderr.contains("a Job named sharebench already exists") && stderr.contains("fix:"), "{stderr}");
 }
 
-/// A real H100 result (2 MPS workers of 16-block fma, worker `index`), as JSON.
-fn h100_result(index: u32) -> serde_json::Value {
-    let path = format!("{}/../results/h100/reference-16/results/results.jsonl.gz", env!("CARGO_MANIFEST_DIR"));
+/// A real H200 result (2 MPS workers of 16-block fma, worker `index`, the first repeat), as JSON.
+fn h200_result(index: u32) -> serde_json::Value {
+    let path = format!("{}/../results/h200/repeats/reference-16/results/results.jsonl.gz", env!("CARGO_MANIFEST_DIR"));
     let text = sharebench::load::files::read_text(std::path::Path::new(&path)).unwrap();
     text.lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
-        .find(|r| r["mode"] == "mps" && r["config"]["workers"] == 2 && r["config"]["worker_index"] == index)
+        .find(|r| {
+            r["mode"] == "mps"
+                && r["config"]["workers"] == 2
+                && r["config"]["worker_index"] == index
+                && r["config"]["repeat"] == 0
+        })
         .unwrap()
 }
 
@@ -264,13 +297,13 @@ fn h100_result(index: u32) -> serde_json::Value {
 fn a_corrupted_record_is_refused_with_file_worker_and_index() {
     use base64::Engine;
     let dir = tempfile::tempdir().unwrap();
-    let mut bad = h100_result(1);
+    let mut bad = h200_result(1);
     let data = bad["lanes"][0]["records"]["data"].as_str().unwrap();
     let mut bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
     bytes[2 * 24..3 * 24].fill(0xFF); // record 2: every field at its maximum, still valid base64
     bad["lanes"][0]["records"]["data"] = base64::engine::general_purpose::STANDARD.encode(&bytes).into();
     std::fs::write(dir.path().join("w1.json"), bad.to_string()).unwrap();
-    std::fs::write(dir.path().join("w0.json"), h100_result(0).to_string()).unwrap();
+    std::fs::write(dir.path().join("w0.json"), h200_result(0).to_string()).unwrap();
     let out = sharebench().args(["report", dir.path().to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -281,21 +314,30 @@ fn a_corrupted_record_is_refused_with_file_worker_and_index() {
     assert!(stdout.contains("1 of 2"), "only the valid worker is reported: {stdout}");
 }
 
-#[test]
-fn results_that_share_a_run_id_but_not_a_run_are_reported_apart() {
-    // The same run id from two invocations a day apart (as two plans once named their points alike).
-    let dir = tempfile::tempdir().unwrap();
+/// Two invocations of one run id a day apart, two workers each; `second` edits the second one's results.
+fn two_invocations(dir: &std::path::Path, second: impl Fn(&mut serde_json::Value)) {
     for (name, shift) in [("a", 0u64), ("b", 86_400_000_000_000)] {
         for index in 0..2 {
-            let mut r = h100_result(index);
+            let mut r = h200_result(index);
+            if name == "b" {
+                second(&mut r);
+            }
             for field in ["started_unix_ns", "finished_unix_ns"] {
                 r[field] = (r[field].as_u64().unwrap() + shift).into();
             }
             let base = r["lanes"][0]["records"]["host_base_unix_ns"].as_u64().unwrap();
             r["lanes"][0]["records"]["host_base_unix_ns"] = (base + shift).into();
-            std::fs::write(dir.path().join(format!("{name}-w{index}.json")), r.to_string()).unwrap();
+            std::fs::write(dir.join(format!("{name}-w{index}.json")), r.to_string()).unwrap();
         }
     }
+}
+
+#[test]
+fn results_that_share_a_run_id_but_not_a_run_are_reported_apart() {
+    // The same run id from two invocations of different configurations a day apart (as two plans once named
+    // their points alike).
+    let dir = tempfile::tempdir().unwrap();
+    two_invocations(dir.path(), |r| r["config"]["warmup"] = 3.into());
     let out = sharebench().args(["report", "--json", dir.path().to_str().unwrap()]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -304,4 +346,22 @@ fn results_that_share_a_run_id_but_not_a_run_are_reported_apart() {
     assert!(groups.iter().all(|g| g["workers_reported"] == 2), "{groups:?}");
     let note = report["notes"][0].as_str().unwrap();
     assert!(note.contains("names 2 separate runs") && note.contains("/a-w") && note.contains("/b-w"), "{note}");
+}
+
+#[test]
+fn separately_run_jobs_of_one_configuration_are_combined_as_repeats_and_said_so() {
+    // The same Job applied twice (or one Job per repeat): one run with two repeats, the figures across them.
+    let dir = tempfile::tempdir().unwrap();
+    two_invocations(dir.path(), |r| {
+        r["config"]["command_line"] = serde_json::json!(["sharebench", "run", "--out", "elsewhere"])
+    });
+    let out = sharebench().args(["report", "--json", dir.path().to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let note = report["notes"][0].as_str().unwrap();
+    assert!(note.contains("2 separately run sets") && note.contains("combined as repeats 1-2"), "{note}");
+    let figures = report["figures"].as_array().unwrap();
+    assert_eq!(figures.len(), 1);
+    assert_eq!(figures[0]["repeats"], serde_json::json!([0, 1]));
+    assert_eq!(figures[0]["throughput"]["values"].as_array().unwrap().len(), 2);
 }

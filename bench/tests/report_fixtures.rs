@@ -1,5 +1,6 @@
-//! `sharebench report` on real results captured on an H100 (results/h100), through the real binary: the figures
-//! a reader relies on must come out of them, from a directory, from files and from `kubectl logs` on stdin.
+//! `sharebench report` on real results captured on an H100 (results/h100) and an H200 (results/h200), through the
+//! real binary: the figures a reader relies on must come out of them, from a directory, from files and from
+//! `kubectl logs` on stdin.
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -7,6 +8,20 @@ use std::path::PathBuf;
 
 fn results() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../results/h100")
+}
+
+/// The repeated runs on the H200.
+fn repeats() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../results/h200/repeats")
+}
+
+fn figures<'a>(report: &'a Value, mode: &str, workers: u64) -> &'a Value {
+    report["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"]["mode"] == mode && g["key"]["workers"] == workers)
+        .unwrap()
 }
 
 fn report_json(args: &[&str], stdin: Option<String>) -> Value {
@@ -31,35 +46,54 @@ fn group<'a>(report: &'a Value, mode: &str, workers: u64) -> &'a Value {
 
 #[test]
 fn small_kernels_share_under_mps_and_never_overlap_under_time_slicing() {
-    let dir = results().join("reference-16/results");
+    let dir = repeats().join("reference-16/results");
     let r = report_json(&[dir.to_str().unwrap()], None);
     for workers in [2, 4, 8] {
-        let ts = group(&r, "timeslice", workers);
-        let mps = group(&r, "mps", workers);
-        assert_eq!(ts["overlap_fraction"], 0.0, "time-slicing never overlaps ({workers} workers)");
-        assert!(mps["overlap_fraction"].as_f64().unwrap() > 0.9);
-        assert_eq!(mps["verified_workers"], workers);
-        assert_eq!(mps["kernels"], 40 * workers);
+        let (ts, mps) = (figures(&r, "timeslice", workers), figures(&r, "mps", workers));
+        assert_eq!(ts["overlap_fraction"]["max"], 0.0, "time-slicing never overlaps ({workers} workers)");
+        assert!(mps["overlap_fraction"]["min"].as_f64().unwrap() > 0.9);
+        assert_eq!(mps["repeats"].as_array().unwrap().len(), 5);
+        assert!(mps["invalid"].as_array().unwrap().is_empty(), "{}", mps["invalid"]);
+        assert_eq!(group(&r, "mps", workers)["verified_workers"], workers);
     }
     let c = r["comparisons"].as_array().unwrap().iter().find(|c| c["workers"] == 4).unwrap();
-    let ratio = c["mps_over_timeslice"]["value"].as_f64().unwrap();
-    assert!((4.0..5.5).contains(&ratio), "MPS / time-slicing at 4 workers: {ratio}");
-    assert!(c["mps_over_timeslice"]["ci_low"].as_f64().unwrap() > 1.0);
+    let ratio = &c["mps_over_timeslice"];
+    assert!((4.0..5.5).contains(&ratio["median"].as_f64().unwrap()), "MPS / time-slicing at 4 workers: {ratio}");
+    assert!(ratio["across"]["low"].as_f64().unwrap() > 1.0 && ratio["min"].as_f64().unwrap() > 1.0);
+    assert_eq!(ratio["within_run"].as_array().unwrap().len(), 5);
 }
 
 #[test]
 fn a_full_gpu_kernel_gains_only_the_switch_cost() {
-    let dir = results().join("compare-default/results");
+    let dir = repeats().join("compare-default/results");
     let r = report_json(&[dir.to_str().unwrap()], None);
     let c = &r["comparisons"][0];
-    let ratio = c["mps_over_timeslice"]["value"].as_f64().unwrap();
+    let ratio = c["mps_over_timeslice"]["median"].as_f64().unwrap();
     assert!((1.15..1.35).contains(&ratio), "{ratio}");
-    let streams = c["mps_over_streams"]["value"].as_f64().unwrap();
+    let streams = c["mps_over_streams"]["median"].as_f64().unwrap();
     assert!((0.95..1.05).contains(&streams), "{streams}");
-    let solo = group(&r, "timeslice", 1);
-    assert_eq!(solo["latency"]["samples"], 1000);
-    let slowdown = group(&r, "timeslice", 4)["per_worker"][0]["slowdown_vs_solo"].as_f64().unwrap();
+    let solo = figures(&r, "timeslice", 1);
+    assert_eq!(solo["repeats"], serde_json::json!([0, 1, 2]));
+    assert!(solo["samples"].as_u64().unwrap() > 3 * 1000, "1 s a repeat of ~0.6 ms kernels: {}", solo["samples"]);
+    let slowdown = figures(&r, "timeslice", 4)["slowdown_vs_solo"]["median"].as_f64().unwrap();
     assert!((4.0..5.5).contains(&slowdown), "{slowdown}");
+}
+
+#[test]
+fn a_noisy_tenant_names_a_winner_only_where_its_repeats_agree() {
+    // ResNet-50 at 4 and 8 Pods, 5 repeats each on the H200: throughput MPS > time-slicing in every repeat at both
+    // counts; p99 better under MPS in every repeat at 4 Pods, but not at 8.
+    let out = Command::cargo_bin("sharebench")
+        .unwrap()
+        .arg("report")
+        .arg(repeats().join("compare-resnet/results"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line = |n: &str| text.lines().find(|l| l.contains(&format!(", {n} workers: "))).unwrap().to_string();
+    assert!(line("4").contains("time-slicing's throughput over 5 repeats, each > 1; MPS lowers p99"), "{}", line("4"));
+    assert!(line("8").contains("each > 1; p99: no consistent difference"), "{}", line("8"));
 }
 
 #[test]
@@ -71,7 +105,7 @@ fn kubectl_logs_on_stdin_give_the_same_report_as_the_files() {
     let r = report_json(&["-"], Some(logs));
     assert_eq!(r["groups"].as_array().unwrap().len(), 2);
     assert_eq!(group(&r, "mps", 4)["workers_reported"], 4);
-    let ratio = r["comparisons"][0]["mps_over_timeslice"]["value"].as_f64().unwrap();
+    let ratio = r["comparisons"][0]["mps_over_timeslice"]["median"].as_f64().unwrap();
     assert!((4.5..5.1).contains(&ratio), "{ratio}");
 }
 
@@ -110,7 +144,7 @@ fn a_foreign_tenant_recorded_on_the_h100_is_flagged_and_named() {
         assert_eq!(c["sm_mhz"], serde_json::json!([1980, 1980]));
     }
     assert!(r["warnings"].as_array().unwrap().iter().any(|w| w["kind"] == "conditions"));
-    let old = report_json(&[results().join("reference-16/results").to_str().unwrap()], None);
+    let old = report_json(&[results().join("faults/gpu-fault/results").to_str().unwrap()], None);
     assert!(group(&old, "mps", 4)["conditions"].is_null());
     assert!(old["warnings"].as_array().unwrap().iter().all(|w| w["kind"] != "conditions"));
 }

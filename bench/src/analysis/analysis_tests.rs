@@ -88,9 +88,12 @@ fn time_slicing_shows_no_overlap_and_mps_does() {
     assert!((mps.fairness_jain - 1.0).abs() < 1e-9);
     assert_eq!(mps.verified_workers, 2);
     let c = a.comparisons.iter().find(|c| c.workers == 2).unwrap();
-    let r = c.mps_over_timeslice.unwrap();
-    assert!((r.value - 1.3333).abs() < 0.01, "{r:?}");
-    assert!(r.ci_low <= r.value && r.value <= r.ci_high);
+    let r = c.mps_over_timeslice.clone().unwrap();
+    assert!((r.spread.median - 1.3333).abs() < 0.01, "{r:?}");
+    // One repeat: no interval across repeats, the run's own interval kept beside it.
+    assert!(r.spread.across.is_none());
+    let w = r.within_run[0];
+    assert!(w.ci_low <= w.value && w.value <= w.ci_high);
     // Solo latency is 1.01 ms; MPS workers wait 1.51 ms per kernel.
     let slow = mps.per_worker[0].slowdown_vs_solo.unwrap();
     assert!((slow - 1.51 / 1.01).abs() < 0.01, "{slow}");
@@ -120,7 +123,51 @@ fn unverified_mps_workers_and_thin_samples_are_warned_about() {
     w.verdict = SharingVerdict::MpsNotJoined;
     let a = analyze(&[w]);
     assert!(a.warnings.iter().any(|m| m.text.contains("NOT verified as MPS clients")));
-    assert!(a.warnings.iter().any(|m| m.text.contains("too few for a meaningful p99")));
+    assert!(a.warnings.iter().any(|m| m.text.contains("too few for a distribution-free 95% bound on p99")));
+    // 20 kernels of 1 us: too short and too thin to be valid, and said so in the figures and a warning.
+    assert!(!a.figures[0].valid());
+    assert!(a.figures[0].invalid[0].contains("less than the 0.5 s minimum"), "{:?}", a.figures[0].invalid);
+    assert!(a.warnings.iter().any(|m| m.kind == WarningKind::Invalid));
+}
+
+/// `synthetic` as repeat `repeat` of its run.
+pub fn repeat_of(mut w: Worker, repeat: u32) -> Worker {
+    w.config.repeat = repeat;
+    w.source = format!("{}-r{repeat}", w.source);
+    w
+}
+
+#[test]
+fn every_repeat_is_summarised_and_the_figures_are_medians_across_them() {
+    // Three repeats of 2 time-sliced workers (1 ms kernels alternating) and 2 MPS workers whose kernels take
+    // 1.5, 1.4 and 1.6 ms side by side: MPS / time-slicing = 2 ms / d per repeat, paired repeat by repeat.
+    let mut ws = Vec::new();
+    for (r, mps_ns) in [(0u32, 1_500_000u64), (1, 1_400_000), (2, 1_600_000)] {
+        ws.push(repeat_of(synthetic("timeslice", 2, 0, 0, 400, 1_000_000, 1_000_000), r));
+        ws.push(repeat_of(synthetic("timeslice", 2, 1, 1_000_000, 400, 1_000_000, 1_000_000), r));
+        ws.push(repeat_of(synthetic("mps", 2, 0, 0, 400, mps_ns, 0), r));
+        ws.push(repeat_of(synthetic("mps", 2, 1, 0, 400, mps_ns, 0), r));
+    }
+    let a = analyze(&ws);
+    assert_eq!(a.groups.len(), 6, "one summary per group and repeat");
+    assert!(a.groups.iter().all(|g| g.complete && g.invalid.is_empty()), "{:?}", a.warnings);
+    let mps = a.figures.iter().find(|f| f.key.mode == "mps").unwrap();
+    assert_eq!(mps.repeats, [0, 1, 2]);
+    let expected = [2.0 / 1.5e-3, 2.0 / 1.4e-3, 2.0 / 1.6e-3];
+    for (got, want) in mps.throughput.values.iter().zip(expected) {
+        assert!((got / want - 1.0).abs() < 0.01, "{got} vs {want}");
+    }
+    assert!((mps.throughput.median / expected[0] - 1.0).abs() < 0.01);
+    let r = a.comparisons[0].mps_over_timeslice.as_ref().unwrap();
+    assert_eq!(r.repeats, [0, 1, 2]);
+    assert_eq!(r.within_run.len(), 3);
+    assert_eq!(r.spread.direction(1.0), repeats::Direction::Above);
+    let i = r.spread.across.unwrap();
+    assert!(i.low > 1.0 && i.low < r.spread.min && i.high > r.spread.max, "{r:?}");
+    // The p99 ratio follows the kernel time of each repeat (1.51 / 1.01 ms and so on).
+    let p99 = a.comparisons[0].p99_mps_over_timeslice.as_ref().unwrap();
+    assert_eq!(p99.spread.repeats(), 3);
+    assert!(p99.spread.min > 1.3 && p99.spread.max < 1.7, "{p99:?}");
 }
 
 #[test]

@@ -1,12 +1,18 @@
-//! Analysis of loaded worker results, as pure functions: grouping by run, mode, worker count and GPU; per-group
-//! throughput, overlap, latency and fairness; comparisons between modes with confidence intervals.
+//! Analysis of loaded worker results, as pure functions: grouping by run, mode, worker count and GPU, and
+//! within a group by repeat; per repeat throughput, overlap, latency and fairness; across repeats the headline
+//! figures and the comparisons between modes (`figures`).
 //!
 //! Workers that ran on different GPUs did not share one; they are never averaged together.
 
 pub mod capacity;
 pub mod conditions;
+pub mod figures;
 pub mod overlap;
+pub mod percentile_bounds;
+pub mod repeats;
 pub mod stats;
+
+pub use figures::{Comparison, GroupFigures, RatioFigure};
 
 use crate::load::{Clock, Worker};
 use crate::result::histogram::{self, LatencyHistogram};
@@ -51,9 +57,14 @@ pub struct WorkerSummary {
     pub slowdown_vs_solo: Option<f64>,
 }
 
+/// One repeat of one group.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupSummary {
     pub key: GroupKey,
+    /// Which repeat of the group's configuration (0-based).
+    pub repeat: u32,
+    /// Why this repeat is not a valid measurement (too short, too few samples); empty: valid.
+    pub invalid: Vec<String>,
     pub gpu_name: String,
     pub driver_version: Option<String>,
     /// When its first worker started measuring (Unix ns).
@@ -93,26 +104,39 @@ pub struct GroupSummary {
     pub conditions: Option<conditions::Conditions>,
 }
 
-/// Ratios between the modes of one run, worker count and GPU.
-#[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
-    pub run_id: String,
-    pub workers: u32,
-    pub gpu_uuid: String,
-    /// Aggregate throughput of MPS over time-slicing.
-    pub mps_over_timeslice: Option<Estimate>,
-    /// MPS throughput as a fraction of the single-process multi-stream ceiling.
-    pub mps_over_streams: Option<Estimate>,
-    pub timeslice_over_streams: Option<Estimate>,
-    /// p99 latency of MPS over time-slicing.
-    pub p99_mps_over_timeslice: Option<f64>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Analysis {
+    /// How the figures across repeats are summarised, and the validity rules, in words.
+    pub method: Method,
+    /// Every repeat of every group.
     pub groups: Vec<GroupSummary>,
+    /// Each group's headline figures across its repeats.
+    pub figures: Vec<GroupFigures>,
     pub comparisons: Vec<Comparison>,
     pub warnings: Vec<Warning>,
+}
+
+/// The statistics and rules behind the figures, recorded with them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Method {
+    pub across_repeats: &'static str,
+    pub within_run: &'static str,
+    pub percentile_bounds: &'static str,
+    pub min_duration_s: f64,
+    pub min_samples: u64,
+}
+
+impl Default for Method {
+    fn default() -> Method {
+        Method {
+            across_repeats: repeats::METHOD,
+            within_run: "bootstrap over 20 time windows of one run (the run's own noise, not run-to-run)",
+            percentile_bounds:
+                "distribution-free 95% bounds from order statistics (binomial), as LoadGen's early stopping",
+            min_duration_s: figures::MIN_DURATION_S,
+            min_samples: figures::min_samples(),
+        }
+    }
 }
 
 /// What a warning is about; severe ones question the numbers themselves, advisories their precision.
@@ -129,6 +153,8 @@ pub enum WarningKind {
     Failed,
     /// The GPU's conditions during the run: clocks moved, throttling, other processes on the GPU.
     Conditions,
+    /// A repeat too short or with too few samples: its group's figures are INVALID.
+    Invalid,
     /// Too few samples behind a percentile.
     FewSamples,
     /// No GPU telemetry could be taken (no NVML), so the conditions are unknown.
@@ -157,7 +183,8 @@ impl WarningKind {
             }
             WarningKind::Failed => "failed",
             WarningKind::Conditions => "the GPU's conditions changed during the run (telemetry)",
-            WarningKind::FewSamples => "too few samples for a meaningful p99 (1000 needed)",
+            WarningKind::Invalid => "INVALID: too short or too few samples for its figures to count",
+            WarningKind::FewSamples => "too few samples for a distribution-free 95% bound on p99 (368 needed)",
             WarningKind::NoTelemetry => {
                 "no GPU telemetry (NVML unavailable): clocks, throttling and other tenants unknown"
             }
@@ -204,7 +231,7 @@ fn mean_latency(h: &LatencyHistogram) -> f64 {
     }
 }
 
-fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option<f64>) -> GroupSummary {
+fn summarize_group(key: GroupKey, repeat: u32, members: &[&Worker], solo_mean_latency: Option<f64>) -> GroupSummary {
     let clock = Clock::common(members.iter().copied());
     let overlap = overlap::overlap(members.iter().map(|w| w.intervals(clock).collect()).collect());
     let kernels: u64 = members.iter().map(|w| w.records.len() as u64).sum();
@@ -264,7 +291,10 @@ fn summarize_group(key: GroupKey, members: &[&Worker], solo_mean_latency: Option
         (!counts.is_empty()).then(|| counts.iter().sum::<u64>() as f64 / makespan_s)
     };
     let on_device = clock == Clock::Device;
+    let has_requests = members.iter().any(|w| !w.neighbour_only());
     GroupSummary {
+        repeat,
+        invalid: figures::invalid_reasons(overlap.makespan_ns, merged.len(), has_requests),
         gpu_name: members[0].gpu.name.clone(),
         driver_version: members[0].gpu.driver_version.clone(),
         started_unix_ns: members.iter().map(|w| w.started_unix_ns).min().unwrap_or(0),
@@ -326,17 +356,36 @@ fn group_rates(members: &[&Worker], clock: Clock) -> Vec<f64> {
     window_rates(members.iter().flat_map(|w| w.intervals(clock).map(|(_, end)| end)), first, last)
 }
 
-/// Workers by group, each group in worker order.
+impl GroupSummary {
+    /// Mean over workers of their slowdown against the solo run, when there is one.
+    pub fn mean_slowdown(&self) -> Option<f64> {
+        let values: Vec<f64> =
+            self.per_worker.iter().filter_map(|w| w.slowdown_vs_solo).filter(|v| v.is_finite()).collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    }
+}
+
+fn key_of(w: &Worker) -> GroupKey {
+    GroupKey { run_id: w.run_id.clone(), workers: w.config.workers, gpu_uuid: w.gpu.uuid.clone(), mode: w.mode.clone() }
+}
+
+/// Workers by group, all repeats together (charts and the trace), in repeat and worker order.
 pub fn group_workers(workers: &[Worker]) -> BTreeMap<GroupKey, Vec<&Worker>> {
     let mut groups: BTreeMap<GroupKey, Vec<&Worker>> = BTreeMap::new();
     for w in workers {
-        let key = GroupKey {
-            run_id: w.run_id.clone(),
-            workers: w.config.workers,
-            gpu_uuid: w.gpu.uuid.clone(),
-            mode: w.mode.clone(),
-        };
-        groups.entry(key).or_default().push(w);
+        groups.entry(key_of(w)).or_default().push(w);
+    }
+    for members in groups.values_mut() {
+        members.sort_by_key(|w| (w.config.repeat, w.worker));
+    }
+    groups
+}
+
+/// Workers by group and repeat, each in worker order.
+pub fn group_repeats(workers: &[Worker]) -> BTreeMap<(GroupKey, u32), Vec<&Worker>> {
+    let mut groups: BTreeMap<(GroupKey, u32), Vec<&Worker>> = BTreeMap::new();
+    for w in workers {
+        groups.entry((key_of(w), w.config.repeat)).or_default().push(w);
     }
     for members in groups.values_mut() {
         members.sort_by_key(|w| w.worker);
@@ -344,7 +393,16 @@ pub fn group_workers(workers: &[Worker]) -> BTreeMap<GroupKey, Vec<&Worker>> {
     groups
 }
 
-/// The workers of one run, mode and worker count across GPUs.
+/// ` repeat 3` where a run has several repeats, else nothing: how warnings name a repeat.
+fn repeat_tag(repeat: u32, repeats: u32) -> String {
+    if repeats > 1 {
+        format!(" repeat {}", repeat + 1)
+    } else {
+        String::new()
+    }
+}
+
+/// The workers of one run, mode, worker count and repeat across GPUs.
 #[derive(Default)]
 struct RunSpread {
     gpus: Vec<String>,
@@ -352,25 +410,32 @@ struct RunSpread {
     complete: u32,
 }
 
-/// Groups, summarizes and compares.
+/// Groups, summarizes each repeat, and summarises and compares across repeats.
 pub fn analyze(workers: &[Worker]) -> Analysis {
-    let groups = group_workers(workers);
+    let groups = group_repeats(workers);
     let mut warnings = Vec::new();
-    // The workers of one run, mode and count, whichever GPU they ran on: the run is complete when all of them
+    // Repeats per run: how warnings name them.
+    let mut repeats_of: BTreeMap<String, u32> = BTreeMap::new();
+    for (key, repeat) in groups.keys() {
+        let n = repeats_of.entry(key.run_id.clone()).or_default();
+        *n = (*n).max(repeat + 1);
+    }
+    let tag = |run: &str, repeat: u32| repeat_tag(repeat, repeats_of.get(run).copied().unwrap_or(1));
+    // The workers of one run, mode, count and repeat, whichever GPU they ran on: complete when all of them
     // reported, and spread over GPUs when they ran on more than one.
-    let mut run_wide: BTreeMap<(String, u32, String), RunSpread> = BTreeMap::new();
-    for (key, members) in &groups {
-        let spread = run_wide.entry((key.run_id.clone(), key.workers, key.mode.clone())).or_default();
+    let mut run_wide: BTreeMap<(String, u32, String, u32), RunSpread> = BTreeMap::new();
+    for ((key, repeat), members) in &groups {
+        let spread = run_wide.entry((key.run_id.clone(), key.workers, key.mode.clone(), *repeat)).or_default();
         spread.gpus.push(key.gpu_uuid.clone());
         spread.reported += members.len() as u32;
         spread.complete += members.iter().filter(|w| w.status.complete).count() as u32;
     }
-    for ((run, workers, mode), RunSpread { gpus, .. }) in &run_wide {
+    for ((run, workers, mode, repeat), RunSpread { gpus, .. }) in &run_wide {
         if gpus.len() > 1 {
             warnings.push(Warning {
                 kind: WarningKind::SpreadOverGpus,
                 run_id: run.clone(),
-                subject: format!("{mode} x{workers} on {} GPUs", gpus.len()),
+                subject: format!("{mode} x{workers}{} on {} GPUs", tag(run, *repeat), gpus.len()),
                 text: format!(
                     "run {run}, mode {mode}, {workers} workers: workers ran on {} different GPUs ({}), so they did not share one; each GPU is reported on its own",
                     gpus.len(),
@@ -379,7 +444,7 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
             });
         }
     }
-    let solo_latency = |key: &GroupKey| -> Option<f64> {
+    let solo_latency = |key: &GroupKey, repeat: u32| -> Option<f64> {
         ["timeslice", "unverified", "mps"].iter().find_map(|mode| {
             let solo = GroupKey {
                 run_id: key.run_id.clone(),
@@ -387,7 +452,10 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
                 gpu_uuid: key.gpu_uuid.clone(),
                 mode: mode.to_string(),
             };
-            let members = groups.get(&solo)?;
+            // The solo run of the same repeat, else its first.
+            let members = groups
+                .get(&(solo.clone(), repeat))
+                .or_else(|| groups.range((solo.clone(), 0)..=(solo, u32::MAX)).next().map(|(_, m)| m))?;
             let mut h = histogram::new_latency_histogram();
             for w in members {
                 let _ = histogram::merge(&mut h, &w.histogram);
@@ -395,126 +463,110 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
             Some(mean_latency(&h))
         })
     };
-    let mut summaries: Vec<GroupSummary> =
-        groups.iter().map(|(key, members)| summarize_group(key.clone(), members, solo_latency(key))).collect();
+    let mut summaries: Vec<GroupSummary> = groups
+        .iter()
+        .map(|((key, repeat), members)| summarize_group(key.clone(), *repeat, members, solo_latency(key, *repeat)))
+        .collect();
     for g in &mut summaries {
-        let spread = &run_wide[&(g.key.run_id.clone(), g.key.workers, g.key.mode.clone())];
+        let spread = &run_wide[&(g.key.run_id.clone(), g.key.workers, g.key.mode.clone(), g.repeat)];
         g.complete = spread.reported == g.key.workers && spread.complete == spread.reported;
     }
-    for ((run, workers, mode), RunSpread { reported, complete, .. }) in &run_wide {
+    for ((run, workers, mode, repeat), RunSpread { reported, complete, .. }) in &run_wide {
         if !(reported == workers && complete == reported) {
             warnings.push(Warning {
                 kind: WarningKind::Incomplete,
                 run_id: run.clone(),
-                subject: format!("{mode} x{workers} ({reported} reported, {complete} complete)"),
+                subject: format!("{mode} x{workers}{} ({reported} reported, {complete} complete)", tag(run, *repeat)),
                 text: format!(
-                    "run {run}, mode {mode}: {reported} of {workers} workers reported, {complete} complete; figures cover what was recorded"
+                    "run {run}, mode {mode}{}: {reported} of {workers} workers reported, {complete} complete; figures cover what was recorded",
+                    tag(run, *repeat)
                 ),
             });
         }
     }
     for g in &summaries {
-        if g.key.mode == "mps" && g.verified_workers < g.workers_reported {
-            warnings.push(Warning {
-                kind: WarningKind::Unverified,
-                run_id: g.key.run_id.clone(),
-                subject: format!("mps x{} ({} of {})", g.key.workers, g.workers_reported - g.verified_workers, g.workers_reported),
-                text: format!(
-                    "run {}, {} workers: {} of {} 'mps' workers were NOT verified as MPS clients; their numbers may be time-slicing",
-                    g.key.run_id, g.key.workers, g.workers_reported - g.verified_workers, g.workers_reported
+        let (run, mode, n) = (&g.key.run_id, &g.key.mode, g.key.workers);
+        let which = format!("{mode} x{n}{}", tag(run, g.repeat));
+        let mut warn = |kind, subject: String, text: String| {
+            warnings.push(Warning { kind, run_id: run.clone(), subject, text: format!("run {run}, {which}: {text}") })
+        };
+        if mode == "mps" && g.verified_workers < g.workers_reported {
+            let missing = g.workers_reported - g.verified_workers;
+            warn(
+                WarningKind::Unverified,
+                format!("{which} ({missing} of {})", g.workers_reported),
+                format!(
+                    "{missing} of {} 'mps' workers were NOT verified as MPS clients; their numbers may be time-slicing",
+                    g.workers_reported
                 ),
-            });
+            );
         }
         match &g.conditions {
-            Some(c) if !c.problems.is_empty() => warnings.push(Warning {
-                kind: WarningKind::Conditions,
-                run_id: g.key.run_id.clone(),
-                subject: format!("{} x{}: {}", g.key.mode, g.key.workers, c.problems.join("; ")),
-                text: format!(
-                    "run {}, mode {}, {} workers: {}",
-                    g.key.run_id,
-                    g.key.mode,
-                    g.key.workers,
-                    c.problems.join("; ")
-                ),
-            }),
-            Some(c) if c.source != "nvml" => warnings.push(Warning {
-                kind: WarningKind::NoTelemetry,
-                run_id: g.key.run_id.clone(),
-                subject: format!("{} x{}", g.key.mode, g.key.workers),
-                text: format!("run {}, mode {}, {} workers: {}", g.key.run_id, g.key.mode, g.key.workers, c.source),
-            }),
+            Some(c) if !c.problems.is_empty() => {
+                warn(WarningKind::Conditions, format!("{which}: {}", c.problems.join("; ")), c.problems.join("; "))
+            }
+            Some(c) if c.source != "nvml" => warn(WarningKind::NoTelemetry, which.clone(), c.source.clone()),
             _ => {}
         }
-        for w in groups[&g.key].iter() {
+        if !g.invalid.is_empty() {
+            warn(WarningKind::Invalid, format!("{which}: {}", g.invalid.join("; ")), g.invalid.join("; "));
+        }
+        for w in groups[&(g.key.clone(), g.repeat)].iter() {
             let Some(t) = &w.tenant else { continue };
-            let subject = format!("{} x{} worker {}", g.key.mode, g.key.workers, w.worker);
-            let mut say = |text: String| {
-                warnings.push(Warning {
-                    kind: WarningKind::Command,
-                    run_id: g.key.run_id.clone(),
-                    subject: subject.clone(),
-                    text: format!("run {}, {subject}: {text}", g.key.run_id),
-                })
-            };
+            let subject = format!("{which} worker {}", w.worker);
             if t.ending == "killed" {
-                say("its command ignored SIGTERM at the window's end and was killed after the grace period".into());
+                warn(
+                    WarningKind::Command,
+                    subject.clone(),
+                    format!(
+                        "worker {}: its command ignored SIGTERM at the window's end and was killed after the grace period",
+                        w.worker
+                    ),
+                );
             }
             if w.neighbour_only() && t.reports {
-                say(format!("its command is {}", neighbour_text(w)));
+                warn(
+                    WarningKind::Command,
+                    subject,
+                    format!("worker {}: its command is {}", w.worker, neighbour_text(w)),
+                );
             }
         }
         if g.latency.samples > 0 && !g.latency.enough_for(0.99) {
-            warnings.push(Warning {
-                kind: WarningKind::FewSamples,
-                run_id: g.key.run_id.clone(),
-                subject: format!("{} x{} (n={})", g.key.mode, g.key.workers, g.latency.samples),
-                text: format!(
-                    "run {}, mode {}, {} workers: {} samples are too few for a meaningful p99 (need {})",
-                    g.key.run_id, g.key.mode, g.key.workers, g.latency.samples, 1000
+            warn(
+                WarningKind::FewSamples,
+                format!("{which} (n={})", g.latency.samples),
+                format!(
+                    "{} samples are too few for a distribution-free 95% bound on p99 (need {})",
+                    g.latency.samples,
+                    percentile_bounds::min_samples_95(0.99)
                 ),
-            });
+            );
         }
     }
-    let mut comparisons = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for key in groups.keys() {
-        let base = (key.run_id.clone(), key.workers, key.gpu_uuid.clone());
-        if !seen.insert(base.clone()) {
-            continue;
-        }
-        let find = |mode: &str| {
-            let k = GroupKey { run_id: base.0.clone(), workers: base.1, gpu_uuid: base.2.clone(), mode: mode.into() };
-            groups
-                .get(&k)
-                .map(|m| (group_rates(m, Clock::common(m.iter().copied())), summaries.iter().find(|s| s.key == k)))
-        };
-        let (ts, mps, streams) = (find("timeslice"), find("mps"), find("streams"));
-        if [&ts, &mps, &streams].iter().filter(|m| m.is_some()).count() < 2 {
-            continue;
-        }
-        let seed = base.1 as u64;
-        let ratio = |a: &Option<(Vec<f64>, _)>, b: &Option<(Vec<f64>, _)>| match (a, b) {
-            (Some((ra, _)), Some((rb, _))) => stats::ratio_of_means(ra, rb, RESAMPLES, seed),
-            _ => None,
-        };
-        let p99 = match (&mps, &ts) {
-            (Some((_, Some(m))), Some((_, Some(t)))) if t.latency.p99_ns > 0 => {
-                Some(m.latency.p99_ns as f64 / t.latency.p99_ns as f64)
-            }
-            _ => None,
-        };
-        comparisons.push(Comparison {
-            run_id: base.0.clone(),
-            workers: base.1,
-            gpu_uuid: base.2.clone(),
-            mps_over_timeslice: ratio(&mps, &ts),
-            mps_over_streams: ratio(&mps, &streams),
-            timeslice_over_streams: ratio(&ts, &streams),
-            p99_mps_over_timeslice: p99,
-        });
+    let mut by_key: BTreeMap<&GroupKey, Vec<&GroupSummary>> = BTreeMap::new();
+    for g in &summaries {
+        by_key.entry(&g.key).or_default().push(g);
     }
-    Analysis { groups: summaries, comparisons, warnings }
+    let figures: Vec<GroupFigures> = by_key.iter().filter_map(|(k, rs)| figures::group_figures(k, rs)).collect();
+    // Comparisons: per run, worker count and GPU, each mode's repeats with their window rates.
+    type Modes<'a> = BTreeMap<String, BTreeMap<u32, figures::RepeatOfMode<'a>>>;
+    let mut runs: BTreeMap<(String, u32, String), Modes> = BTreeMap::new();
+    for g in &summaries {
+        let members = &groups[&(g.key.clone(), g.repeat)];
+        let repeat = figures::RepeatOfMode {
+            summary: g,
+            window_rates: group_rates(members, Clock::common(members.iter().copied())),
+        };
+        runs.entry((g.key.run_id.clone(), g.key.workers, g.key.gpu_uuid.clone()))
+            .or_default()
+            .entry(g.key.mode.clone())
+            .or_default()
+            .insert(g.repeat, repeat);
+    }
+    let comparisons =
+        runs.iter().filter_map(|((run, n, gpu), modes)| figures::compare((run, *n, gpu), modes)).collect();
+    Analysis { method: Method::default(), groups: summaries, figures, comparisons, warnings }
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ pub struct LatencySummary {
     pub p99_ns: u64,
     pub p999_ns: u64,
     pub max_ns: u64,
+    /// Distribution-free 95% bounds of p99 and p99.9 from the sample count (`None`: too few samples for one).
+    pub p99_bounds_ns: Option<[u64; 2]>,
+    pub p999_bounds_ns: Option<[u64; 2]>,
 }
 
 impl LatencySummary {
@@ -29,13 +32,25 @@ impl LatencySummary {
             p99_ns: h.value_at_quantile(0.99),
             p999_ns: h.value_at_quantile(0.999),
             max_ns: h.max(),
+            p99_bounds_ns: bounds(h, 0.99),
+            p999_bounds_ns: bounds(h, 0.999),
         }
     }
 
-    /// Fewest samples for which a percentile q is more than an extrapolation: 10 / (1 - q), after the rule of
-    /// thumb that a tail percentile needs about ten samples beyond it.
+    /// Whether the q-quantile has a distribution-free 95% bound on both sides at this sample count.
     pub fn enough_for(&self, quantile: f64) -> bool {
-        self.samples as f64 >= 10.0 / (1.0 - quantile)
+        self.samples >= super::percentile_bounds::min_samples_95(quantile)
+    }
+}
+
+/// The values at the ranks that bracket the q-quantile with 95% confidence (see `percentile_bounds`).
+fn bounds(h: &LatencyHistogram, q: f64) -> Option<[u64; 2]> {
+    let n = h.len();
+    match super::percentile_bounds::ranks_95(n, q) {
+        (Some(low), Some(high)) => {
+            Some([h.value_at_quantile(low as f64 / n as f64), h.value_at_quantile(high as f64 / n as f64)])
+        }
+        _ => None,
     }
 }
 
@@ -139,6 +154,11 @@ mod tests {
         assert!((s.p99_ns as f64 - 990_000.0).abs() / 990_000.0 < 0.002);
         assert!(s.enough_for(0.99));
         assert!(!s.enough_for(0.999));
+        // p99 of 1000 samples lies between the 983rd and 997th: 983 and 997 us here.
+        let [low, high] = s.p99_bounds_ns.unwrap();
+        assert!((low as f64 / 983_000.0 - 1.0).abs() < 0.002 && (high as f64 / 997_000.0 - 1.0).abs() < 0.002);
+        assert!(low <= s.p99_ns && s.p99_ns <= high);
+        assert!(s.p999_bounds_ns.is_none());
         assert_eq!(LatencySummary::of(&histogram::new_latency_histogram()).samples, 0);
     }
 

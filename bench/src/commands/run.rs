@@ -293,6 +293,7 @@ pub(super) fn run_config(args: &RunArgs, plan: &LoopPlan, shape: Option<KernelSh
         streams: args.streams,
         barrier: args.barrier.is_some(),
         mps_active_thread_percentage: std::env::var(ACTIVE_THREAD_PERCENTAGE).ok().and_then(|v| v.parse().ok()),
+        repeat: args.repeat,
         command_line: std::env::args().collect(),
     }
 }

@@ -3,7 +3,9 @@
 //! are one run only where they could be: the same worker of the same run cannot appear twice with different
 //! start times, and a run's workers measure within one stretch of time. Results that share an id but not a run
 //! are kept apart, each set renamed `ID@<UTC start>` with a note naming the sources; a result read twice (a file
-//! and a log of the same worker) is a duplicate and dropped. Pure.
+//! and a log of the same worker) is a duplicate and dropped. Separate runs of one id that ran the same
+//! configuration (the same Job applied again, one Job per repeat) are repeats of one run: they keep the id, are
+//! numbered as repeats in the order they ran, and a note says so. Pure.
 
 use super::{Exclusion, Worker};
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,12 +14,22 @@ use std::collections::{BTreeMap, BTreeSet};
 /// (a compare's phases follow each other within seconds).
 pub const RUN_GAP_NS: u64 = 10 * 60 * 1_000_000_000;
 
-/// What identifies one worker (lane) within one run: its mode, the run's worker count and its index (indices
-/// are unique across the GPUs of a multi-GPU run, and across the lanes of the streams ceiling).
-type Seat = (String, u32, u32);
+/// What identifies one worker (lane) within one run: its mode, the run's worker count, its index (indices
+/// are unique across the GPUs of a multi-GPU run, and across the lanes of the streams ceiling) and its repeat.
+type Seat = (String, u32, u32, u32);
 
 fn seat(w: &Worker) -> Seat {
-    (w.mode.clone(), w.config.workers, w.worker)
+    (w.mode.clone(), w.config.workers, w.worker, w.config.repeat)
+}
+
+/// What a worker was asked to do and on which GPU, apart from where it wrote, when, and which repeat it was: two
+/// runs of one id whose workers were asked the same on the same GPU are repeats of one configuration.
+fn configuration(w: &Worker) -> String {
+    let mut config = w.config.clone();
+    config.command_line.clear();
+    config.repeat = 0;
+    let asked = serde_json::to_string(&config).unwrap_or_default();
+    format!("{} {} {} {:?} {asked}", w.gpu.uuid, w.mode, w.worker, w.group)
 }
 
 /// Drops a second copy of the same worker of the same run (same seat, same start), keeping the first.
@@ -57,6 +69,12 @@ pub fn separate_runs(workers: &mut [Worker]) -> Vec<String> {
         if runs.len() < 2 {
             continue;
         }
+        let config_of =
+            |run: &Vec<usize>| -> BTreeSet<String> { run.iter().map(|&i| configuration(&workers[i])).collect() };
+        if runs.iter().all(|run| config_of(run) == config_of(&runs[0])) {
+            notes.push(number_as_repeats(workers, &id, &runs));
+            continue;
+        }
         let mut names = Vec::new();
         let mut sources = Vec::new();
         for run in &runs {
@@ -79,6 +97,23 @@ pub fn separate_runs(workers: &mut [Worker]) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// Numbers separate runs of one configuration as consecutive repeats of one run (each keeps its own repeat
+/// numbers, shifted past the previous run's); returns the note that says so.
+fn number_as_repeats(workers: &mut [Worker], id: &str, runs: &[Vec<usize>]) -> String {
+    let mut next = 0;
+    for run in runs {
+        let own = run.iter().map(|&i| workers[i].config.repeat).max().unwrap_or(0) + 1;
+        for &i in run {
+            workers[i].config.repeat += next;
+        }
+        next += own;
+    }
+    format!(
+        "run id {id}: {} separately run sets of workers (e.g. one Job per repeat) of one configuration, combined as repeats 1-{next} of one run",
+        runs.len()
+    )
 }
 
 /// Members (sorted by start) cut into runs: a new run where a seat repeats or after a gap.
@@ -142,10 +177,15 @@ mod tests {
 
     #[test]
     fn two_invocations_sharing_an_id_are_kept_apart_and_named() {
-        // The same plan point id from two machines a day apart, four workers each: never "8 of 4 workers".
+        // The same plan point id from two machines a day apart, four workers each, with different loads: never
+        // "8 of 4 workers".
         let mut ws: Vec<Worker> = (0..4)
             .map(|i| worker_at("plan-inference-mps-4", "mps", 4, i, 1_795_500_000))
-            .chain((0..4).map(|i| worker_at("plan-inference-mps-4", "mps", 4, i, 1_795_586_400)))
+            .chain((0..4).map(|i| {
+                let mut w = worker_at("plan-inference-mps-4", "mps", 4, i, 1_795_586_400);
+                w.config.kernels = Some(77);
+                w
+            }))
             .collect();
         let notes = separate_runs(&mut ws);
         assert_eq!(notes.len(), 1);
@@ -156,14 +196,44 @@ mod tests {
     }
 
     #[test]
-    fn a_rerun_right_after_is_told_apart_by_its_repeated_workers() {
+    fn a_rerun_of_another_configuration_right_after_is_told_apart_by_its_repeated_workers() {
         let mut ws: Vec<Worker> = (0..2)
             .map(|i| worker_at("experiment-1", "mps", 2, i, 1000))
-            .chain((0..2).map(|i| worker_at("experiment-1", "mps", 2, i, 1030)))
+            .chain((0..2).map(|i| {
+                let mut w = worker_at("experiment-1", "mps", 2, i, 1030);
+                w.config.duration_s = Some(3.0);
+                w
+            }))
             .collect();
         assert_eq!(separate_runs(&mut ws).len(), 1);
         assert_ne!(ws[0].run_id, ws[2].run_id);
         assert_eq!(ws[0].run_id, ws[1].run_id);
+    }
+
+    #[test]
+    fn jobs_of_one_configuration_run_apart_are_combined_as_repeats() {
+        // Three Jobs of one manifest, an hour apart (one Job per repeat, or the same Job applied again): one run
+        // with repeats 0, 1, 2, in the order they ran; a compare's own repeats keep their numbers, shifted.
+        let mut ws: Vec<Worker> = [1_000u64, 4_600, 8_200]
+            .iter()
+            .flat_map(|&start| (0..2).map(move |i| worker_at("sharebench-mps", "mps", 2, i, start)))
+            .collect();
+        ws[5].config.command_line = vec!["other".into(), "paths".into()];
+        let notes = separate_runs(&mut ws);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("3 separately run sets") && notes[0].contains("repeats 1-3"), "{}", notes[0]);
+        assert!(ws.iter().all(|w| w.run_id == "sharebench-mps"));
+        let repeats: Vec<u32> = ws.iter().map(|w| w.config.repeat).collect();
+        assert_eq!(repeats, [0, 0, 1, 1, 2, 2]);
+        // Within one run the same seat in two repeats is not a second run.
+        let mut compare: Vec<Worker> = (0..3u32)
+            .map(|r| {
+                let mut w = worker_at("compare-1", "mps", 1, 0, 100 + r as u64);
+                w.config.repeat = r;
+                w
+            })
+            .collect();
+        assert!(separate_runs(&mut compare).is_empty());
     }
 
     #[test]

@@ -418,6 +418,8 @@ pub struct SweepChart {
     pub throughput_label: &'static str,
     /// A p99 SLO to draw as a line on the latency panel.
     pub slo_ms: Option<f64>,
+    /// Each repeat's points, drawn as hollow dots beside the series (the medians).
+    pub repeats: Vec<SweepSeries>,
 }
 
 impl Chart for SweepChart {
@@ -450,6 +452,10 @@ impl Chart for SweepChart {
                     .label(mode.clone())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
                 chart.draw_series(xy.iter().map(|&p| Circle::new(p, 4, c.filled()))).map_err(err)?;
+                let dots = self.repeats.iter().filter(|r| &r.0 == mode).flat_map(|r| r.1.iter());
+                chart
+                    .draw_series(dots.map(|p| Circle::new((p.0 as f64, value(p)), 3, c.stroke_width(1))))
+                    .map_err(err)?;
             }
             chart
                 .configure_series_labels()
@@ -515,14 +521,26 @@ impl Chart for ConditionsChart {
 }
 
 /// A group summary's points for the sweep chart.
-pub fn sweep_series(groups: &[&GroupSummary]) -> Vec<SweepSeries> {
+pub fn sweep_series(figures: &[&crate::analysis::GroupFigures]) -> Vec<SweepSeries> {
+    by_mode(figures.iter().map(|f| {
+        let p99 = f.p99_ns.as_ref().map_or(f64::NAN, |p| p.median / 1e6);
+        (f.key.mode.clone(), (f.key.workers, f.throughput.median, p99))
+    }))
+}
+
+/// Each repeat's (workers, throughput, p99 ms) by mode: the dots beside the medians.
+pub fn repeat_points(groups: &[&GroupSummary]) -> Vec<SweepSeries> {
+    by_mode(
+        groups
+            .iter()
+            .map(|g| (g.key.mode.clone(), (g.key.workers, g.kernels_per_s.value, g.latency.p99_ns as f64 / 1e6))),
+    )
+}
+
+fn by_mode(points: impl Iterator<Item = (String, (u32, f64, f64))>) -> Vec<SweepSeries> {
     let mut by_mode: std::collections::BTreeMap<String, Vec<(u32, f64, f64)>> = Default::default();
-    for g in groups {
-        by_mode.entry(g.key.mode.clone()).or_default().push((
-            g.key.workers,
-            g.kernels_per_s.value,
-            g.latency.p99_ns as f64 / 1e6,
-        ));
+    for (mode, p) in points {
+        by_mode.entry(mode).or_default().push(p);
     }
     by_mode
         .into_iter()

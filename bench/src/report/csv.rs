@@ -1,4 +1,5 @@
-//! `summary.csv`: one row per group, plain numbers (ns, per second), for spreadsheets. Pure.
+//! `summary.csv`: one row per repeat of each group, plain numbers (ns, per second), for spreadsheets; each row
+//! also carries its group's figures across repeats (median and 95% interval) and whether it is valid. Pure.
 
 use super::model::Report;
 
@@ -12,11 +13,21 @@ fn field(text: &str) -> String {
 
 pub fn render(report: &Report) -> String {
     let mut out = String::from(
-        "run_id,mode,workers,gpu_uuid,gpu_name,kernel,verified_workers,workers_reported,complete,kernels,makespan_ns,busy_ns,overlap_fraction,mean_concurrency,kernels_per_s,kernels_per_s_ci_low,kernels_per_s_ci_high,flop_per_s,bytes_per_s,latency_samples,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,fairness_jain,mean_slowdown_vs_solo\n",
+        "run_id,mode,workers,gpu_uuid,gpu_name,kernel,verified_workers,workers_reported,complete,kernels,makespan_ns,busy_ns,overlap_fraction,mean_concurrency,kernels_per_s,kernels_per_s_ci_low,kernels_per_s_ci_high,flop_per_s,bytes_per_s,latency_samples,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,fairness_jain,mean_slowdown_vs_solo,repeat,repeats,valid,p99_bound_low_ns,p99_bound_high_ns,kernels_per_s_median,kernels_per_s_across_low,kernels_per_s_across_high,p99_median_ns,p99_across_low_ns,p99_across_high_ns\n",
     );
     for g in &report.analysis.groups {
         let opt = |v: Option<f64>| v.map(|x| format!("{x:.6e}")).unwrap_or_default();
-        let cells = [
+        let figures = report.analysis.figures.iter().find(|f| f.key == g.key);
+        let spread = |s: Option<&crate::analysis::repeats::Spread>| match s {
+            Some(s) => [
+                format!("{:.3}", s.median),
+                s.across.map(|i| format!("{:.3}", i.low)).unwrap_or_default(),
+                s.across.map(|i| format!("{:.3}", i.high)).unwrap_or_default(),
+            ],
+            None => Default::default(),
+        };
+        let bound = |i: usize| g.latency.p99_bounds_ns.map(|b| b[i].to_string()).unwrap_or_default();
+        let cells: Vec<String> = [
             field(&g.key.run_id),
             field(&g.key.mode),
             g.key.workers.to_string(),
@@ -43,8 +54,17 @@ pub fn render(report: &Report) -> String {
             g.latency.p999_ns.to_string(),
             g.latency.max_ns.to_string(),
             format!("{:.6}", g.fairness_jain),
-            super::table::mean_slowdown(g).map(|s| format!("{s:.4}")).unwrap_or_default(),
-        ];
+            g.mean_slowdown().map(|s| format!("{s:.4}")).unwrap_or_default(),
+            (g.repeat + 1).to_string(),
+            figures.map(|f| f.repeats.len().to_string()).unwrap_or_default(),
+            g.invalid.is_empty().to_string(),
+            bound(0),
+            bound(1),
+        ]
+        .into_iter()
+        .chain(spread(figures.map(|f| &f.throughput)))
+        .chain(spread(figures.and_then(|f| f.p99_ns.as_ref())))
+        .collect::<Vec<String>>();
         out += &cells.join(",");
         out.push('\n');
     }

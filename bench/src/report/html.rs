@@ -121,9 +121,14 @@ fn section(
         out += &format!("<li>{}</li>\n", escape(line));
     }
     out += "</ul>\n";
-    out += &table_html(&table::header(&s.groups), s.groups.iter().map(|g| table::row(g)));
+    out += &table_html(&table::header(&s.groups), s.rows().into_iter());
+    if s.repeated() {
+        out += "<details><summary>Each repeat (modes interleaved; the interval is the run's own, the p99 bound distribution-free)</summary>\n";
+        out += &table_html(&table::repeat_header(&s.groups), s.repeat_rows().into_iter());
+        out += "</details>\n";
+    }
     if !s.comparisons.is_empty() {
-        out += "<p>Comparisons (95% bootstrap intervals):</p><ul>\n";
+        out += "<p>Comparisons (median over repeats, 95% interval across repeats):</p><ul>\n";
         for c in &s.comparisons {
             out += &format!("<li>{}</li>\n", escape(&table::comparison_line(c, several_gpus)));
         }

@@ -53,7 +53,11 @@ pub fn render(report: &Report, charts: &[ChartFile]) -> String {
         // A one-run report's answer is its headline already.
         out += &section(s, several_gpus, runs.len() > 1, charts);
     }
-    out += "\n`verified`: workers whose sharing mode was checked (MPS membership proven, or its absence). Intervals are 95% bootstrap intervals over time windows. `overlap`: share of busy time during which kernels of two or more workers ran (device `%globaltimer` stamps).\n";
+    let m = &report.analysis.method;
+    out += &format!(
+        "\n`verified`: workers whose sharing mode was checked (MPS membership proven, or its absence). Figures: {}; within one run: {}; p99 bounds: {}. `valid`: every repeat of the group measured at least {} s and {} latency samples. `overlap`: share of busy time during which kernels of two or more workers ran (device `%globaltimer` stamps).\n",
+        m.across_repeats, m.within_run, m.percentile_bounds, m.min_duration_s, m.min_samples
+    );
     if !report.notes.is_empty() || !report.excluded.is_empty() {
         out += "\n## Loading\n\n";
         for n in &report.notes {
@@ -99,11 +103,19 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
     }
     let header = table::header(&s.groups);
     out += &format!("\n| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
-    for g in &s.groups {
-        out += &format!("| {} |\n", table::row(g).join(" | "));
+    for row in s.rows() {
+        out += &format!("| {} |\n", row.join(" | "));
+    }
+    if s.repeated() {
+        let header = table::repeat_header(&s.groups);
+        out += "\nEach repeat (modes interleaved; the interval is the run's own, the p99 bound distribution-free):\n\n";
+        out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
+        for row in s.repeat_rows() {
+            out += &format!("| {} |\n", row.join(" | "));
+        }
     }
     if !s.comparisons.is_empty() {
-        out += "\nComparisons (95% bootstrap intervals):\n\n";
+        out += "\nComparisons (median over repeats, 95% interval across repeats):\n\n";
         for c in &s.comparisons {
             out += &format!("- {}\n", table::comparison_line(c, several_gpus));
         }

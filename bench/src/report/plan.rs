@@ -26,12 +26,14 @@ pub struct PlanReport {
 }
 
 /// Column titles of the points table, shared by every format.
-const POINT_HEADER: [&str; 9] = [
+const POINT_HEADER: [&str; 11] = [
     "setting",
     "pods",
     "req/s per Pod",
     "processes",
-    "p99 (SLO group)",
+    "p99 (SLO group, median repeat)",
+    "p99 upper bound",
+    "repeats within SLO",
     "samples",
     "SLO group req/s",
     "all req/s",
@@ -39,13 +41,15 @@ const POINT_HEADER: [&str; 9] = [
 ];
 
 /// One point as table cells, shared by every format.
-fn point_cells(p: &Point) -> [String; 9] {
+fn point_cells(p: &Point) -> [String; 11] {
     [
         p.mode.clone(),
         p.pods.to_string(),
         p.rate_per_pod.map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
         p.processes.to_string(),
         format_ns(p.slo_latency.p99_ns as f64),
+        p.p99_upper_ns.map(format_ns).unwrap_or_else(|| "none (too few samples)".into()),
+        format!("{} of {}", p.repeats_within, p.repeats.len()),
         p.slo_latency.samples.to_string(),
         format!("{:.0}", p.slo_group_throughput),
         format!("{:.0}", p.total_throughput),
@@ -70,18 +74,50 @@ fn conditions_lines(plan: &PlanReport, indent: &str) -> String {
         .collect()
 }
 
-/// The capacity answer, one line per setting: how many Pods per GPU meet the SLO (or, for a rate search, how
-/// many requests/s per Pod), saying so where the largest point tried still met it.
+/// How sure a point's verdict is, from its repeats: `every repeat within 5 ms (upper bound 4.6 ms)`,
+/// `failed in 2 of 3 repeats`.
+fn confidence(p: &Point, slo_ms: f64) -> String {
+    let n = p.repeats.len() as u32;
+    let upper = p.p99_upper_ns.map(|u| format!(", p99 upper bound {}", format_ns(u))).unwrap_or_default();
+    match p.verdict {
+        capacity::Verdict::Meets if n == 1 => format!("its one repeat within {slo_ms} ms{upper}"),
+        capacity::Verdict::Meets => format!("every one of {n} repeats within {slo_ms} ms{upper}"),
+        capacity::Verdict::Violates if p.repeats_within == 0 => format!("over {slo_ms} ms in every one of {n} repeats"),
+        capacity::Verdict::Violates if p.repeats_within == n => {
+            format!("every repeat within {slo_ms} ms, but not the bound{upper}")
+        }
+        capacity::Verdict::Violates => format!("over {slo_ms} ms in {} of {n} repeats", n - p.repeats_within),
+        capacity::Verdict::Invalid => "too few samples for a p99 bound".into(),
+        capacity::Verdict::Failed => "workers failed".into(),
+    }
+}
+
+/// The capacity answer, one line per setting: how many Pods per GPU meet the SLO and how sure that is (or, for a
+/// rate search, how many requests/s per Pod), saying so where the largest point tried still met it.
 pub fn answer(plan: &PlanReport) -> Vec<String> {
     let mut out = Vec::new();
     for (mode, pods) in &plan.capacity {
+        let points: Vec<&Point> = plan.points.iter().filter(|p| &p.mode == mode).collect();
+        let at = |n: u32| points.iter().find(|p| p.pods == n);
+        let next_failure = |after: u32| points.iter().filter(|p| p.pods > after).min_by_key(|p| p.pods);
         out.push(match pods {
             Some(n) => {
-                let most_tried = plan.points.iter().filter(|p| &p.mode == mode).map(|p| p.pods).max() == Some(*n);
-                let note = if most_tried { " (the most tried: more may fit)" } else { "" };
-                format!("{mode}: at most {n} Pods per GPU meet the SLO{note}")
+                let most_tried = points.iter().map(|p| p.pods).max() == Some(*n);
+                let sure = at(*n).map(|p| format!(" ({})", confidence(p, plan.slo_p99_ms))).unwrap_or_default();
+                let beyond = match next_failure(*n) {
+                    Some(p) => format!("; {} Pods: {}", p.pods, confidence(p, plan.slo_p99_ms)),
+                    None if most_tried => " (the most tried: more may fit)".into(),
+                    None => String::new(),
+                };
+                let bound = if most_tried { "at least" } else { "at most" };
+                format!("{mode}: {bound} {n} Pods per GPU meet the SLO{sure}{beyond}")
             }
-            None => format!("{mode}: not even one Pod meets the SLO (or no valid point)"),
+            None => match next_failure(0) {
+                Some(p) => {
+                    format!("{mode}: not even one Pod meets the SLO (1 Pod: {})", confidence(p, plan.slo_p99_ms))
+                }
+                None => format!("{mode}: not even one Pod meets the SLO (no point ran)"),
+            },
         });
     }
     for (setting, pods, rate) in &plan.max_rate {
@@ -162,8 +198,9 @@ pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
         }
     }
     out += &format!(
-        "\n`Invalid`: fewer than {} samples behind the p99. `Failed`: a worker failed (see each point's directory under points/: worker logs, or pods.log on Kubernetes).\n",
-        capacity::MIN_SAMPLES_P99
+        "\nA point meets the SLO when every repeat's p99 is within it and so is the p99's upper bound: across repeats ({}), or with one repeat its distribution-free 95% bound. `Invalid`: a repeat had too few samples for a p99 bound ({} at least). `Failed`: a worker failed (see each point's directory under points/: worker logs, or pods.log on Kubernetes).\n",
+        crate::analysis::repeats::METHOD,
+        crate::analysis::percentile_bounds::min_samples_95(0.99)
     );
     for (title, image) in charts {
         out += &format!("\n![{title}]({image})\n");
@@ -174,10 +211,11 @@ pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
 /// plan.csv: one row per point.
 pub fn csv(plan: &PlanReport) -> String {
     let mut out =
-        String::from("setting,pods,processes,p99_ns,p50_ns,samples,slo_group_req_per_s,total_req_per_s,verdict\n");
+        String::from("setting,pods,rate_per_pod,processes,p99_ns,p50_ns,samples,slo_group_req_per_s,total_req_per_s,verdict,repeats,repeats_within_slo,p99_upper_ns,p99_per_repeat_ns\n");
     for p in &plan.points {
+        let per_repeat: Vec<String> = p.repeats.iter().map(|r| r.latency.p99_ns.to_string()).collect();
         out += &format!(
-            "\"{}\",{},{},{},{},{},{},{:.3},{:.3},{:?}\n",
+            "\"{}\",{},{},{},{},{},{},{:.3},{:.3},{:?},{},{},{},{}\n",
             p.mode.replace('"', "\"\""),
             p.pods,
             p.rate_per_pod.map(|r| format!("{r:.1}")).unwrap_or_default(),
@@ -187,7 +225,11 @@ pub fn csv(plan: &PlanReport) -> String {
             p.slo_latency.samples,
             p.slo_group_throughput,
             p.total_throughput,
-            p.verdict
+            p.verdict,
+            p.repeats.len(),
+            p.repeats_within,
+            p.p99_upper_ns.map(|u| format!("{u:.0}")).unwrap_or_default(),
+            per_repeat.join(";")
         );
     }
     out
@@ -246,18 +288,8 @@ mod tests {
 
     fn sample() -> PlanReport {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/inference.toml")).unwrap();
-        let point = Point {
-            mode: "mps".into(),
-            pods: 4,
-            processes: 4,
-            slo_latency: Default::default(),
-            slo_group_throughput: 800.0,
-            total_throughput: 800.0,
-            rate_per_pod: None,
-            verdict: Verdict::Meets,
-            failures: vec![],
-            conditions: vec![],
-        };
+        let mut point = crate::analysis::capacity::tests::at("mps", 4, Verdict::Meets);
+        (point.slo_latency, point.slo_group_throughput, point.total_throughput) = (Default::default(), 800.0, 800.0);
         PlanReport {
             format: "sharebench-plan",
             scenario: Scenario::parse(&text, "inference.toml").unwrap(),
@@ -274,14 +306,48 @@ mod tests {
     }
 
     #[test]
+    fn the_capacity_answer_says_how_sure_it_is_from_the_repeats() {
+        use crate::analysis::capacity::RepeatPoint;
+        let mut plan = sample();
+        let repeats = |n: usize| {
+            (0..n as u32)
+                .map(|repeat| RepeatPoint {
+                    repeat,
+                    latency: Default::default(),
+                    slo_group_throughput: 0.0,
+                    complete: true,
+                })
+                .collect::<Vec<_>>()
+        };
+        plan.points[0].repeats = repeats(3);
+        (plan.points[0].repeats_within, plan.points[0].p99_upper_ns) = (3, Some(4_600_000.0));
+        let mut six = crate::analysis::capacity::tests::at("mps", 6, Verdict::Violates);
+        (six.repeats, six.repeats_within) = (repeats(3), 1);
+        plan.points.push(six);
+        let lines = answer(&plan);
+        assert_eq!(
+            lines[0],
+            "mps: at most 4 Pods per GPU meet the SLO (every one of 3 repeats within 5 ms, p99 upper bound 4.60 ms); 6 Pods: over 5 ms in 2 of 3 repeats"
+        );
+        plan.points[1].repeats_within = 3;
+        assert!(
+            answer(&plan)[0].ends_with("6 Pods: every repeat within 5 ms, but not the bound"),
+            "{:?}",
+            answer(&plan)
+        );
+    }
+
+    #[test]
     fn every_format_carries_the_answer() {
         let plan = sample();
-        assert!(render(&plan).contains("mps: at most 4 Pods per GPU meet the SLO"));
+        assert!(render(&plan).contains("mps: at least 4 Pods per GPU meet the SLO"), "{}", render(&plan));
+        assert!(render(&plan).contains("(the most tried: more may fit)"));
         assert!(render(&plan).contains("timeslice: at 2 Pods, up to 610 requests/s per Pod meet the SLO"));
         assert!(markdown(&plan, &[]).contains("| timeslice | 2 | 610 |"));
         assert!(markdown(&plan, &[]).contains("| mps | 4 |"));
-        assert!(markdown(&plan, &[]).contains("| mps | 4 | - | 4 | 0 ns | 0 | 800 | 800 | meets |"));
-        assert_eq!(csv(&plan).lines().nth(1), Some("\"mps\",4,,4,0,0,0,800.000,800.000,Meets"));
+        assert!(markdown(&plan, &[])
+            .contains("| mps | 4 | - | 4 | 0 ns | none (too few samples) | 0 of 0 | 0 | 800 | 800 | meets |"));
+        assert_eq!(csv(&plan).lines().nth(1), Some("\"mps\",4,,4,0,0,0,800.000,800.000,Meets,0,0,,"));
         let page = html(&plan, "<svg></svg>");
         assert!(
             page.contains("<td>mps</td><td>4</td><td>-</td>")

@@ -2,7 +2,9 @@
 //! Pure.
 
 use super::model::Report;
+use crate::analysis::repeats::{Direction, Spread};
 use crate::analysis::stats::Estimate;
+use crate::analysis::{Comparison, GroupFigures, GroupSummary, RatioFigure};
 use crate::units::{format_ns, format_si, three_digits};
 
 /// What one unit of a set of groups' work is: a kernel of sharebench's, a request of a command's, or both.
@@ -14,7 +16,7 @@ pub enum Unit {
 }
 
 impl Unit {
-    pub fn of(groups: &[&crate::analysis::GroupSummary]) -> Unit {
+    pub fn of(groups: &[&GroupSummary]) -> Unit {
         match groups.iter().filter(|g| g.command.is_some()).count() {
             0 => Unit::Kernels,
             n if n == groups.len() => Unit::Requests,
@@ -40,60 +42,178 @@ impl Unit {
     }
 }
 
-/// The summary table's header for `groups`.
-pub fn header(groups: &[&crate::analysis::GroupSummary]) -> [&'static str; 12] {
+/// The summary table's header for `groups`: one row per group, its figures across repeats.
+pub fn header(groups: &[&GroupSummary]) -> [&'static str; 14] {
     let unit = Unit::of(groups);
     let (rate, work) = match unit {
-        Unit::Kernels => ("kernels/s [95% CI]", "FLOP/s or B/s"),
-        Unit::Requests => ("requests/s [95% CI]", "items/s"),
-        Unit::Mixed => ("per s [95% CI]", "FLOP/s, B/s or items/s"),
+        Unit::Kernels => ("kernels/s median [95% CI across repeats]", "FLOP/s or B/s"),
+        Unit::Requests => ("requests/s median [95% CI across repeats]", "items/s"),
+        Unit::Mixed => ("per s median [95% CI across repeats]", "FLOP/s, B/s or items/s"),
     };
-    ["workers", "mode", "verified", unit.name(), rate, "overlap", "p50", "p99", "p99.9", "fairness", "slowdown", work]
+    [
+        "workers",
+        "mode",
+        "repeats",
+        "verified",
+        unit.name(),
+        rate,
+        "overlap",
+        "p50",
+        "p99 [95% CI across repeats]",
+        "p99.9",
+        "fairness",
+        "slowdown",
+        work,
+        "valid",
+    ]
 }
 
-/// Mean over workers of their slowdown against the solo run, when there is one.
-pub fn mean_slowdown(g: &crate::analysis::GroupSummary) -> Option<f64> {
-    let values: Vec<f64> = g.per_worker.iter().filter_map(|w| w.slowdown_vs_solo).filter(|v| v.is_finite()).collect();
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+/// The per-repeat table's header: each repeat of each group as it measured, with its within-run interval and
+/// its p99's distribution-free bounds.
+pub fn repeat_header(groups: &[&GroupSummary]) -> [&'static str; 13] {
+    let unit = Unit::of(groups);
+    let rate = match unit {
+        Unit::Kernels => "kernels/s [95% CI within the run]",
+        Unit::Requests => "requests/s [95% CI within the run]",
+        Unit::Mixed => "per s [95% CI within the run]",
+    };
+    [
+        "workers",
+        "mode",
+        "repeat",
+        "verified",
+        unit.name(),
+        rate,
+        "overlap",
+        "p50",
+        "p99 [95% bound]",
+        "p99.9",
+        "fairness",
+        "slowdown",
+        "valid",
+    ]
 }
 
 pub fn estimate(e: &Estimate) -> String {
     format!("{} [{}, {}]", three_digits(e.value), three_digits(e.ci_low), three_digits(e.ci_high))
 }
 
-pub fn ratio(e: &Option<Estimate>) -> String {
-    match e {
-        Some(e) => format!("{}x [{}, {}]", three_digits(e.value), three_digits(e.ci_low), three_digits(e.ci_high)),
+/// `1.42 [1.31, 1.53]` (median and interval across repeats), or `1.25` for one repeat; `fmt` formats a value.
+pub fn spread(s: &Spread, fmt: impl Fn(f64) -> String) -> String {
+    match s.across {
+        Some(i) => format!("{} [{}, {}]", fmt(s.median), fmt(i.low), fmt(i.high)),
+        None => fmt(s.median),
+    }
+}
+
+/// `1.42x [1.31, 1.53]`, or `-`.
+pub fn ratio(f: Option<&RatioFigure>) -> String {
+    match f {
+        Some(f) => match f.spread.across {
+            Some(i) => {
+                format!("{}x [{}, {}]", three_digits(f.spread.median), three_digits(i.low), three_digits(i.high))
+            }
+            None => format!("{}x", three_digits(f.spread.median)),
+        },
         None => "-".into(),
     }
 }
 
-/// The summary table's row of one group.
-pub fn row(g: &crate::analysis::GroupSummary) -> Vec<String> {
-    let rate = match (g.flop_per_s, g.bytes_per_s, g.items_per_s) {
+/// ` over 5 repeats` / ` in one repeat`.
+pub fn over_repeats(n: usize) -> String {
+    if n == 1 {
+        " in one repeat".into()
+    } else {
+        format!(" over {n} repeats")
+    }
+}
+
+fn worker_cell(g: &GroupSummary) -> String {
+    // A run spread over GPUs has part of its workers in each GPU's row.
+    match g.workers_reported == g.key.workers {
+        true => g.key.workers.to_string(),
+        false => format!("{} of {}", g.workers_reported, g.key.workers),
+    }
+}
+
+fn work_rate(g: &GroupSummary) -> String {
+    match (g.flop_per_s, g.bytes_per_s, g.items_per_s) {
         (Some(f), _, _) => format!("{}FLOP/s", format_si(f)),
         (_, Some(b), _) => format!("{}B/s", format_si(b)),
         (_, _, Some(i)) => format!("{} items/s", three_digits(i)),
         _ => "-".into(),
-    };
-    // A run spread over GPUs has part of its workers in each GPU's row.
-    let workers = match g.workers_reported == g.key.workers {
-        true => g.key.workers.to_string(),
-        false => format!("{} of {}", g.workers_reported, g.key.workers),
+    }
+}
+
+fn overlap_cell(f: Option<f64>) -> String {
+    f.map(|f| format!("{:.1}%", f * 100.0)).unwrap_or_else(|| "n/a".into())
+}
+
+fn latency_cell(s: &Option<Spread>, with_interval: bool) -> String {
+    match s {
+        Some(s) if with_interval => spread(s, format_ns),
+        Some(s) => format_ns(s.median),
+        None => "-".into(),
+    }
+}
+
+/// The summary table's row of one group: `f` its figures across repeats, `repeats` its repeats' summaries.
+pub fn row(f: &GroupFigures, repeats: &[&GroupSummary]) -> Vec<String> {
+    let first = repeats[0];
+    let verified: u32 = repeats.iter().map(|g| g.verified_workers).sum();
+    let reported: u32 = repeats.iter().map(|g| g.workers_reported).sum();
+    let kernels: u64 = repeats.iter().map(|g| g.kernels).sum();
+    let median_repeat = repeats
+        .iter()
+        .min_by(|a, b| {
+            (a.kernels_per_s.value - f.throughput.median)
+                .abs()
+                .total_cmp(&(b.kernels_per_s.value - f.throughput.median).abs())
+        })
+        .unwrap_or(&first);
+    vec![
+        worker_cell(first),
+        f.key.mode.clone(),
+        f.repeats.len().to_string(),
+        format!("{verified}/{reported}"),
+        kernels.to_string(),
+        spread(&f.throughput, three_digits),
+        overlap_cell(f.overlap_fraction.as_ref().map(|o| o.median)),
+        latency_cell(&f.p50_ns, false),
+        latency_cell(&f.p99_ns, true),
+        latency_cell(&f.p999_ns, false),
+        format!("{:.3}", f.fairness.median),
+        f.slowdown_vs_solo.as_ref().map(|s| format!("{:.2}x", s.median)).unwrap_or_else(|| "-".into()),
+        work_rate(median_repeat),
+        if f.valid() { "yes".into() } else { "INVALID".into() },
+    ]
+}
+
+/// The per-repeat table's row of one repeat of one group.
+pub fn repeat_row(g: &GroupSummary) -> Vec<String> {
+    let p99 = match g.latency.p99_bounds_ns {
+        Some([low, high]) => {
+            format!("{} [{}, {}]", format_ns(g.latency.p99_ns as f64), format_ns(low as f64), format_ns(high as f64))
+        }
+        None if g.latency.samples > 0 => {
+            format!("{} [no bound: n={}]", format_ns(g.latency.p99_ns as f64), g.latency.samples)
+        }
+        None => "-".into(),
     };
     vec![
-        workers,
+        worker_cell(g),
         g.key.mode.clone(),
+        (g.repeat + 1).to_string(),
         format!("{}/{}", g.verified_workers, g.workers_reported),
         g.kernels.to_string(),
         estimate(&g.kernels_per_s),
-        g.overlap_fraction.map(|f| format!("{:.1}%", f * 100.0)).unwrap_or_else(|| "n/a".into()),
+        overlap_cell(g.overlap_fraction),
         format_ns(g.latency.p50_ns as f64),
-        format_ns(g.latency.p99_ns as f64),
+        p99,
         format_ns(g.latency.p999_ns as f64),
         format!("{:.3}", g.fairness_jain),
-        mean_slowdown(g).map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into()),
-        rate,
+        g.mean_slowdown().map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into()),
+        if g.invalid.is_empty() { "yes".into() } else { format!("INVALID: {}", g.invalid.join("; ")) },
     ]
 }
 
@@ -103,23 +223,39 @@ pub fn several_gpus(report: &Report) -> bool {
     c.iter().any(|x| x.gpu_uuid != c[0].gpu_uuid)
 }
 
-/// One comparison: `4 workers: throughput MPS / time-slicing 1.9x [1.8, 2.0] (...); MPS / streams ...`.
-pub fn comparison_line(c: &crate::analysis::Comparison, several_gpus: bool) -> String {
-    let on_gpu = if several_gpus { format!(" on {}", c.gpu_uuid) } else { String::new() };
-    let verdict = match &c.mps_over_timeslice {
-        Some(e) if e.excludes(1.0) => " (a real difference: the interval excludes 1)",
-        Some(_) => " (within noise: the interval includes 1)",
-        None => "",
+/// A ratio with what its repeats say: `1.42x [1.31, 1.53] over 5 repeats (each > 1)`.
+fn ratio_with_repeats(f: Option<&RatioFigure>) -> String {
+    let Some(r) = f else { return "-".into() };
+    let n = r.spread.repeats();
+    let agreement = match r.spread.direction(1.0) {
+        Direction::Above => " (each > 1)".to_string(),
+        Direction::Below => " (each < 1)".to_string(),
+        Direction::NoConsistentDifference => {
+            format!(" (no consistent difference: {}-{}x)", three_digits(r.spread.min), three_digits(r.spread.max))
+        }
+        Direction::OneRepeat => match r.within_run.first() {
+            Some(w) => format!(" (within-run [{}, {}] only)", three_digits(w.ci_low), three_digits(w.ci_high)),
+            None => String::new(),
+        },
     };
-    let p99 =
-        c.p99_mps_over_timeslice.map(|r| format!("; p99 MPS / time-slicing {}x", three_digits(r))).unwrap_or_default();
-    format!(
-        "{} workers{on_gpu}: throughput MPS / time-slicing {}{verdict}; MPS / streams ceiling {}; time-slicing / streams {}{p99}",
-        c.workers,
-        ratio(&c.mps_over_timeslice),
-        ratio(&c.mps_over_streams),
-        ratio(&c.timeslice_over_streams)
-    )
+    format!("{}{}{agreement}", ratio(f), over_repeats(n))
+}
+
+/// One comparison: `4 workers: throughput MPS / time-slicing 1.9x [1.8, 2.0] over 5 repeats (each > 1); ...`.
+pub fn comparison_line(c: &Comparison, several_gpus: bool) -> String {
+    let on_gpu = if several_gpus { format!(" on {}", c.gpu_uuid) } else { String::new() };
+    let mut parts =
+        vec![format!("throughput MPS / time-slicing {}", ratio_with_repeats(c.mps_over_timeslice.as_ref()))];
+    if c.mps_over_streams.is_some() {
+        parts.push(format!("MPS / streams ceiling {}", ratio_with_repeats(c.mps_over_streams.as_ref())));
+    }
+    if c.timeslice_over_streams.is_some() {
+        parts.push(format!("time-slicing / streams {}", ratio_with_repeats(c.timeslice_over_streams.as_ref())));
+    }
+    if c.p99_mps_over_timeslice.is_some() {
+        parts.push(format!("p99 MPS / time-slicing {}", ratio_with_repeats(c.p99_mps_over_timeslice.as_ref())));
+    }
+    format!("{} workers{on_gpu}: {}", c.workers, parts.join("; "))
 }
 
 /// Aligns rows under a header with two spaces between columns.

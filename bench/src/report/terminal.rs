@@ -23,8 +23,7 @@ pub fn render(report: &Report) -> String {
     }
     for s in &runs {
         out += &format!("\nrun {} on {} ({}, driver {}): {}\n", s.run_id, s.gpu_name, s.gpu_uuid, s.driver, s.workload);
-        let rows: Vec<Vec<String>> = s.groups.iter().map(|g| table::row(g)).collect();
-        out += &table::aligned(&table::header(&s.groups), &rows);
+        out += &table::aligned(&table::header(&s.groups), &s.rows());
         for g in &s.groups {
             for w in g.per_worker.iter().filter(|w| !w.complete) {
                 out += &format!(
@@ -39,7 +38,7 @@ pub fn render(report: &Report) -> String {
             }
         }
         if !s.comparisons.is_empty() {
-            out += "comparisons (95% bootstrap intervals):\n";
+            out += "comparisons (median over repeats, 95% interval across repeats):\n";
             for c in &s.comparisons {
                 out += &format!("  {}\n", table::comparison_line(c, several_gpus));
             }

@@ -149,15 +149,18 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
         }
         let summaries: Vec<_> =
             report.analysis.groups.iter().filter(|g| g.key.run_id == *run && g.key.gpu_uuid == *gpu).collect();
+        let figures: Vec<_> =
+            report.analysis.figures.iter().filter(|f| f.key.run_id == *run && f.key.gpu_uuid == *gpu).collect();
         let distinct: std::collections::BTreeSet<u32> = summaries.iter().map(|g| g.key.workers).collect();
-        if distinct.len() > 1 {
-            let title = "Throughput and p99 against worker count".to_string();
+        if distinct.len() > 1 || figures.iter().any(|f| f.repeats.len() > 1) {
+            let title = "Throughput and p99 against worker count: median (line) and each repeat (rings)".to_string();
             let chart = SweepChart {
                 title: title.clone(),
-                series: charts::sweep_series(&summaries),
+                series: charts::sweep_series(&figures),
                 x_label: "workers",
                 throughput_label: super::table::Unit::of(&summaries).throughput_axis(),
                 slo_ms: None,
+                repeats: charts::repeat_points(&summaries),
             };
             out.push(place.save(&chart, "sweep", title)?);
         }

@@ -18,8 +18,9 @@ pub const FORMAT: &str = "sharebench-result";
 /// Bumped whenever a field changes meaning; readers refuse versions they do not know.
 /// 2: `telemetry` (GPU clocks, throttling, power, processes during the run).
 /// 3: foreign commands as workloads (`run --exec`): `tenant`, `config.command`, lanes without device stamps.
-/// Versions 1 and 2 are still read.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: `config.repeat` (which repeat of its configuration a worker measured; absent before: repeat 0).
+/// Versions 1 to 3 are still read.
+pub const SCHEMA_VERSION: u32 = 4;
 /// The oldest version this sharebench reads.
 pub const OLDEST_READ: u32 = 1;
 
@@ -118,6 +119,11 @@ pub struct RunConfig {
     /// CUDA_MPS_ACTIVE_THREAD_PERCENTAGE as this worker ran with it (the share of SMs it asked MPS for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mps_active_thread_percentage: Option<u32>,
+    /// Which repeat of its configuration this worker measured (0-based): `compare --repeat` and `plan --repeat`
+    /// run every mode again with fresh workers, interleaved; results of one run id with several repeats are
+    /// summarised across them.
+    #[serde(default)]
+    pub repeat: u32,
     /// The exact command line.
     pub command_line: Vec<String>,
 }
@@ -273,6 +279,7 @@ pub mod tests {
                 streams: 1,
                 barrier: false,
                 mps_active_thread_percentage: None,
+                repeat: 0,
                 command_line: vec!["sharebench".into(), "run".into()],
             },
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },
@@ -294,17 +301,24 @@ pub mod tests {
     fn json_round_trip() {
         let r = sample_result();
         let line = r.to_json_line();
-        assert!(line.starts_with("{\"format\":\"sharebench-result\",\"schema_version\":3,"));
+        assert!(line.starts_with("{\"format\":\"sharebench-result\",\"schema_version\":4,"));
         assert!(!line.contains('\n'));
         assert_eq!(WorkerResult::from_json(&line).unwrap(), r);
     }
 
     #[test]
     fn version_1_results_without_telemetry_still_read() {
-        let old = sample_result().to_json_line().replace("\"schema_version\":3", "\"schema_version\":1");
+        let old = sample_result().to_json_line().replace("\"schema_version\":4", "\"schema_version\":1");
         let r = WorkerResult::from_json(&old).unwrap();
         assert_eq!((r.schema_version, r.telemetry), (1, None));
         assert!(r.lanes[0].device_stamps && r.config.shape.is_some() && r.tenant.is_none());
+        // Before version 4 a result names no repeat: it is its run's only one.
+        let v3 = sample_result()
+            .to_json_line()
+            .replace("\"schema_version\":4", "\"schema_version\":3")
+            .replace(",\"repeat\":0", "");
+        assert!(!v3.contains("\"repeat\""));
+        assert_eq!(WorkerResult::from_json(&v3).unwrap().config.repeat, 0);
     }
 
     #[test]
@@ -321,7 +335,7 @@ pub mod tests {
     #[test]
     fn foreign_and_future_documents_are_refused_with_a_reason() {
         assert!(WorkerResult::from_json("{\"a\":1}").unwrap_err().contains("not a sharebench result"));
-        let future = sample_result().to_json_line().replace("\"schema_version\":3", "\"schema_version\":99");
+        let future = sample_result().to_json_line().replace("\"schema_version\":4", "\"schema_version\":99");
         assert!(WorkerResult::from_json(&future).unwrap_err().contains("schema_version 99 is not supported"));
         assert!(WorkerResult::from_json("{\"format\":").unwrap_err().contains("not valid JSON"));
         let inconsistent = sample_result().to_json_line().replace("\"kernels\":1,\"latency", "\"kernels\":2,\"latency");

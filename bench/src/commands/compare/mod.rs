@@ -9,7 +9,7 @@
 mod placement;
 
 use crate::analysis::{Warning, WarningKind};
-use crate::cli::{CompareArgs, CompareMode, MpsControlArgs, MpsDaemons};
+use crate::cli::{CompareArgs, CompareMode, MpsControlArgs, MpsDaemons, PhaseOrder, WorkloadArgs};
 use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::mps::daemon::PrivateDaemon;
@@ -21,34 +21,58 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// One step of the plan: a mode at a worker count.
+/// One step of the plan: a mode at a worker count, in one repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Phase {
     pub mode: CompareMode,
     pub workers: u32,
+    pub repeat: u32,
 }
 
-/// The phases in order: the solo baseline first (unless asked not to or already in the sweep), then each
-/// worker count through each mode.
+/// How long each phase measures when neither --kernels nor --duration is given: long enough for a valid run
+/// (0.5 s and a p99 bound per mode) with room to spare, short enough for 3 repeats of 4 phases in 30 s.
+pub const DEFAULT_PHASE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The phases of one repeat in order: the solo baseline first (unless asked not to or already in the sweep), then
+/// each worker count through each mode.
 pub fn plan_phases(counts: &[u32], modes: &[CompareMode], solo: bool) -> Vec<Phase> {
     let mut phases = Vec::new();
     if solo && !counts.contains(&1) {
-        phases.push(Phase { mode: CompareMode::Timeslice, workers: 1 });
+        phases.push(Phase { mode: CompareMode::Timeslice, workers: 1, repeat: 0 });
     }
     for &workers in counts {
         for &mode in modes {
             if !(mode == CompareMode::Streams && workers == 1 && modes.contains(&CompareMode::Timeslice)) {
-                phases.push(Phase { mode, workers });
+                phases.push(Phase { mode, workers, repeat: 0 });
             }
         }
     }
     phases
 }
 
+/// Every repeat's phases: the repeat's phases in order (interleaved: TS, MPS, streams, TS, MPS, ...), or each
+/// repeat's shuffled with a generator seeded by `seed` (randomised blocks), so drift hits every mode alike.
+pub fn repeated_phases(one: &[Phase], repeats: u32, order: PhaseOrder, seed: u64) -> Vec<Phase> {
+    let mut rng = crate::analysis::stats::SplitMix64::new(seed);
+    (0..repeats)
+        .flat_map(|repeat| {
+            let mut block: Vec<Phase> = one.iter().map(|p| Phase { repeat, ..*p }).collect();
+            if order == PhaseOrder::Shuffled {
+                // Fisher-Yates.
+                for i in (1..block.len()).rev() {
+                    block.swap(i, rng.below(i + 1));
+                }
+            }
+            block
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseOutcome {
     pub mode: String,
     pub workers: u32,
+    pub repeat: u32,
     pub complete: bool,
     pub seconds: f64,
     pub failures: Vec<String>,
@@ -66,6 +90,10 @@ pub struct CompareRecord {
     /// The MPS pipe directory of each GPU.
     pub mps_pipe_dirs: Vec<String>,
     pub mps_daemon: String,
+    /// Repeats of every phase, their order, and the seed of a shuffled order.
+    pub repeats: u32,
+    pub order: String,
+    pub order_seed: Option<u64>,
     pub phases: Vec<PhaseOutcome>,
     pub seconds: f64,
 }
@@ -82,6 +110,8 @@ pub struct MpsRoute {
 
 struct Context<'a> {
     args: &'a CompareArgs,
+    /// The workload every worker runs (the flags', with compare's default measuring time).
+    workload: WorkloadArgs,
     runner: Runner,
     run_id: String,
     results: PathBuf,
@@ -95,10 +125,10 @@ impl Context<'_> {
     /// The flags every worker of a phase gets, whatever its GPU.
     fn common_args(&self, phase: Phase, label: &str) -> Vec<String> {
         let mut args = match self.args.foreign.exec {
-            false => self.args.workload.to_args(),
+            false => self.workload.to_args(),
             true => {
-                let mut a = self.args.workload.window_args();
-                if self.args.workload.duration.is_none() {
+                let mut a = self.workload.window_args();
+                if self.workload.duration.is_none() {
                     let window = super::exec::DEFAULT_WINDOW;
                     a.extend(["--duration".into(), format!("{}ms", window.as_millis())]);
                 }
@@ -111,6 +141,7 @@ impl Context<'_> {
             }
         };
         args.extend(["--mode".into(), phase.mode.label().into(), "--run-id".into(), self.run_id.clone()]);
+        args.extend(["--repeat".into(), phase.repeat.to_string()]);
         args.extend(self.args.control.to_args());
         args.extend(["--out".into(), self.results.join(format!("{label}.json")).display().to_string()]);
         if self.args.force {
@@ -145,7 +176,7 @@ impl Context<'_> {
                 .streams(phase.workers)
                 .into_iter()
                 .map(|StreamsProcess { position, first_lane, streams }| {
-                    let label = format!("w{}-streams-{position}", phase.workers);
+                    let label = format!("w{}-streams-{position}-r{}", phase.workers, phase.repeat + 1);
                     let mut args = self.common_args(phase, &label);
                     args.extend(["--streams".into(), streams.to_string(), "--workers".into(), n.clone()]);
                     args.extend(["--worker-index".into(), first_lane.to_string()]);
@@ -157,14 +188,14 @@ impl Context<'_> {
         }
         (0..phase.workers)
             .map(|index| {
-                let label = format!("w{}-{}-{index}", phase.workers, phase.mode.label());
+                let label = format!("w{}-{}-{index}-r{}", phase.workers, phase.mode.label(), phase.repeat + 1);
                 let mut args = self.common_args(phase, &label);
                 args.extend(["--workers".into(), n.clone(), "--worker-index".into(), index.to_string()]);
                 if self.placement.first_on_its_gpu(index) {
                     args.extend(["--telemetry".into(), "on".into()]);
                 }
                 if self.args.inject_fault && index == 0 && phase.workers > 1 {
-                    let half = self.args.workload.kernels.unwrap_or(1) / 2;
+                    let half = self.workload.kernels.unwrap_or(1) / 2;
                     args.extend(["--inject-fault-after".into(), half.to_string()]);
                 }
                 self.on_gpu(phase.mode, self.placement.position_of(index), args, label)
@@ -173,11 +204,17 @@ impl Context<'_> {
     }
 
     fn run_phase(&self, phase: Phase) -> Result<PhaseOutcome> {
-        let title = format!("{} x{}", phase.mode.label(), phase.workers);
+        let of = if self.args.repeat > 1 {
+            format!(" (repeat {} of {})", phase.repeat + 1, self.args.repeat)
+        } else {
+            String::new()
+        };
+        let title = format!("{} x{}{of}", phase.mode.label(), phase.workers);
         let outcome = self.runner.run_group(&title, &self.specs(phase))?;
         Ok(PhaseOutcome {
             mode: phase.mode.label().into(),
             workers: phase.workers,
+            repeat: phase.repeat,
             complete: outcome.complete,
             seconds: outcome.seconds,
             failures: outcome.failures,
@@ -228,6 +265,22 @@ fn start_mps(args: &CompareArgs, placement: &Placement) -> Result<(Vec<MpsRoute>
             Ok((routes, daemons, text))
         }
     }
+}
+
+/// Stops the private daemons, keeping their logs in `logs` (a fresh daemon per repeat: in `logs/mps-repeat-N`).
+fn stop_daemons(daemons: &mut Vec<PrivateDaemon>, logs: &Path, per_repeat: Option<u32>) -> Result<()> {
+    let dir = match per_repeat {
+        Some(repeat) => logs.join(format!("mps-repeat-{repeat}")),
+        None => logs.to_path_buf(),
+    };
+    let _ = std::fs::create_dir_all(&dir);
+    let mut stopped = Ok(());
+    for d in daemons.iter_mut() {
+        d.copy_logs(&dir);
+        stopped = stopped.and(d.stop());
+    }
+    daemons.clear();
+    stopped
 }
 
 fn default_run_dir() -> PathBuf {
@@ -285,9 +338,20 @@ fn modes_for(args: &CompareArgs) -> Result<(Vec<CompareMode>, Option<String>)> {
     Ok((modes, note))
 }
 
+/// The workload of every worker: the flags', measuring for [`DEFAULT_PHASE`] where neither a kernel count nor a
+/// duration was given.
+fn workload_of(args: &CompareArgs) -> WorkloadArgs {
+    let mut w = args.workload.clone();
+    if w.kernels.is_none() && w.duration.is_none() && !args.foreign.exec {
+        w.duration = Some(DEFAULT_PHASE);
+    }
+    w
+}
+
 pub fn execute(args: &CompareArgs) -> Result<i32> {
-    super::run::plan(&args.workload)?;
-    super::run::shape(&args.workload, 1)?;
+    let workload = workload_of(args);
+    super::run::plan(&workload)?;
+    super::run::shape(&workload, 1)?;
     super::exec::check_command_needs_exec(&args.foreign)?;
     let (modes, streams_note) = modes_for(args)?;
     if let Some(note) = &streams_note {
@@ -308,13 +372,19 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
     let no_mps_dir = scratch.join("no-mps");
     std::fs::create_dir_all(&no_mps_dir).map_err(|e| Error::io("create directory", &no_mps_dir, e))?;
     orchestrate::install_interrupt_handler();
-    let phases = plan_phases(&args.workers.0, &modes, !args.no_solo);
-    let (mps, mut daemons, mps_daemon) = match phases.iter().any(|p| p.mode == CompareMode::Mps) {
+    let phases =
+        repeated_phases(&plan_phases(&args.workers.0, &modes, !args.no_solo), args.repeat, args.order, args.order_seed);
+    let uses_mps = phases.iter().any(|p| p.mode == CompareMode::Mps);
+    let (mps, mut daemons, mut mps_daemon) = match uses_mps {
         true => start_mps(args, &placement)?,
         false => (vec![], vec![], "not used".to_string()),
     };
-    let ctx = Context {
+    if uses_mps && args.fresh_mps_daemon {
+        mps_daemon += "; a fresh one for every repeat (--fresh-mps-daemon)";
+    }
+    let mut ctx = Context {
         args,
+        workload,
         runner: Runner {
             exe,
             logs: dir.join("logs"),
@@ -337,17 +407,38 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         dir.display()
     );
     let mut outcomes = Vec::new();
+    let mut ran = Ok(());
     for phase in &phases {
         if orchestrate::interrupted() {
             break;
         }
-        outcomes.push(ctx.run_phase(*phase)?);
+        if uses_mps
+            && args.fresh_mps_daemon
+            && phase.repeat > 0
+            && outcomes.last().is_some_and(|o: &PhaseOutcome| o.repeat != phase.repeat)
+        {
+            if let Err(e) = stop_daemons(&mut daemons, &ctx.runner.logs, Some(phase.repeat)) {
+                ran = Err(e);
+                break;
+            }
+            match start_mps(args, &ctx.placement) {
+                Ok((routes, fresh, _)) => (ctx.mps, daemons) = (routes, fresh),
+                Err(e) => {
+                    ran = Err(e);
+                    break;
+                }
+            }
+        }
+        match ctx.run_phase(*phase) {
+            Ok(o) => outcomes.push(o),
+            Err(e) => {
+                ran = Err(e);
+                break;
+            }
+        }
     }
-    let mut stopped = Ok(());
-    for d in daemons.iter_mut() {
-        d.copy_logs(&ctx.runner.logs);
-        stopped = stopped.and(d.stop());
-    }
+    let stopped = stop_daemons(&mut daemons, &ctx.runner.logs, args.fresh_mps_daemon.then_some(args.repeat));
+    ran?;
     stopped?;
     let _ = std::fs::remove_dir_all(&scratch);
     let interrupted = orchestrate::interrupted();
@@ -360,6 +451,9 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         gpus: ctx.placement.gpus.clone(),
         mps_pipe_dirs: ctx.mps.iter().map(|r| r.pipe_dir.display().to_string()).collect(),
         mps_daemon,
+        repeats: args.repeat,
+        order: format!("{:?}", args.order).to_lowercase(),
+        order_seed: (args.order == PhaseOrder::Shuffled).then_some(args.order_seed),
         phases: outcomes,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -384,11 +478,12 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         .iter()
         .flat_map(|p| {
             let run = &record.run_id;
+            let repeat = if record.repeats > 1 { format!(" repeat {}", p.repeat + 1) } else { String::new() };
             p.failures.iter().map(move |f| Warning {
                 kind: WarningKind::Failed,
                 run_id: run.clone(),
-                subject: format!("{} x{}", p.mode, p.workers),
-                text: format!("compare phase {} x{}: {f}", p.mode, p.workers),
+                subject: format!("{} x{}{repeat}", p.mode, p.workers),
+                text: format!("compare phase {} x{}{repeat}: {f}", p.mode, p.workers),
             })
         })
         .chain(scope)
@@ -410,12 +505,40 @@ mod tests {
     fn solo_baseline_comes_first_and_is_not_repeated() {
         let all = [CompareMode::Timeslice, CompareMode::Mps, CompareMode::Streams];
         let p = plan_phases(&[4], &all, true);
-        assert_eq!(p[0], Phase { mode: CompareMode::Timeslice, workers: 1 });
+        assert_eq!(p[0], Phase { mode: CompareMode::Timeslice, workers: 1, repeat: 0 });
         assert_eq!(p.len(), 4);
         let sweep = plan_phases(&[1, 2], &all, true);
         // 1 worker: timeslice and mps (streams x1 is the same as timeslice x1); 2 workers: all three.
         assert_eq!(sweep.len(), 5);
-        assert_eq!(plan_phases(&[4], &[CompareMode::Mps], false), vec![Phase { mode: CompareMode::Mps, workers: 4 }]);
+        assert_eq!(
+            plan_phases(&[4], &[CompareMode::Mps], false),
+            vec![Phase { mode: CompareMode::Mps, workers: 4, repeat: 0 }]
+        );
+    }
+
+    #[test]
+    fn repeats_interleave_the_modes_or_shuffle_each_block_reproducibly() {
+        let all = [CompareMode::Timeslice, CompareMode::Mps, CompareMode::Streams];
+        let one = plan_phases(&[4], &all, false);
+        let interleaved = repeated_phases(&one, 3, PhaseOrder::Interleaved, 1);
+        let modes: Vec<&str> = interleaved.iter().map(|p| p.mode.label()).collect();
+        assert_eq!(
+            modes,
+            ["timeslice", "mps", "streams", "timeslice", "mps", "streams", "timeslice", "mps", "streams"]
+        );
+        assert_eq!(interleaved.iter().map(|p| p.repeat).collect::<Vec<_>>(), [0, 0, 0, 1, 1, 1, 2, 2, 2]);
+        let shuffled = repeated_phases(&one, 8, PhaseOrder::Shuffled, 7);
+        assert_eq!(shuffled, repeated_phases(&one, 8, PhaseOrder::Shuffled, 7), "the seed fixes the order");
+        // Each block still holds every phase once, and not every block is in the listed order.
+        for r in 0..8 {
+            let mut block: Vec<&str> = shuffled.iter().filter(|p| p.repeat == r).map(|p| p.mode.label()).collect();
+            block.sort_unstable();
+            assert_eq!(block, ["mps", "streams", "timeslice"]);
+        }
+        assert_ne!(
+            shuffled.iter().map(|p| p.mode).collect::<Vec<_>>(),
+            repeated_phases(&one, 8, PhaseOrder::Interleaved, 7).iter().map(|p| p.mode).collect::<Vec<_>>()
+        );
     }
 
     fn compare_args(extra: &[&str]) -> CompareArgs {
@@ -437,6 +560,7 @@ mod tests {
         let route = |dir: &str| MpsRoute { pipe_dir: dir.into(), gpu_arg: 0, unset_visible_devices: true };
         let ctx = Context {
             args: &args,
+            workload: workload_of(&args),
             runner: Runner { exe: "x".into(), logs: "l".into(), barrier_timeout: Duration::from_secs(1), live: false },
             run_id: "r".into(),
             results: "res".into(),
@@ -444,16 +568,19 @@ mod tests {
             placement: Placement { gpus: vec![0, 1] },
             mps: vec![route("/p0"), route("/p1")],
         };
-        let mps = ctx.specs(Phase { mode: CompareMode::Mps, workers: 4 });
+        let mps = ctx.specs(Phase { mode: CompareMode::Mps, workers: 4, repeat: 1 });
+        assert_eq!(mps[2].label, "w4-mps-2-r2");
+        assert_eq!(value(&mps[2], "--repeat"), "1");
+        assert_eq!(value(&mps[2], "--duration"), "1000ms", "compare measures 1 s per phase by default");
         let pipes: Vec<_> = mps.iter().map(|s| s.env[0].1.to_string_lossy().into_owned()).collect();
         assert_eq!(pipes, ["/p0", "/p1", "/p0", "/p1"]);
         // A private daemon renumbers its GPU as 0, and its clients must not set CUDA_VISIBLE_DEVICES.
         assert!(mps.iter().all(|s| value(s, "--gpu") == "0" && s.unset == ["CUDA_VISIBLE_DEVICES"]));
-        let ts = ctx.specs(Phase { mode: CompareMode::Timeslice, workers: 4 });
+        let ts = ctx.specs(Phase { mode: CompareMode::Timeslice, workers: 4, repeat: 0 });
         let gpus: Vec<_> = ts.iter().map(|s| value(s, "--gpu")).collect();
         assert_eq!(gpus, ["0", "1", "0", "1"]);
         assert!(ts.iter().all(|s| s.env[0].1 == "/none" && s.unset.is_empty()));
-        let streams = ctx.specs(Phase { mode: CompareMode::Streams, workers: 4 });
+        let streams = ctx.specs(Phase { mode: CompareMode::Streams, workers: 4, repeat: 0 });
         let shape: Vec<_> =
             streams.iter().map(|s| (value(s, "--gpu"), value(s, "--streams"), value(s, "--worker-index"))).collect();
         assert_eq!(shape, [("0".into(), "2".into(), "0".into()), ("1".into(), "2".into(), "2".into())]);

@@ -102,11 +102,13 @@ pub fn write_all_points(args: &PlanArgs, scenario: &Scenario, dir: &Path, scenar
             if setting.mode == CompareMode::Mps && scenario.processes_at(pods) > super::MPS_CLIENT_LIMIT {
                 break;
             }
-            let point =
-                point_run(args, scenario, dir, &invocation, setting, Load { pods, rate: args.rate, fault: false });
-            std::fs::create_dir_all(&point.dir).map_err(|e| Error::io("create directory", &point.dir, e))?;
-            write_point(&point, overlay_for(&overlays, setting.mode), scenario_text, args)?;
-            written.push(point.dir);
+            for repeat in 0..args.repeat {
+                let load = Load { pods, rate: args.rate, fault: false };
+                let point = point_run(args, scenario, dir, &invocation, (setting, load, repeat));
+                std::fs::create_dir_all(&point.dir).map_err(|e| Error::io("create directory", &point.dir, e))?;
+                write_point(&point, overlay_for(&overlays, setting.mode), scenario_text, args)?;
+                written.push(point.dir);
+            }
         }
     }
     println!("wrote {} point overlays (nothing applied); run one point with:", written.len());

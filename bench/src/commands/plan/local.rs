@@ -68,7 +68,7 @@ pub fn worker_specs(
     (0..point.processes)
         .filter_map(|index| {
             let group = &scenario.assign(point.load.pods, index, point.setting.neighbour_atp)?.group.name;
-            let label = format!("{group}-{index}");
+            let label = format!("{group}-{index}-r{}", point.repeat + 1);
             let mut a = shared.clone();
             a.extend(["--worker-index".into(), index.to_string(), "--gpu".into(), args.gpu.to_string()]);
             a.extend(args.control.to_args());

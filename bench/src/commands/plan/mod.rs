@@ -45,10 +45,13 @@ impl Load {
     }
 }
 
-/// One point to run: the setting and load, where its results go, and what its workers share.
+/// One repeat of one point to run: the setting and load, where its results go, and what its workers share.
 pub struct PointRun {
     pub setting: Setting,
     pub load: Load,
+    /// Which repeat of the point (0-based).
+    pub repeat: u32,
+    /// Where this repeat's results go: the point's directory, or with several repeats `r<N>/` under it.
     pub dir: PathBuf,
     pub run_id: String,
     pub title: String,
@@ -71,6 +74,7 @@ pub trait Points {
 pub fn worker_flags(point: &PointRun, scenario_path: &str, tenant: Option<&crate::cli::TenantArgs>) -> Vec<String> {
     let mut a = vec!["--mode".to_string(), point.setting.mode.label().into()];
     a.extend(["--workers".into(), point.processes.to_string(), "--run-id".into(), point.run_id.clone()]);
+    a.extend(["--repeat".into(), point.repeat.to_string()]);
     a.extend(["--scenario".into(), scenario_path.into(), "--scenario-pods".into(), point.load.pods.to_string()]);
     a.extend(["--duration".into(), format!("{}ms", point.duration.as_millis())]);
     if let Some(rate) = point.load.rate {
@@ -96,46 +100,67 @@ struct Planner<'a> {
     gpus: Vec<String>,
     /// This plan's part of every run id.
     invocation: String,
+    /// What failed in each point's repeats so far, by the point's directory.
+    failures: std::collections::BTreeMap<PathBuf, Vec<String>>,
 }
 
-/// The point of `setting` at `load`: its directory, run id, title, duration and worker count. The run id carries
-/// the plan's `invocation` ([`host::invocation_id`]), so no two plans name a run alike.
+/// The directory of the point of `setting` at `load`, all its repeats under it.
+fn point_dir(dir: &Path, setting: Setting, load: Load) -> PathBuf {
+    dir.join("points").join(format!("{}-{}", setting.slug(), load.slug()))
+}
+
+/// Repeat `repeat` of the point of `setting` at `load`: its directory, run id, title, duration and worker count.
+/// The run id carries the plan's `invocation` ([`host::invocation_id`]), so no two plans name a run alike; every
+/// repeat of a point shares it.
 pub fn point_run(
     args: &PlanArgs,
     scenario: &Scenario,
     dir: &Path,
     invocation: &str,
-    setting: Setting,
-    load: Load,
+    (setting, load, repeat): (Setting, Load, u32),
 ) -> PointRun {
     // A label value holds 63 characters: the scenario's name gives way, the point's own parts never do.
     let name: String = scenario.name.chars().take(16).collect();
     let at_rate = load.rate.map(|r| format!(" at {r:.0} req/s each")).unwrap_or_default();
     let fault = if load.fault { " with a GPU fault" } else { "" };
+    let repeats = if load.fault { 1 } else { args.repeat };
+    let point = point_dir(dir, setting, load);
+    let of_repeats = if repeats > 1 { format!(" (repeat {} of {repeats})", repeat + 1) } else { String::new() };
     PointRun {
         setting,
         load,
-        dir: dir.join("points").join(format!("{}-{}", setting.slug(), load.slug())),
+        repeat,
+        dir: if repeats > 1 { point.join(format!("r{}", repeat + 1)) } else { point },
         run_id: label_value(&format!("plan-{name}-{invocation}-{}-{}", setting.slug(), load.slug())),
-        title: format!("{} {} pods{at_rate}{fault}", setting.label(), load.pods),
+        title: format!("{} {} pods{at_rate}{fault}{of_repeats}", setting.label(), load.pods),
         duration: point_duration(args, scenario, load),
         processes: scenario.processes_at(load.pods),
     }
 }
 
 impl Planner<'_> {
-    /// Runs one point and judges it; also returns the workers' results it was judged on.
-    fn run_point(&mut self, setting: Setting, load: Load) -> Result<(Point, Vec<Worker>)> {
-        let point = point_run(self.args, self.scenario, &self.dir, &self.invocation, setting, load);
+    /// Runs one repeat of one point, keeping what failed for its judgement.
+    fn run_repeat(&mut self, setting: Setting, load: Load, repeat: u32) -> Result<()> {
+        let point = point_run(self.args, self.scenario, &self.dir, &self.invocation, (setting, load, repeat));
         std::fs::create_dir_all(&point.dir).map_err(|e| Error::io("create directory", &point.dir, e))?;
         let failures = self.points.run(&point)?;
-        let dir = point.dir.display().to_string();
-        let workers: Vec<Worker> = crate::load::load(&[dir], true)
+        let of_repeat = |f: String| if point.title.contains("(repeat") { format!("{}: {f}", point.title) } else { f };
+        let all = self.failures.entry(point_dir(&self.dir, setting, load)).or_default();
+        all.extend(failures.into_iter().map(of_repeat));
+        Ok(())
+    }
+
+    /// Judges one point over the repeats that ran; also returns the workers' results it was judged on.
+    fn judge_point(&mut self, setting: Setting, load: Load) -> (Point, Vec<Worker>) {
+        let point = point_run(self.args, self.scenario, &self.dir, &self.invocation, (setting, load, 0));
+        let dir = point_dir(&self.dir, setting, load);
+        let workers: Vec<Worker> = crate::load::load(&[dir.display().to_string()], true)
             .map(|l| l.workers)
             .unwrap_or_default()
             .into_iter()
             .filter(|w| w.run_id == point.run_id)
             .collect();
+        let failures = self.failures.remove(&dir).unwrap_or_default();
         let slo_group = &self.scenario.slo_group().name;
         let mut p =
             capacity::point(&setting.label(), load.pods, point.processes, slo_group, self.slo_ns, &workers, failures);
@@ -145,14 +170,30 @@ impl Planner<'_> {
                 self.gpus.push(gpu);
             }
         }
+        let upper = p.p99_upper_ns.map(|u| format!(", upper bound {}", format_ns(u))).unwrap_or_default();
         eprintln!(
-            "  {}: p99 {} over {} samples: {:?}",
-            point.title,
+            "  {} {} pods: p99 {} over {} samples ({} of {} repeats within the SLO{upper}): {:?}",
+            setting.label(),
+            load.pods,
             format_ns(p.slo_latency.p99_ns as f64),
             p.slo_latency.samples,
+            p.repeats_within,
+            p.repeats.len(),
             p.verdict
         );
-        Ok((p, workers))
+        (p, workers)
+    }
+
+    /// Runs every repeat of one point, then judges it.
+    fn run_point(&mut self, setting: Setting, load: Load) -> Result<(Point, Vec<Worker>)> {
+        let repeats = if load.fault { 1 } else { self.args.repeat };
+        for repeat in 0..repeats {
+            if orchestrate::interrupted() {
+                break;
+            }
+            self.run_repeat(setting, load, repeat)?;
+        }
+        Ok(self.judge_point(setting, load))
     }
 }
 
@@ -291,6 +332,7 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
         points: points.as_mut(),
         gpus: vec![],
         invocation: crate::host::invocation_id(),
+        failures: Default::default(),
     };
     let searched = search(&mut planner, start_rate);
     let gpu = describe_gpus(&planner.gpus);
@@ -326,31 +368,44 @@ struct Searched {
     blast: Vec<capacity::BlastRadius>,
 }
 
-/// Runs the search of every setting: Pod counts up to the first point that breaks the SLO, or the rate search;
-/// then, with `--inject-fault`, one point with a GPU fault.
+/// Runs the search of every setting: Pod counts up to the first point that breaks the SLO (the settings
+/// interleaved: at each Pod count, repeat 1 of every setting, then repeat 2, ..., so drift hits them alike), or
+/// the rate search (each point's repeats in a row); then, with `--inject-fault`, one point with a GPU fault.
 fn search(planner: &mut Planner, start_rate: Option<f64>) -> Result<Searched> {
     let args = planner.args;
     let mut found = Searched { points: Vec::new(), max_rates: Vec::new(), blast: Vec::new() };
-    for setting in settings(args) {
-        match start_rate {
-            None => {
-                for pods in capacity::pod_counts(args.max_pods) {
-                    let processes = planner.scenario.processes_at(pods);
-                    if orchestrate::interrupted() || (setting.mode == CompareMode::Mps && processes > MPS_CLIENT_LIMIT)
-                    {
-                        break;
-                    }
-                    let (p, _) = planner.run_point(setting, Load { pods, rate: args.rate, fault: false })?;
-                    // Larger counts only add load: stop at the first point that breaks the SLO or fails. A point
-                    // with too few samples says nothing either way, so the search goes on.
-                    let stop = matches!(p.verdict, Verdict::Violates | Verdict::Failed);
-                    found.points.push(p);
-                    if stop {
-                        break;
+    match start_rate {
+        None => {
+            let mut searching = settings(args);
+            for pods in capacity::pod_counts(args.max_pods) {
+                let processes = planner.scenario.processes_at(pods);
+                searching.retain(|s| !(s.mode == CompareMode::Mps && processes > MPS_CLIENT_LIMIT));
+                if orchestrate::interrupted() || searching.is_empty() {
+                    break;
+                }
+                let load = Load { pods, rate: args.rate, fault: false };
+                for repeat in 0..args.repeat {
+                    for &setting in &searching {
+                        if !orchestrate::interrupted() {
+                            planner.run_repeat(setting, load, repeat)?;
+                        }
                     }
                 }
+                let mut still = Vec::new();
+                for &setting in &searching {
+                    let (p, _) = planner.judge_point(setting, load);
+                    // Larger counts only add load: stop at the first point that breaks the SLO or fails. A point
+                    // with too few samples says nothing either way, so the search goes on.
+                    if !matches!(p.verdict, Verdict::Violates | Verdict::Failed) {
+                        still.push(setting);
+                    }
+                    found.points.push(p);
+                }
+                searching = still;
             }
-            Some(start) => {
+        }
+        Some(start) => {
+            for setting in settings(args) {
                 let mut search = capacity::RateSearch::new(start);
                 while let Some(rate) = search.next_rate() {
                     if orchestrate::interrupted() {
@@ -364,7 +419,12 @@ fn search(planner: &mut Planner, start_rate: Option<f64>) -> Result<Searched> {
                 found.max_rates.push((setting.label(), search.answer()));
             }
         }
-        if args.inject_fault && !orchestrate::interrupted() {
+    }
+    if args.inject_fault {
+        for setting in settings(args) {
+            if orchestrate::interrupted() {
+                break;
+            }
             let pods = match args.search {
                 Search::Pods => capacity::max_pods(&found.points, &setting.label()).unwrap_or(1).max(2),
                 Search::Rate => args.pods.max(2),
@@ -395,6 +455,20 @@ fn write_outputs(args: &PlanArgs, plan: &PlanReport, dir: &Path) -> Result<()> {
             (m.label().to_string(), pts)
         })
         .collect();
+    let repeats = settings(args)
+        .iter()
+        .map(|m| {
+            let pts = plan
+                .points
+                .iter()
+                .filter(|p| p.mode == m.label())
+                .flat_map(|p| {
+                    p.repeats.iter().map(move |r| (x_of(p), r.slo_group_throughput, r.latency.p99_ns as f64 / 1e6))
+                })
+                .collect();
+            (m.label().to_string(), pts)
+        })
+        .collect();
     let x_label = match args.search {
         Search::Pods => "Pods per GPU",
         Search::Rate => "requests/s per Pod",
@@ -407,6 +481,7 @@ fn write_outputs(args: &PlanArgs, plan: &PlanReport, dir: &Path) -> Result<()> {
         x_label,
         throughput_label: crate::report::table::Unit::Requests.throughput_axis(),
         slo_ms: Some(plan.slo_p99_ms),
+        repeats,
     };
     let (svg, _png) = charts::save(&chart, dir, "capacity", Overwrite::Allow)?;
     let json = serde_json::to_string_pretty(plan).map_err(|e| Error::new(e.to_string()))?;
@@ -458,12 +533,20 @@ mod tests {
         let s = inference();
         let setting = Setting { mode: CompareMode::Mps, neighbour_atp: Some(30) };
         let load = Load { pods: 3, rate: Some(250.0), fault: true };
-        let point = point_run(&plan_args(&[]), &s, Path::new("/o"), "m3x9k2ab", setting, load);
+        let point = point_run(&plan_args(&[]), &s, Path::new("/o"), "m3x9k2ab", (setting, load, 0));
         assert_eq!(point.run_id, "plan-inference-m3x9k2ab-mps-atp30-3-r250-fault");
+        // A fault point runs once; others once per repeat, each repeat in its own folder, one run id for all.
         assert_eq!(point.dir, Path::new("/o/points/mps-atp30-3-r250-fault"));
+        let plain = Load { fault: false, ..load };
+        let second = point_run(&plan_args(&["--repeat", "3"]), &s, Path::new("/o"), "m3x9k2ab", (setting, plain, 1));
+        assert_eq!(second.dir, Path::new("/o/points/mps-atp30-3-r250/r2"));
+        assert_eq!(second.run_id, "plan-inference-m3x9k2ab-mps-atp30-3-r250");
+        assert!(second.title.ends_with("(repeat 2 of 3)"), "{}", second.title);
+        let a = local::worker_specs(&plan_args(&[]), &s, "/o/scenario.toml", &second, Path::new("/p"));
+        assert_eq!(a[0].args[a[0].args.iter().position(|x| x == "--repeat").unwrap() + 1], "1");
         let specs = local::worker_specs(&plan_args(&[]), &s, "/o/scenario.toml", &point, Path::new("/p"));
         assert_eq!(specs.len(), 3);
-        assert_eq!(specs[2].label, "inference-2");
+        assert_eq!(specs[2].label, "inference-2-r1");
         let a = &specs[2].args;
         let value = |flag: &str| a[a.iter().position(|x| x == flag).unwrap() + 1].clone();
         assert_eq!(
@@ -482,18 +565,7 @@ mod tests {
 
     #[test]
     fn capacity_is_reported_per_setting() {
-        let point = |mode: &str, pods, verdict| Point {
-            mode: mode.into(),
-            pods,
-            processes: pods,
-            slo_latency: Default::default(),
-            slo_group_throughput: 0.0,
-            total_throughput: 0.0,
-            rate_per_pod: None,
-            verdict,
-            failures: vec![],
-            conditions: vec![],
-        };
+        let point = |mode: &str, pods, verdict| crate::analysis::capacity::tests::at(mode, pods, verdict);
         let all = settings(&plan_args(&["--atp", "25,50"]));
         let points = [
             point("mps (neighbours 25% SMs)", 4, Verdict::Meets),
