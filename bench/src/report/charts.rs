@@ -430,15 +430,20 @@ impl Chart for SweepChart {
         root.fill(&WHITE).map_err(err)?;
         let root = root.titled(&self.title, (FAMILY, 20)).map_err(err)?;
         let (left, right) = root.split_horizontally(500);
-        let max_w = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).max().unwrap_or(1) as f64;
+        let max_w =
+            self.series.iter().chain(&self.repeats).flat_map(|s| s.1.iter().map(|p| p.0)).max().unwrap_or(1) as f64;
         for (area, pick, y_desc) in [(&left, 1usize, self.throughput_label), (&right, 2, "p99 latency (ms)")] {
             let value = |p: &(u32, f64, f64)| if pick == 1 { p.1 } else { p.2 };
             let slo = if pick == 2 { self.slo_ms.unwrap_or(0.0) } else { 0.0 };
-            let max_y = self.series.iter().flat_map(|s| s.1.iter().map(value)).fold(slo, f64::max) * 1.15;
-            let mut chart = linear_panel(area, max_w * 1.1, max_y.max(1e-9), self.x_label, y_desc)?;
+            // The rings of the repeats count too: none may fall off the panel.
+            let all = self.series.iter().chain(&self.repeats);
+            let max_y = all.flat_map(|s| s.1.iter().map(value)).filter(|v| v.is_finite()).fold(slo, f64::max) * 1.15;
+            // Room right of the last count for the legend, so it covers no point.
+            let x_end = max_w * 1.45;
+            let mut chart = linear_panel(area, x_end, max_y.max(1e-9), self.x_label, y_desc)?;
             if let (2, Some(slo)) = (pick, self.slo_ms) {
                 chart
-                    .draw_series(LineSeries::new(vec![(0.0, slo), (max_w * 1.1, slo)], BLACK.stroke_width(2)))
+                    .draw_series(LineSeries::new(vec![(0.0, slo), (x_end, slo)], BLACK.stroke_width(2)))
                     .map_err(err)?
                     .label(format!("SLO {slo} ms"))
                     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
@@ -459,6 +464,7 @@ impl Chart for SweepChart {
             }
             chart
                 .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
                 .label_font((FAMILY, 13))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
