@@ -19,7 +19,8 @@ for overlay in manifests/overlays/*/; do
   echo "ok: $name ($(grep -c '^kind:' "$out/$name.yaml") objects, Kubernetes $K8S_VERSION, strict)"
 done
 # Every point of a plan (sharebench plan --kubernetes --dry-run): the Job patched to the point, the scenario in
-# a generated ConfigMap. A multi-group scenario with the MPS knob, over both DRA and both device-plugin overlays.
+# a generated ConfigMap. A multi-group scenario with the MPS knob, over both DRA and both device-plugin overlays,
+# two repeats a point: one Job each (r1/, r2/), each worker told its repeat.
 bin=${SHAREBENCH_BIN:-}
 if [ -z "$bin" ]; then
   cargo build --quiet --locked --bin sharebench
@@ -27,19 +28,22 @@ if [ -z "$bin" ]; then
 fi
 for pair in "dra-timeslicing dra-mps" "device-plugin-timeslicing device-plugin-mps"; do
   read -r ts mps <<< "$pair"
-  "$bin" plan bench/scenarios/noisy-neighbour.toml --slo-p99 4 --max-pods 4 --atp 25 --dry-run \
+  "$bin" plan bench/scenarios/noisy-neighbour.toml --slo-p99 4 --max-pods 4 --atp 25 --repeat 2 --dry-run \
     --kubernetes "timeslice=manifests/overlays/$ts" --kubernetes "mps=manifests/overlays/$mps" --out "$out/plan-$ts" >/dev/null
   n=0
-  for point in "$out/plan-$ts"/points/*/; do
+  for point in "$out/plan-$ts"/points/*/r*/; do
     kubectl kustomize "$point" > "$out/point.yaml"
     PYTHONPATH=.kv python3 -m kubernetes_validate -k "$K8S_VERSION" --strict --quiet "$out/point.yaml"
     PYTHONPATH=.kv python3 manifests/check_nvidia.py "$out/point.yaml"
+    repeat=$(( $(basename "$point" | tr -d r) - 1 ))
+    grep -A1 -- '- --repeat' "$out/point.yaml" | grep -q -- "- \"\?$repeat\"\?$" \
+      || { echo "error: $point does not tell its workers --repeat $repeat" >&2; exit 1; }
     n=$((n + 1))
   done
-  echo "ok: $n plan points over $ts and $mps (Kubernetes $K8S_VERSION, strict)"
+  echo "ok: $n plan points (Jobs, one per repeat) over $ts and $mps (Kubernetes $K8S_VERSION, strict)"
 done
 # A scenario with a command group (your own image, bench/tenants' ResNet-50): its points render and validate too.
-"$bin" plan bench/scenarios/noisy-resnet.toml --slo-p99 4 --max-pods 4 --dry-run \
+"$bin" plan bench/scenarios/noisy-resnet.toml --slo-p99 4 --max-pods 4 --repeat 1 --dry-run \
   --kubernetes timeslice=manifests/overlays/exec-resnet-timeslicing --kubernetes mps=manifests/overlays/exec-resnet-mps \
   --out "$out/plan-resnet" >/dev/null
 n=0
@@ -52,7 +56,7 @@ for point in "$out/plan-resnet"/points/*/; do
 done
 echo "ok: $n plan points of a scenario with a command group (your image, exec-resnet overlays)"
 # check_nvidia.py must reject a point whose overlay shares the GPU another way than the mode it plans.
-"$bin" plan bench/scenarios/inference.toml --slo-p99 5 --max-pods 1 --modes mps --dry-run \
+"$bin" plan bench/scenarios/inference.toml --slo-p99 5 --max-pods 1 --modes mps --repeat 1 --dry-run \
   --kubernetes mps=manifests/overlays/dra-timeslicing --out "$out/plan-wrong" >/dev/null
 kubectl kustomize "$out/plan-wrong/points/mps-1" > "$out/wrong.yaml"
 if PYTHONPATH=.kv python3 manifests/check_nvidia.py "$out/wrong.yaml" 2>/dev/null; then

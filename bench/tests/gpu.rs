@@ -208,3 +208,56 @@ fn a_command_that_falls_back_silently_is_refused_and_time_slicing_is_verified() 
     assert_eq!(r["sharing"]["verdict"], "no_daemon");
     assert!(r["tenant"]["membership_at_ready"]["text"].as_str().unwrap().contains("use time-slicing"));
 }
+
+/// `compare --repeat 2 --order shuffled`: fresh workers for every repeat, each result numbered with its repeat,
+/// the shuffled order and its seed in compare.json, and the report's figures across both repeats.
+#[test]
+#[ignore = "needs an NVIDIA GPU and nvidia-cuda-mps-control"]
+fn compare_repeats_every_phase_with_fresh_workers_and_reports_across_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = ["compare", "--workers", "2", "--blocks", "16", "--duration", "600ms", "--modes", "timeslice,mps"];
+    let done = sharebench()
+        .args(args)
+        .args([
+            "--no-solo",
+            "--repeat",
+            "2",
+            "--order",
+            "shuffled",
+            "--order-seed",
+            "7",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&done.stderr));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
+    assert_eq!((record["repeats"].as_u64(), record["order"].as_str()), (Some(2), Some("shuffled")));
+    assert_eq!(record["order_seed"], 7);
+    let repeats: Vec<u64> =
+        record["phases"].as_array().unwrap().iter().map(|p| p["repeat"].as_u64().unwrap()).collect();
+    assert_eq!(repeats, [0, 0, 1, 1]);
+    for name in ["w2-mps-0-r1.json", "w2-mps-1-r2.json", "w2-timeslice-0-r2.json"] {
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results").join(name)).unwrap()).unwrap();
+        let repeat = if name.ends_with("r2.json") { 1 } else { 0 };
+        assert_eq!(r["config"]["repeat"], repeat, "{name}");
+    }
+    // Fresh processes: the pids of one seat differ between repeats.
+    let pid = |name: &str| -> u64 {
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results").join(name)).unwrap()).unwrap();
+        r["host"]["pid"].as_u64().unwrap()
+    };
+    assert_ne!(pid("w2-mps-0-r1.json"), pid("w2-mps-0-r2.json"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let mps = report["figures"].as_array().unwrap().iter().find(|f| f["key"]["mode"] == "mps").unwrap();
+    assert_eq!(mps["repeats"], serde_json::json!([0, 1]));
+    assert!(mps["invalid"].as_array().unwrap().is_empty(), "{}", mps["invalid"]);
+    assert!(stdout.contains("time-slicing's throughput over 2 repeats"), "{stdout}");
+}

@@ -121,7 +121,12 @@ fn section(
         out += &format!("<li>{}</li>\n", escape(line));
     }
     out += "</ul>\n";
-    out += &table_html(&table::header(&s.groups), s.rows().into_iter());
+    let rows = s.rows();
+    let unbounded = rows.iter().any(|r| r[9].ends_with(table::UNBOUNDED));
+    out += &table_html(&table::header(&s.groups), rows.into_iter());
+    if unbounded {
+        out += &format!("<p class=\"advisory\">{}</p>\n", escape(table::UNBOUNDED_NOTE));
+    }
     if s.repeated() {
         out += "<details><summary>Each repeat (modes interleaved; the interval is the run's own, the p99 bound distribution-free)</summary>\n";
         out += &table_html(&table::repeat_header(&s.groups), s.repeat_rows().into_iter());

@@ -103,8 +103,12 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
     }
     let header = table::header(&s.groups);
     out += &format!("\n| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
-    for row in s.rows() {
+    let rows = s.rows();
+    for row in &rows {
         out += &format!("| {} |\n", row.join(" | "));
+    }
+    if rows.iter().any(|r| r[9].ends_with(table::UNBOUNDED)) {
+        out += &format!("\n{}\n", table::UNBOUNDED_NOTE);
     }
     if s.repeated() {
         let header = table::repeat_header(&s.groups);

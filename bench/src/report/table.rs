@@ -181,12 +181,27 @@ pub fn row(f: &GroupFigures, repeats: &[&GroupSummary]) -> Vec<String> {
         overlap_cell(f.overlap_fraction.as_ref().map(|o| o.median)),
         latency_cell(&f.p50_ns, false),
         latency_cell(&f.p99_ns, true),
-        latency_cell(&f.p999_ns, false),
+        latency_cell(&f.p999_ns, false) + unbounded_mark(repeats.iter().any(|g| g.latency.p999_bounds_ns.is_none())),
         format!("{:.3}", f.fairness.median),
         f.slowdown_vs_solo.as_ref().map(|s| format!("{:.2}x", s.median)).unwrap_or_else(|| "-".into()),
         work_rate(median_repeat),
         if f.valid() { "yes".into() } else { "INVALID".into() },
     ]
+}
+
+/// Marks a p99.9 that rests on too few samples (in a repeat) for a distribution-free bound.
+pub const UNBOUNDED: &str = "*";
+
+/// What [`UNBOUNDED`] means, for the writers' footnotes.
+pub const UNBOUNDED_NOTE: &str =
+    "* p99.9 rests on fewer than 3688 samples in a repeat: it has no distribution-free 95% bound, read it as a rough figure";
+
+fn unbounded_mark(unbounded: bool) -> &'static str {
+    if unbounded {
+        UNBOUNDED
+    } else {
+        ""
+    }
 }
 
 /// The per-repeat table's row of one repeat of one group.
@@ -210,7 +225,7 @@ pub fn repeat_row(g: &GroupSummary) -> Vec<String> {
         overlap_cell(g.overlap_fraction),
         format_ns(g.latency.p50_ns as f64),
         p99,
-        format_ns(g.latency.p999_ns as f64),
+        format_ns(g.latency.p999_ns as f64) + unbounded_mark(g.latency.p999_bounds_ns.is_none()),
         format!("{:.3}", g.fairness_jain),
         g.mean_slowdown().map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into()),
         if g.invalid.is_empty() { "yes".into() } else { format!("INVALID: {}", g.invalid.join("; ")) },

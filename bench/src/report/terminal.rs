@@ -23,7 +23,11 @@ pub fn render(report: &Report) -> String {
     }
     for s in &runs {
         out += &format!("\nrun {} on {} ({}, driver {}): {}\n", s.run_id, s.gpu_name, s.gpu_uuid, s.driver, s.workload);
-        out += &table::aligned(&table::header(&s.groups), &s.rows());
+        let rows = s.rows();
+        out += &table::aligned(&table::header(&s.groups), &rows);
+        if rows.iter().any(|r| r[9].ends_with(table::UNBOUNDED)) {
+            out += &format!("{}\n", table::UNBOUNDED_NOTE);
+        }
         for g in &s.groups {
             for w in g.per_worker.iter().filter(|w| !w.complete) {
                 out += &format!(
