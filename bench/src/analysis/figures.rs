@@ -39,8 +39,10 @@ pub struct GroupFigures {
     pub repeats: Vec<u32>,
     /// Kernels (or requests) per second.
     pub throughput: Spread,
-    /// The median repeat's within-run interval (a bootstrap over time windows of one run): never the
-    /// uncertainty of the figure on its own, shown beside the interval across repeats.
+    /// The repeat whose throughput is nearest the median: its within-run interval (a bootstrap over time windows
+    /// of one run) is shown beside the interval across repeats, never as the figure's uncertainty on its own, and
+    /// it stands for the group where one repeat's figure is shown (FLOP/s, B/s, items/s).
+    pub median_repeat: u32,
     pub within_run: Estimate,
     /// Latency percentiles (`None` where no repeat recorded a latency: a silent neighbour).
     pub p50_ns: Option<Spread>,
@@ -78,6 +80,7 @@ pub fn group_figures(key: &GroupKey, repeats: &[&GroupSummary]) -> Option<GroupF
     Some(GroupFigures {
         key: key.clone(),
         repeats: repeats.iter().map(|g| g.repeat).collect(),
+        median_repeat: median_repeat.repeat,
         within_run: median_repeat.kernels_per_s,
         p50_ns: latency(|g| g.latency.p50_ns),
         p99_ns: latency(|g| g.latency.p99_ns),

@@ -11,8 +11,10 @@ pub mod overlap;
 pub mod percentile_bounds;
 pub mod repeats;
 pub mod stats;
+pub mod warnings;
 
 pub use figures::{Comparison, GroupFigures, RatioFigure};
+pub use warnings::{Warning, WarningKind};
 
 use crate::load::{Clock, Worker};
 use crate::result::histogram::{self, LatencyHistogram};
@@ -137,70 +139,6 @@ impl Default for Method {
             min_samples: figures::min_samples(),
         }
     }
-}
-
-/// What a warning is about; severe ones question the numbers themselves, advisories their precision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WarningKind {
-    /// 'mps' workers not verified as MPS clients: their numbers may be time-slicing.
-    Unverified,
-    /// Workers missing or stopped early.
-    Incomplete,
-    /// A run's workers ran on several GPUs: they did not share one.
-    SpreadOverGpus,
-    /// What the caller knows failed (e.g. a compare phase).
-    Failed,
-    /// The GPU's conditions during the run: clocks moved, throttling, other processes on the GPU.
-    Conditions,
-    /// A repeat too short or with too few samples: its group's figures are INVALID.
-    Invalid,
-    /// Too few samples behind a percentile.
-    FewSamples,
-    /// No GPU telemetry could be taken (no NVML), so the conditions are unknown.
-    NoTelemetry,
-    /// A part of the comparison that does not apply to this workload (a foreign command has no streams ceiling).
-    NotApplicable,
-    /// A foreign command's own troubles that leave its numbers standing: it ignored SIGTERM, it reported nothing.
-    Command,
-}
-
-impl WarningKind {
-    pub fn severe(self) -> bool {
-        !matches!(
-            self,
-            WarningKind::FewSamples | WarningKind::NoTelemetry | WarningKind::NotApplicable | WarningKind::Command
-        )
-    }
-
-    /// The heading of its group of warnings.
-    pub fn title(self) -> &'static str {
-        match self {
-            WarningKind::Unverified => "MPS membership not verified: the numbers may be time-slicing",
-            WarningKind::Incomplete => "incomplete: figures cover what was recorded",
-            WarningKind::SpreadOverGpus => {
-                "workers on several GPUs: they did not share one, each GPU reported on its own"
-            }
-            WarningKind::Failed => "failed",
-            WarningKind::Conditions => "the GPU's conditions changed during the run (telemetry)",
-            WarningKind::Invalid => "INVALID: too short or too few samples for its figures to count",
-            WarningKind::FewSamples => "too few samples for a distribution-free 95% bound on p99 (368 needed)",
-            WarningKind::NoTelemetry => {
-                "no GPU telemetry (NVML unavailable): clocks, throttling and other tenants unknown"
-            }
-            WarningKind::NotApplicable => "not measured, because it does not apply",
-            WarningKind::Command => "foreign commands: what they did besides their requests",
-        }
-    }
-}
-
-/// One warning: its kind, the run and group it concerns (`mps x8`), and the full sentence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Warning {
-    pub kind: WarningKind,
-    pub run_id: String,
-    pub subject: String,
-    pub text: String,
 }
 
 fn verified(mode: &str, verdict: SharingVerdict) -> bool {
@@ -330,7 +268,7 @@ fn summarize_group(key: GroupKey, repeat: u32, members: &[&Worker], solo_mean_la
 }
 
 /// A silent neighbour in words: how long its command ran and how it ended.
-fn neighbour_text(w: &Worker) -> String {
+pub(crate) fn neighbour_text(w: &Worker) -> String {
     match &w.tenant {
         Some(t) => format!(
             "a neighbour only (reported no request): ran {:.1} s, {} ({})",
@@ -485,64 +423,8 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
         }
     }
     for g in &summaries {
-        let (run, mode, n) = (&g.key.run_id, &g.key.mode, g.key.workers);
-        let which = format!("{mode} x{n}{}", tag(run, g.repeat));
-        let mut warn = |kind, subject: String, text: String| {
-            warnings.push(Warning { kind, run_id: run.clone(), subject, text: format!("run {run}, {which}: {text}") })
-        };
-        if mode == "mps" && g.verified_workers < g.workers_reported {
-            let missing = g.workers_reported - g.verified_workers;
-            warn(
-                WarningKind::Unverified,
-                format!("{which} ({missing} of {})", g.workers_reported),
-                format!(
-                    "{missing} of {} 'mps' workers were NOT verified as MPS clients; their numbers may be time-slicing",
-                    g.workers_reported
-                ),
-            );
-        }
-        match &g.conditions {
-            Some(c) if !c.problems.is_empty() => {
-                warn(WarningKind::Conditions, format!("{which}: {}", c.problems.join("; ")), c.problems.join("; "))
-            }
-            Some(c) if c.source != "nvml" => warn(WarningKind::NoTelemetry, which.clone(), c.source.clone()),
-            _ => {}
-        }
-        if !g.invalid.is_empty() {
-            warn(WarningKind::Invalid, format!("{which}: {}", g.invalid.join("; ")), g.invalid.join("; "));
-        }
-        for w in groups[&(g.key.clone(), g.repeat)].iter() {
-            let Some(t) = &w.tenant else { continue };
-            let subject = format!("{which} worker {}", w.worker);
-            if t.ending == "killed" {
-                warn(
-                    WarningKind::Command,
-                    subject.clone(),
-                    format!(
-                        "worker {}: its command ignored SIGTERM at the window's end and was killed after the grace period",
-                        w.worker
-                    ),
-                );
-            }
-            if w.neighbour_only() && t.reports {
-                warn(
-                    WarningKind::Command,
-                    subject,
-                    format!("worker {}: its command is {}", w.worker, neighbour_text(w)),
-                );
-            }
-        }
-        if g.latency.samples > 0 && !g.latency.enough_for(0.99) {
-            warn(
-                WarningKind::FewSamples,
-                format!("{which} (n={})", g.latency.samples),
-                format!(
-                    "{} samples are too few for a distribution-free 95% bound on p99 (need {})",
-                    g.latency.samples,
-                    percentile_bounds::min_samples_95(0.99)
-                ),
-            );
-        }
+        let which = format!("{} x{}{}", g.key.mode, g.key.workers, tag(&g.key.run_id, g.repeat));
+        warnings.extend(warnings::of_group(g, &groups[&(g.key.clone(), g.repeat)], &which));
     }
     let mut by_key: BTreeMap<&GroupKey, Vec<&GroupSummary>> = BTreeMap::new();
     for g in &summaries {

@@ -2,6 +2,7 @@
 
 pub mod charts;
 pub mod csv;
+pub mod headline;
 pub mod html;
 pub mod markdown;
 pub mod model;

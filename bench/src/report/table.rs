@@ -163,14 +163,7 @@ pub fn row(f: &GroupFigures, repeats: &[&GroupSummary]) -> Vec<String> {
     let verified: u32 = repeats.iter().map(|g| g.verified_workers).sum();
     let reported: u32 = repeats.iter().map(|g| g.workers_reported).sum();
     let kernels: u64 = repeats.iter().map(|g| g.kernels).sum();
-    let median_repeat = repeats
-        .iter()
-        .min_by(|a, b| {
-            (a.kernels_per_s.value - f.throughput.median)
-                .abs()
-                .total_cmp(&(b.kernels_per_s.value - f.throughput.median).abs())
-        })
-        .unwrap_or(&first);
+    let median_repeat = repeats.iter().find(|g| g.repeat == f.median_repeat).unwrap_or(&first);
     vec![
         worker_cell(first),
         f.key.mode.clone(),
