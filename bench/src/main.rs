@@ -19,6 +19,15 @@ fn main() {
         eprintln!("sharebench: internal error{location}: {message}\n  fix: this is a bug; please report it with the command line");
     }));
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Report(_)) {
+        // `report ... | head` closes the pipe early: end quietly, as the Unix tools do, instead of failing on the
+        // next write. Only `report`: the other commands write to pipes of their own (the MPS control client's
+        // stdin), where a broken pipe is an error to handle, not a reason to die.
+        // SAFETY: resetting one signal to its default disposition, before any other thread exists.
+        let _ = unsafe {
+            nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
+        };
+    }
     let outcome = match &cli.command {
         Command::Run(args) => commands::run::execute(args),
         Command::Check(args) => commands::check::execute(args),

@@ -72,6 +72,14 @@ pub fn format_si(value: f64) -> String {
 }
 
 /// Three significant digits, without exponent notation.
+/// The first `n` characters of `text` (never a byte index inside a character).
+pub fn first_chars(text: &str, n: usize) -> &str {
+    match text.char_indices().nth(n) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
 pub fn three_digits(value: f64) -> String {
     let magnitude = value.abs();
     if magnitude >= 100.0 || magnitude == 0.0 {
@@ -89,6 +97,14 @@ pub fn three_digits(value: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn first_chars_never_cuts_a_character() {
+        assert_eq!(first_chars("GPU-ec48855é-e068", 12), "GPU-ec48855é");
+        assert_eq!(first_chars("ab", 12), "ab");
+        assert_eq!(first_chars("", 3), "");
+    }
+
     use super::*;
 
     #[test]

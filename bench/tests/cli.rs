@@ -365,3 +365,21 @@ fn separately_run_jobs_of_one_configuration_are_combined_as_repeats_and_said_so(
     assert_eq!(figures[0]["repeats"], serde_json::json!([0, 1]));
     assert_eq!(figures[0]["throughput"]["values"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_report_piped_into_a_reader_that_stops_early_ends_quietly() {
+    // `sharebench report results | head -1`: the reader goes away; no "internal error", no panic's exit 101.
+    use std::process::Stdio;
+    let tree = format!("{}/../results", env!("CARGO_MANIFEST_DIR"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sharebench"))
+        .args(["report", &tree])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("internal error") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}

@@ -202,3 +202,15 @@ fn command_workers_are_timed_on_the_host_clock_and_their_overlap_is_not_shown_as
     assert!(g.per_worker[0].mean_sm_count.is_none());
     assert!(g.fairness_jain < 1.0 && g.fairness_jain > 0.85, "{}", g.fairness_jain);
 }
+
+#[test]
+fn figures_above_the_gpus_own_peak_are_impossible() {
+    // The sample result's H100: 132 SMs x 128 FP32 lanes x 2 x 1.98 GHz = 66.9 TFLOP/s.
+    let gpu = sample_result().gpu;
+    let why = figures::above_peak(Some(153e15), &gpu).unwrap();
+    assert!(why.contains("153000.0 TFLOP/s is above the GPU's own FP32 peak of 66.9 TFLOP/s"), "{why}");
+    assert_eq!(figures::above_peak(Some(64e12), &gpu), None);
+    assert_eq!(figures::above_peak(None, &gpu), None);
+    let unknown = crate::result::GpuIdentity { clock_khz: None, ..gpu };
+    assert_eq!(figures::above_peak(Some(153e15), &unknown), None, "no peak recorded: nothing to judge against");
+}

@@ -141,10 +141,7 @@ pub fn point(
         .iter()
         .map(|(&repeat, members)| {
             let in_slo_group = || members.iter().copied().filter(|w| w.group.as_deref() == Some(slo_group));
-            let mut merged = histogram::new_latency_histogram();
-            for w in in_slo_group() {
-                let _ = histogram::merge(&mut merged, &w.histogram);
-            }
+            let merged = histogram::merged(in_slo_group().map(|w| &w.histogram));
             totals.push(throughput(members.iter().copied()));
             RepeatPoint {
                 repeat,

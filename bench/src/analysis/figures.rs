@@ -31,6 +31,21 @@ pub fn invalid_reasons(makespan_ns: u64, samples: u64, has_requests: bool) -> Ve
     reasons
 }
 
+/// A group whose kernels did more FLOP/s than its GPU can (its SMs x FP32 lanes x 2 x clock, as the result
+/// records them), beyond a 10% margin for clocks above the recorded one: its records are duplicated or corrupted.
+pub fn above_peak(flop_per_s: Option<f64>, gpu: &crate::result::GpuIdentity) -> Option<String> {
+    let (lanes, khz) = (gpu.fp32_lanes_per_sm?, gpu.clock_khz?);
+    let peak = gpu.sm_count as f64 * lanes as f64 * 2.0 * khz as f64 * 1e3;
+    let done = flop_per_s?;
+    (peak > 0.0 && done > 1.1 * peak).then(|| {
+        format!(
+            "{:.1} TFLOP/s is above the GPU's own FP32 peak of {:.1} TFLOP/s: impossible (records duplicated or corrupted)",
+            done / 1e12,
+            peak / 1e12
+        )
+    })
+}
+
 /// A group's headline figures over its repeats.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupFigures {

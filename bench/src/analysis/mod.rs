@@ -179,12 +179,10 @@ fn summarize_group(key: GroupKey, repeat: u32, members: &[&Worker], solo_mean_la
     let mut kernels_per_s =
         stats::mean_estimate(&rates, RESAMPLES, seed).unwrap_or(Estimate { value: 0.0, ci_low: 0.0, ci_high: 0.0 });
     kernels_per_s.value = kernels as f64 / makespan_s;
-    let mut merged = histogram::new_latency_histogram();
+    let merged = histogram::merged(members.iter().map(|w| &w.histogram));
     let per_worker: Vec<WorkerSummary> = members
         .iter()
         .map(|w| {
-            // Both come from new_latency_histogram's bounds, so the merge cannot fail.
-            let _ = histogram::merge(&mut merged, &w.histogram);
             let n = w.records.len().max(1) as f64;
             let span = match (
                 w.intervals(clock).map(|(start, _)| start).min(),
@@ -230,9 +228,12 @@ fn summarize_group(key: GroupKey, repeat: u32, members: &[&Worker], solo_mean_la
     };
     let on_device = clock == Clock::Device;
     let has_requests = members.iter().any(|w| !w.neighbour_only());
+    let flop_per_s = per_launch(KernelShape::flop_per_launch);
+    let mut invalid = figures::invalid_reasons(overlap.makespan_ns, merged.len(), has_requests);
+    invalid.extend(figures::above_peak(flop_per_s, &members[0].gpu));
     GroupSummary {
         repeat,
-        invalid: figures::invalid_reasons(overlap.makespan_ns, merged.len(), has_requests),
+        invalid,
         gpu_name: members[0].gpu.name.clone(),
         driver_version: members[0].gpu.driver_version.clone(),
         started_unix_ns: members.iter().map(|w| w.started_unix_ns).min().unwrap_or(0),
@@ -252,7 +253,7 @@ fn summarize_group(key: GroupKey, repeat: u32, members: &[&Worker], solo_mean_la
         mean_concurrency: on_device.then(|| overlap.mean_concurrency()),
         time_at_concurrency_ns: if on_device { overlap.time_at_concurrency_ns.clone() } else { vec![] },
         kernels_per_s,
-        flop_per_s: per_launch(KernelShape::flop_per_launch),
+        flop_per_s,
         bytes_per_s: per_launch(KernelShape::bytes_per_launch),
         items_per_s: per_second(|t| t.items),
         tokens_per_s: per_second(|t| t.tokens),
@@ -394,11 +395,7 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
             let members = groups
                 .get(&(solo.clone(), repeat))
                 .or_else(|| groups.range((solo.clone(), 0)..=(solo, u32::MAX)).next().map(|(_, m)| m))?;
-            let mut h = histogram::new_latency_histogram();
-            for w in members {
-                let _ = histogram::merge(&mut h, &w.histogram);
-            }
-            Some(mean_latency(&h))
+            Some(mean_latency(&histogram::merged(members.iter().map(|w| &w.histogram))))
         })
     };
     let mut summaries: Vec<GroupSummary> = groups

@@ -130,6 +130,12 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
             if let Some((index, why)) = plausibility::first_implausible(&records, &bounds) {
                 return Err(format!("worker {}, kernel record {index}: {why} (a corrupted record)", lane.worker));
             }
+            let max_ns = if histogram.is_empty() { 0 } else { histogram.max() };
+            if let Some(why) =
+                plausibility::histogram_mismatch(&records, histogram.len(), max_ns, result.status.complete)
+            {
+                return Err(format!("worker {}: {why} (a corrupted result)", lane.worker));
+            }
             Ok(Worker {
                 source: source.to_string(),
                 run_id: result.run_id.clone(),

@@ -6,7 +6,11 @@
 //! - its device interval lies inside a span no longer than that window (the device clock, `%globaltimer`, has
 //!   another origin, but not another rate), with the same tolerance;
 //! - the host waited at least as long as the kernel ran on the device, within [`LATENCY_TOLERANCE_NS`] (the
-//!   resolution of `%globaltimer` and of the host clock).
+//!   resolution of `%globaltimer` and of the host clock);
+//! - a lane's kernels ran one after another on its stream (a kernel starts after the previous one ended, within
+//!   the same tolerance): records copied or repeated within a lane overlap themselves;
+//! - its lane's histogram holds one sample per record, up to the same largest latency (within the histogram's
+//!   precision): a histogram that does not belong to its records is refused, not reported.
 //!
 //! Pure.
 
@@ -58,6 +62,14 @@ pub fn first_implausible(records: &[KernelRecord], b: &Bounds) -> Option<(usize,
                 ms(r.device_end_ns - device_origin),
                 ms(window)
             )
+        } else if b.device_stamps
+            && i > 0
+            && r.device_start_ns + LATENCY_TOLERANCE_NS < records[i - 1].device_end_ns
+        {
+            format!(
+                "started on the device {:.3} ms before the previous kernel of its stream ended (records repeated or copied?)",
+                ms(records[i - 1].device_end_ns - r.device_start_ns)
+            )
         } else if r.device_duration_ns() > r.latency_ns + LATENCY_TOLERANCE_NS {
             format!(
                 "ran {:.3} ms on the device but the host waited only {:.3} ms for it",
@@ -68,6 +80,29 @@ pub fn first_implausible(records: &[KernelRecord], b: &Bounds) -> Option<(usize,
             return None;
         };
         Some((i, why))
+    })
+}
+
+/// Why a lane's histogram does not belong to its records, if it does not: another sample count, or another
+/// largest latency than the records' (beyond the histogram's 3-digit precision). A worker that stopped early
+/// (`complete` false) may hold samples whose records it had not read back yet: then the histogram may hold more,
+/// never fewer.
+pub fn histogram_mismatch(records: &[KernelRecord], samples: u64, max_ns: u64, complete: bool) -> Option<String> {
+    let n = records.len() as u64;
+    if samples < n || (complete && samples != n) {
+        return Some(format!("its latency histogram holds {samples} samples but the lane has {n} records"));
+    }
+    if !complete {
+        return None;
+    }
+    let largest = records.iter().map(|r| r.latency_ns).max()?;
+    let close = max_ns.abs_diff(largest) <= largest / 500 + 1;
+    (!close).then(|| {
+        format!(
+            "its latency histogram's largest latency ({:.3} ms) is not its records' ({:.3} ms)",
+            max_ns as f64 / 1e6,
+            largest as f64 / 1e6
+        )
     })
 }
 
@@ -141,5 +176,33 @@ mod tests {
         assert!(why.contains("the host waited only 0.100 ms"), "{why}");
         // Within the clocks' resolution a kernel may look a little longer on the device than on the host.
         assert_eq!(check(&|r| r.latency_ns = 550_000), None);
+    }
+
+    #[test]
+    fn records_repeated_within_a_lane_overlap_themselves_and_are_refused() {
+        let mut records = good();
+        records.extend(good());
+        let (i, why) = first_implausible(&records, &bounds()).unwrap();
+        assert_eq!(i, 10);
+        assert!(why.contains("before the previous kernel of its stream ended"), "{why}");
+        // A command's requests (host times only) may overlap: several in flight.
+        let host = Bounds { device_stamps: false, ..bounds() };
+        let requests: Vec<KernelRecord> =
+            records.iter().map(|r| KernelRecord { device_start_ns: 0, device_end_ns: 0, sm_count: 0, ..*r }).collect();
+        assert_eq!(first_implausible(&requests, &host), None);
+    }
+
+    #[test]
+    fn a_histogram_that_is_not_its_records_is_named() {
+        let records = good();
+        assert_eq!(histogram_mismatch(&records, 10, 620_000, true), None);
+        assert_eq!(histogram_mismatch(&records, 10, 620_300, true), None, "within the histogram's precision");
+        let one = histogram_mismatch(&records, 1, 5_000_000_000, true).unwrap();
+        assert!(one.contains("1 samples but the lane has 10"), "{one}");
+        let slow = histogram_mismatch(&records, 10, 5_000_000_000, true).unwrap();
+        assert!(slow.contains("largest latency (5000.000 ms)"), "{slow}");
+        // A worker stopped by a fault had recorded more samples than it had read back as records.
+        assert_eq!(histogram_mismatch(&records, 12, 900_000, false), None);
+        assert!(histogram_mismatch(&records, 9, 620_000, false).is_some());
     }
 }

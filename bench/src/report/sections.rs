@@ -111,7 +111,7 @@ impl<'a> RunSection<'a> {
     /// `compare-1795560643 on GPU-0f1d21b0` where a run spans GPUs, else the run id.
     pub fn title(&self, several_gpus: bool) -> String {
         if several_gpus {
-            format!("{} on {}", self.run_id, &self.gpu_uuid[..self.gpu_uuid.len().min(12)])
+            format!("{} on {}", self.run_id, crate::units::first_chars(self.gpu_uuid, 12))
         } else {
             self.run_id.to_string()
         }

@@ -17,6 +17,20 @@ pub fn slug(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
+/// FNV-1a, 64 bits: a stable short hash for names (not for security).
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The chart folder of one run on one GPU: readable (the run id and the GPU's start, made file-name-safe and
+/// cut to a length any file system takes) and unique (a hash of both in full: `run/1` and `run_1`, or two
+/// MIG-style UUIDs that share their start, never share a folder).
+pub fn run_folder(run: &str, gpu: &str) -> String {
+    let hash = fnv1a(run.bytes().chain([0]).chain(gpu.bytes()));
+    let (run, gpu) = (slug(run), slug(gpu));
+    format!("runs/{}-{}-{:08x}", crate::units::first_chars(&run, 40), crate::units::first_chars(&gpu, 12), hash as u32)
+}
+
 /// A chart of one run's section, with its files' paths relative to the report directory.
 #[derive(Debug, Clone)]
 pub struct ChartFile {
@@ -54,7 +68,7 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
     }
     for ((run, gpu), keys) in &by_run {
         let folder = if by_run.len() > 1 {
-            let f = format!("runs/{}-{}", slug(run), slug(&gpu[..gpu.len().min(12)]));
+            let f = run_folder(run, gpu);
             std::fs::create_dir_all(dir.join(&f)).map_err(|e| Error::io("create directory", &dir.join(&f), e))?;
             f + "/"
         } else {
@@ -64,10 +78,7 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
         let series = keys
             .iter()
             .map(|k| {
-                let mut h = histogram::new_latency_histogram();
-                for w in &groups[k] {
-                    let _ = histogram::merge(&mut h, &w.histogram);
-                }
+                let h = histogram::merged(groups[k].iter().map(|w| &w.histogram));
                 charts::Curve {
                     label: format!("{} x{} (n={})", k.mode, k.workers, h.len()),
                     mode: k.mode.clone(),
@@ -195,4 +206,23 @@ pub fn write_all(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwr
         vec!["report.json".into(), "report.md".into(), "report.html".into(), "summary.csv".into(), "trace.json".into()];
     files.extend(charts.into_iter().flat_map(|c| [c.svg, c.png]));
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_folders_are_unique_short_and_safe_for_any_run_id_and_gpu() {
+        // A non-ASCII GPU uuid (once a panic: a byte index inside a character), ids that slug alike, a 10 KB id.
+        let a = run_folder("run/1", "GPU-ec48855é-e068");
+        let b = run_folder("run_1", "GPU-ec48855é-e068");
+        assert_ne!(a, b);
+        assert!(a.starts_with("runs/run_1-GPU-ec48855_-"), "{a}");
+        let long = run_folder(&"x".repeat(10_000), "GPU-1");
+        assert!(long.len() < 80, "{long}");
+        let (mig1, mig2) = (run_folder("r", "MIG-GPU-0f1d21b0/1/0"), run_folder("r", "MIG-GPU-0f1d21b0/2/0"));
+        assert_ne!(mig1, mig2, "two MIG instances of one GPU share their first 12 characters");
+        assert!(run_folder("r", "g").chars().all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c)));
+    }
 }
