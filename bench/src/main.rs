@@ -39,7 +39,7 @@ fn main() {
     let code = match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("sharebench: error: {e}");
+            eprintln!("sharebench: error: {}", sharebench::units::printable(&e.to_string()));
             e.exit_code
         }
     };

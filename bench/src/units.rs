@@ -72,6 +72,20 @@ pub fn format_si(value: f64) -> String {
 }
 
 /// Three significant digits, without exponent notation.
+/// `text` safe to print on a terminal: control characters other than line breaks and tabs (escape sequences
+/// that retitle or recolour the terminal, a carriage return that overwrites a line) shown as `\x1b`-style escapes.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The first `n` characters of `text` (never a byte index inside a character).
 pub fn first_chars(text: &str, n: usize) -> &str {
     match text.char_indices().nth(n) {
@@ -97,6 +111,12 @@ pub fn three_digits(value: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn escape_sequences_are_shown_not_obeyed() {
+        assert_eq!(printable("run\x1b]0;owned\x07-1\r\n"), "run\\x1b]0;owned\\x07-1\\x0d\n");
+        assert_eq!(printable("plain\ttext"), "plain\ttext");
+    }
 
     #[test]
     fn first_chars_never_cuts_a_character() {

@@ -15,7 +15,6 @@ use crate::result::telemetry::Telemetry;
 use crate::result::tenant::TenantReport;
 use crate::result::{GpuIdentity, HostIdentity, RunConfig, RunStatus, SharingVerdict, WorkerResult};
 use serde::Serialize;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The start of every result line.
@@ -110,8 +109,15 @@ pub struct Loaded {
     pub notes: Vec<String>,
 }
 
+/// The sharing modes a worker can record (`sharebench run --mode`).
+pub const MODES: [&str; 4] = ["timeslice", "mps", "streams", "unverified"];
+
 /// Decodes the lanes of one result.
 fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>, String> {
+    if !MODES.contains(&result.mode.as_str()) {
+        let shown: String = result.mode.chars().take(40).collect();
+        return Err(format!("mode {shown:?} is not one sharebench records ({})", MODES.join(", ")));
+    }
     let mut telemetry = result.telemetry.clone();
     result
         .lanes
@@ -234,9 +240,13 @@ pub fn load(inputs: &[String], keep_going: bool) -> Result<Loaded> {
     let mut stdin_text = None;
     for input in inputs {
         if input == "-" {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).map_err(|e| Error::new(format!("cannot read stdin: {e}")))?;
-            stdin_text = Some(text);
+            let capped = files::read_capped(std::io::stdin().lock())
+                .map_err(|e| Error::new(format!("cannot read stdin: {e}")))?;
+            loaded.excluded.extend(capped.too_long.iter().map(|n| Exclusion {
+                source: format!("stdin:{n}"),
+                reason: format!("a line longer than {} MiB: skipped", files::MAX_LINE_BYTES >> 20),
+            }));
+            stdin_text = Some(capped.text);
             continue;
         }
         let path = PathBuf::from(input);
@@ -244,6 +254,7 @@ pub fn load(inputs: &[String], keep_going: bool) -> Result<Loaded> {
             let walk = files::walk(&path).map_err(|e| Error::io("read directory", &path, e))?;
             own_outputs += walk.own_outputs;
             loaded.notes.extend(walk.loops);
+            loaded.excluded.extend(walk.unreadable.into_iter().map(|(source, reason)| Exclusion { source, reason }));
             if walk.files.is_empty() {
                 return Err(Error::new(format!("{input}: no result files (*.json, *.json.gz) in this directory"))
                     .fix("point sharebench report at a run directory, result files, or - for kubectl logs on stdin"));
@@ -342,6 +353,14 @@ pub(crate) mod tests {
         assert_eq!((w.len(), ex.len()), (1, 0));
         assert_eq!(w[0].records.len(), 1);
         assert_eq!(w[0].source, "stdin:2");
+    }
+
+    #[test]
+    fn a_mode_sharebench_never_records_is_refused() {
+        let mut r = sample_result();
+        r.mode = "<script>".into();
+        let err = decode(r, "w.json").unwrap_err();
+        assert!(err.contains("mode \"<script>\" is not one sharebench records"), "{err}");
     }
 
     #[test]

@@ -3,11 +3,18 @@
 
 use super::model::Report;
 
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+/// A text cell from the results (run id, mode, GPU name), quoted where it holds a separator, a quote or a line
+/// break (`\r` too), and defused where a spreadsheet would run it as a formula (a leading `=`, `+`, `-`, `@`,
+/// tab or `\r` gets a `'`, as OWASP advises for CSV injection).
+pub fn field(text: &str) -> String {
+    let defused = match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_string(),
+    };
+    if defused.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
     } else {
-        text.to_string()
+        defused
     }
 }
 
@@ -69,4 +76,20 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field;
+
+    #[test]
+    fn cells_are_quoted_and_formulas_defused() {
+        assert_eq!(field("compare-1"), "compare-1");
+        assert_eq!(field("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
+        assert_eq!(field("+1"), "'+1");
+        assert_eq!(field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(field("-2"), "'-2");
+        assert_eq!(field("a\rb"), "\"a\rb\"");
+        assert_eq!(field("a,b"), "\"a,b\"");
+    }
 }

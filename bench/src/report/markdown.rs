@@ -20,9 +20,9 @@ pub fn render(report: &Report, charts: &[ChartFile]) -> String {
     out += "## The answer\n\n";
     if runs.len() <= ANSWER_RUNS {
         for s in &runs {
-            out += &format!("**{}** on {}:\n\n", s.title(several_gpus), s.gpu_name);
+            out += &format!("**{}** on {}:\n\n", md(&s.title(several_gpus)), md(s.gpu_name));
             for line in &s.headline {
-                out += &format!("- {line}\n");
+                out += &format!("- {}\n", md(line));
             }
             if s.severe_warnings() > 0 {
                 out += &format!("- **{} severe warning(s)**: see the run's section\n", s.severe_warnings());
@@ -36,14 +36,14 @@ pub fn render(report: &Report, charts: &[ChartFile]) -> String {
         out += "| run | GPU | workload | started (UTC) | groups | answer | severe warnings |\n|---|---|---|---|---|---|---|\n";
         for s in &runs {
             out += &format!(
-                "| [{}](#{}) | {} | `{}` | {} | {} | {} | {} |\n",
-                s.title(several_gpus),
+                "| [{}](#{}) | {} | {} | {} | {} | {} | {} |\n",
+                md(&s.title(several_gpus)),
                 anchor(&section_heading(s, several_gpus)),
-                s.gpu_name,
-                s.workload,
+                md(s.gpu_name),
+                code(&s.workload),
                 utc_stamp(s.started_unix_ns),
                 s.groups.len(),
-                s.headline.last().map(|l| l.split_once(": ").map_or(l.as_str(), |p| p.1)).unwrap_or("-"),
+                md(s.headline.last().map(|l| l.split_once(": ").map_or(l.as_str(), |p| p.1)).unwrap_or("-")),
                 s.severe_warnings()
             );
         }
@@ -61,13 +61,51 @@ pub fn render(report: &Report, charts: &[ChartFile]) -> String {
     if !report.notes.is_empty() || !report.excluded.is_empty() {
         out += "\n## Loading\n\n";
         for n in &report.notes {
-            out += &format!("- note: {n}\n");
+            out += &format!("- note: {}\n", md(n));
         }
         for e in &report.excluded {
-            out += &format!("- excluded `{}`: {}\n", e.source, e.reason);
+            out += &format!("- excluded {}: {}\n", code(&e.source), md(&e.reason));
         }
     }
     out
+}
+
+/// Text from the results (run ids, host and GPU names, commands, messages) as Markdown that shows it as it is:
+/// no line break can start a heading, no `|` can split a table cell, no `<...>` is taken as HTML, no `*`, `_` or
+/// backtick as emphasis or code, no `](` as a link.
+pub fn md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '|' | '*' | '_' | '`' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '(' if out.ends_with(']') => out.push_str("\\("),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text from the results as inline code: on one line, `|` escaped for tables, fenced with more backticks than
+/// it holds in a row.
+pub fn code(text: &str) -> String {
+    let flat: String =
+        text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().replace('|', "\\|");
+    let longest = flat.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if flat.starts_with('`') || flat.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{flat}{pad}{fence}")
+}
+
+/// A table row's cells, each shown as it is.
+fn cells(row: &[String]) -> String {
+    row.iter().map(|c| md(c)).collect::<Vec<_>>().join(" | ")
 }
 
 fn section_heading(s: &RunSection, several_gpus: bool) -> String {
@@ -90,22 +128,22 @@ pub fn anchor(heading: &str) -> String {
 fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[ChartFile]) -> String {
     let mut out = format!("\n## {}\n\n", section_heading(s, several_gpus));
     out += &format!(
-        "GPU **{}** (`{}`), driver {}; workload `{}`; started {} UTC; produced by `{}` (worker 0's command).\n\n",
-        s.gpu_name,
-        s.gpu_uuid,
-        s.driver,
-        s.workload,
+        "GPU **{}** ({}), driver {}; workload {}; started {} UTC; produced by {} (worker 0's command).\n\n",
+        md(s.gpu_name),
+        code(s.gpu_uuid),
+        md(s.driver),
+        code(&s.workload),
         utc_stamp(s.started_unix_ns),
-        s.command
+        code(&s.command)
     );
     for line in s.headline.iter().filter(|_| with_headline) {
-        out += &format!("- {line}\n");
+        out += &format!("- {}\n", md(line));
     }
     let header = table::header(&s.groups);
     out += &format!("\n| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
     let rows = s.rows();
     for row in &rows {
-        out += &format!("| {} |\n", row.join(" | "));
+        out += &format!("| {} |\n", cells(row));
     }
     if rows.iter().any(|r| r[9].ends_with(table::UNBOUNDED)) {
         out += &format!("\n{}\n", table::UNBOUNDED_NOTE);
@@ -115,13 +153,13 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
         out += "\nEach repeat (modes interleaved; the interval is the run's own, the p99 bound distribution-free):\n\n";
         out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
         for row in s.repeat_rows() {
-            out += &format!("| {} |\n", row.join(" | "));
+            out += &format!("| {} |\n", cells(&row));
         }
     }
     if !s.comparisons.is_empty() {
         out += "\nComparisons (median over repeats, 95% interval across repeats):\n\n";
         for c in &s.comparisons {
-            out += &format!("- {}\n", table::comparison_line(c, several_gpus));
+            out += &format!("- {}\n", md(&table::comparison_line(c, several_gpus)));
         }
     }
     let conditions = super::sections::conditions_rows(s);
@@ -130,14 +168,14 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
         out += "\nGPU conditions during each group (NVML telemetry sampled by worker 0):\n\n";
         out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
         for row in conditions {
-            out += &format!("| {} |\n", row.join(" | "));
+            out += &format!("| {} |\n", cells(&row));
         }
     }
     if !s.warnings.is_empty() {
         out += "\nWarnings:\n\n";
         for w in &s.warnings {
             let tag = if w.kind.severe() { "**severe**" } else { "advisory" };
-            out += &format!("- {tag}: {}\n", w.line());
+            out += &format!("- {tag}: {}\n", md(&w.line()));
         }
     }
     out += "\nConcurrency (share of busy time with exactly k workers' kernels on the GPU):\n\n| mode | workers | k = 1 | k = 2 | k = 3 | k >= 4 |\n|---|---|---|---|---|---|\n";
@@ -170,7 +208,7 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
                 g.key.mode,
                 g.key.workers,
                 w.worker,
-                w.host,
+                md(&w.host),
                 w.verdict.label(),
                 w.kernels,
                 w.kernels_per_s,
@@ -183,7 +221,7 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
     }
     // SVG: sharp at any size, a third of the PNG's bytes, and rendered by GitHub; the PNG sits beside it.
     for c in charts.iter().filter(|c| c.run_id == s.run_id && c.gpu_uuid == s.gpu_uuid) {
-        out += &format!("\n### {}\n\n![{}]({})\n", c.title, c.title, c.svg);
+        out += &format!("\n### {}\n\n![{}]({})\n", md(&c.title), md(&c.title), c.svg);
     }
     out
 }
@@ -191,6 +229,18 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_results_cannot_add_markdown() {
+        // A hostname with a newline and a heading, an <img onerror>, a GPU name with a table pipe.
+        let host = "node\n## injected\n<img src=x onerror=alert(1)>";
+        let shown = md(host);
+        assert!(!shown.contains('\n') && !shown.contains("<img") && shown.contains("\\#\\# injected"), "{shown}");
+        assert_eq!(md("NVIDIA H100 | 80GB"), "NVIDIA H100 \\| 80GB");
+        assert_eq!(md("[click](http://x)"), "[click]\\(http://x)");
+        assert_eq!(code("python3 -c `x`"), "`` python3 -c `x` ``", "a longer fence, padded where a backtick ends it");
+        assert_eq!(code("a|b"), "`a\\|b`");
+    }
 
     #[test]
     fn anchors_follow_github() {

@@ -215,8 +215,8 @@ pub fn csv(plan: &PlanReport) -> String {
     for p in &plan.points {
         let per_repeat: Vec<String> = p.repeats.iter().map(|r| r.latency.p99_ns.to_string()).collect();
         out += &format!(
-            "\"{}\",{},{},{},{},{},{},{:.3},{:.3},{:?},{},{},{},{}\n",
-            p.mode.replace('"', "\"\""),
+            "{},{},{},{},{},{},{},{:.3},{:.3},{:?},{},{},{},{}\n",
+            super::csv::field(&p.mode),
             p.pods,
             p.rate_per_pod.map(|r| format!("{r:.1}")).unwrap_or_default(),
             p.processes,
@@ -347,7 +347,7 @@ mod tests {
         assert!(markdown(&plan, &[]).contains("| mps | 4 |"));
         assert!(markdown(&plan, &[])
             .contains("| mps | 4 | - | 4 | 0 ns | none (too few samples) | 0 of 0 | 0 | 800 | 800 | meets |"));
-        assert_eq!(csv(&plan).lines().nth(1), Some("\"mps\",4,,4,0,0,0,800.000,800.000,Meets,0,0,,"));
+        assert_eq!(csv(&plan).lines().nth(1), Some("mps,4,,4,0,0,0,800.000,800.000,Meets,0,0,,"));
         let page = html(&plan, "<svg></svg>");
         assert!(
             page.contains("<td>mps</td><td>4</td><td>-</td>")

@@ -58,7 +58,8 @@ pub fn render(report: &Report) -> String {
     for e in &report.excluded {
         out += &format!("excluded: {}: {}\n", e.source, e.reason);
     }
-    out
+    // Run ids, host names and messages come from the results: shown, never obeyed.
+    crate::units::printable(&out)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Writes a report directory: report.json, report.md, report.html, summary.csv, trace.json and the charts.
-//! The only module of `report` with effects; everything it writes is atomic, and an existing report is not
-//! replaced without `force`.
+//! The only module of `report` with effects. Every file is written atomically, and `report.json` last: it marks a
+//! whole report. A directory with a whole report is not replaced without `force`; one with the leftovers of a
+//! report that was stopped midway (no report.json) is replaced, with a note; either way the earlier report's
+//! chart folders and temporary files go first, so no stale chart is shown beside new figures.
 
 use super::charts::{self, LatencyChart, SweepChart, TimelineChart};
 use super::model::{describe_workload, Report};
@@ -179,16 +181,51 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
     Ok(out)
 }
 
+/// The files a report writes at the top of its directory (charts are `*.svg`/`*.png` beside them, or under
+/// `runs/`), `report.json` last.
+const REPORT_FILES: [&str; 5] = ["summary.csv", "report.md", "report.html", "trace.json", "report.json"];
+
+/// Removes what an earlier report left in `dir`: its chart folders (`runs/`), its top-level charts, and the
+/// temporary files of a write that was stopped. Only sharebench's own names are touched.
+fn clear_earlier_report(dir: &Path) -> Result<()> {
+    let runs = dir.join("runs");
+    if runs.is_dir() {
+        std::fs::remove_dir_all(&runs).map_err(|e| Error::io("remove", &runs, e))?;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let chart =
+            CHART_NAMES.iter().any(|c| name.starts_with(c)) && (name.ends_with(".svg") || name.ends_with(".png"));
+        if fsio::is_temp_name(&name) || chart {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// The stems of the charts a report writes.
+const CHART_NAMES: [&str; 6] = ["latency", "timeline-", "occupancy-", "conditions", "sweep", "capacity"];
+
 /// Writes every report file into `dir`.
 pub fn write_all(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwrite) -> Result<Vec<String>> {
-    if overwrite == Overwrite::Refuse && dir.join("report.json").exists() {
+    let whole = dir.join("report.json").exists();
+    if overwrite == Overwrite::Refuse && whole {
         return Err(Error::new(format!("{} already holds a report", dir.display()))
             .fix("pass --force to replace it, or choose another --out"));
     }
+    if !whole && REPORT_FILES.iter().any(|f| dir.join(f).exists()) {
+        eprintln!(
+            "sharebench report: {} holds the leftovers of a report that was stopped before it was whole (no report.json): replacing them",
+            dir.display()
+        );
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    clear_earlier_report(dir)?;
+    // Nothing of a whole report is left to protect now: its leftovers are replaced.
+    let overwrite = Overwrite::Allow;
     let charts = write_charts(report, loaded, dir, overwrite)?;
     let json = serde_json::to_string_pretty(report).map_err(|e| Error::new(format!("serializing the report: {e}")))?;
-    fsio::write_atomic(&dir.join("report.json"), json.as_bytes(), overwrite)?;
     fsio::write_atomic(&dir.join("summary.csv"), super::csv::render(report).as_bytes(), overwrite)?;
     fsio::write_atomic(&dir.join("report.md"), super::markdown::render(report, &charts).as_bytes(), overwrite)?;
     let inline: Vec<(String, String, String, String)> = charts
@@ -202,6 +239,8 @@ pub fn write_all(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwr
     let groups = crate::analysis::group_workers(&loaded.workers);
     let ordered: Vec<(GroupKey, Vec<&Worker>)> = groups.into_iter().collect();
     fsio::write_atomic(&dir.join("trace.json"), super::trace::render(&ordered).as_bytes(), overwrite)?;
+    // Last: report.json marks the report whole.
+    fsio::write_atomic(&dir.join("report.json"), json.as_bytes(), overwrite)?;
     let mut files =
         vec!["report.json".into(), "report.md".into(), "report.html".into(), "summary.csv".into(), "trace.json".into()];
     files.extend(charts.into_iter().flat_map(|c| [c.svg, c.png]));
@@ -224,5 +263,36 @@ mod tests {
         let (mig1, mig2) = (run_folder("r", "MIG-GPU-0f1d21b0/1/0"), run_folder("r", "MIG-GPU-0f1d21b0/2/0"));
         assert_ne!(mig1, mig2, "two MIG instances of one GPU share their first 12 characters");
         assert!(run_folder("r", "g").chars().all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c)));
+    }
+
+    fn sample() -> (Report, Loaded) {
+        use crate::analysis::tests::synthetic;
+        let workers =
+            vec![synthetic("mps", 1, 0, 0, 400, 1_500_000, 0), synthetic("timeslice", 1, 0, 0, 400, 1_500_000, 0)];
+        let loaded = Loaded { workers, sources: 2, ..Default::default() };
+        (super::super::model::build(&loaded), loaded)
+    }
+
+    #[test]
+    fn a_report_stopped_midway_is_replaced_and_a_whole_one_only_with_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let (report, loaded) = sample();
+        // What a report killed after its charts leaves: charts, a temporary file, no report.json.
+        std::fs::write(dir.path().join("latency.svg"), "old").unwrap();
+        std::fs::write(dir.path().join(".report.md.tmp-4242-0"), "half").unwrap();
+        std::fs::write(dir.path().join("summary.csv"), "old").unwrap();
+        write_all(&report, &loaded, dir.path(), Overwrite::Refuse).unwrap();
+        assert!(dir.path().join("report.json").is_file() && dir.path().join("report.html").is_file());
+        assert_ne!(std::fs::read_to_string(dir.path().join("latency.svg")).unwrap(), "old");
+        assert!(!dir.path().join(".report.md.tmp-4242-0").exists());
+        // A whole report is not replaced without force.
+        let err = write_all(&report, &loaded, dir.path(), Overwrite::Refuse).unwrap_err();
+        assert!(err.problem.contains("already holds a report"), "{}", err.problem);
+        // With force, an earlier report's chart folders go: none stays beside the new figures.
+        std::fs::create_dir_all(dir.path().join("runs/old-run-GPU-1-00000000")).unwrap();
+        std::fs::write(dir.path().join("user-notes.txt"), "mine").unwrap();
+        write_all(&report, &loaded, dir.path(), Overwrite::Allow).unwrap();
+        assert!(!dir.path().join("runs").exists());
+        assert_eq!(std::fs::read_to_string(dir.path().join("user-notes.txt")).unwrap(), "mine", "not sharebench's");
     }
 }
