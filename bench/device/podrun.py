@@ -28,6 +28,7 @@ Layout: the caller (root) runs `Cluster` in the node's namespaces; `start()` run
 (`_container SPEC.json`) that enters the Pod's network namespace, unshares the others, forks the container's
 pid 1, forwards SIGTERM to it and exits with its status; if the shim is SIGKILLed, pid 1 gets SIGKILL too.
 """
+import base64
 import ctypes
 import json
 import os
@@ -280,12 +281,21 @@ def expand(text, env):
                   lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), text)
 
 
-def pod_env(container, labels_of_template, index, pod_name, controller_uid):
-    """The container's env as the kubelet resolves it: values, $(VAR) references, Downward API fields."""
+def pod_env(container, labels_of_template, index, pod_name, controller_uid, secrets=None):
+    """The container's env as the kubelet resolves it: values, $(VAR) references, Downward API fields, keys of
+    Secrets (an optional one that is missing sets nothing)."""
     env = {"JOB_COMPLETION_INDEX": str(index)}
     for var in container.get("env", []):
         if "value" in var:
             env[var["name"]] = expand(var["value"], env)
+            continue
+        ref = var["valueFrom"].get("secretKeyRef")
+        if ref is not None:
+            data = (secrets or {}).get(ref["name"], {}).get("data", {})
+            if ref["key"] in data:
+                env[var["name"]] = base64.b64decode(data[ref["key"]]).decode()
+            elif not ref.get("optional"):
+                raise SystemExit("secret %s key %s not found (a Pod would not start)" % (ref["name"], ref["key"]))
             continue
         path = var["valueFrom"]["fieldRef"]["fieldPath"]
         labels = dict(labels_of_template)
@@ -373,7 +383,9 @@ class JobPods:
         job_name = self.job["metadata"]["name"]
         name = "%s-%d-%s" % (job_name, index, uuid.uuid4().hex[:5])
         hostname = "%s-%d" % (job_name, index)  # an Indexed Job's Pod hostname
-        env = pod_env(self.container, self.template["metadata"].get("labels", {}), index, name, self.controller_uid)
+        secrets = {o["metadata"]["name"]: o for o in self.objects if o["kind"] == "Secret"}
+        env = pod_env(self.container, self.template["metadata"].get("labels", {}), index, name, self.controller_uid,
+                      secrets)
         args = [expand(a, env) for a in self.container.get("args", [])]
         for flag, value in self.arg_overrides.items():
             if flag in args:

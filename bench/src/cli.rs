@@ -238,6 +238,10 @@ pub struct RunArgs {
     /// How long to wait for all workers at the barrier.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub barrier_timeout: Duration,
+    /// A secret every worker of the run shares; the barrier admits no one without it (compare makes one per
+    /// group; on Kubernetes the Secret `sharebench-barrier-token`, which `plan --kubernetes` makes per Job).
+    #[arg(long, env = "SHAREBENCH_BARRIER_TOKEN", hide_env_values = true)]
+    pub barrier_token: Option<String>,
     /// Write the result here instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,

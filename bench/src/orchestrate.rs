@@ -121,12 +121,14 @@ fn with_barrier(args: &[String], barrier: Option<&str>, timeout: Duration) -> Ve
 }
 
 impl Runner {
-    fn spawn(&self, spec: &WorkerSpec, barrier: Option<&str>) -> Result<ChildWorker> {
+    fn spawn(&self, spec: &WorkerSpec, barrier: Option<&str>, token: &str) -> Result<ChildWorker> {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("run").args(with_barrier(&spec.args, barrier, self.barrier_timeout));
         for name in &spec.unset {
             cmd.env_remove(name);
         }
+        // In the environment, not the arguments: other users see a process's arguments.
+        cmd.env("SHAREBENCH_BARRIER_TOKEN", token);
         cmd.envs(spec.env.iter().map(|(k, v)| (k, v)))
             .env(worker::PROGRESS_ENV, "1")
             .env_remove("JOB_COMPLETION_INDEX");
@@ -156,23 +158,22 @@ impl Runner {
         let started = Instant::now();
         let processes = specs.len() as u32;
         let cancel = Arc::new(AtomicBool::new(false));
+        // A token of this group's own: only the workers started here know it (another process on this machine
+        // that finds the loopback port knows the worker count, not the token).
+        let token = rendezvous::new_token()?;
         let mut barrier = if processes > 1 {
             let listener = rendezvous::bind("127.0.0.1:0")?;
             let addr = listener.local_addr().map_err(|e| Error::new(format!("barrier socket: {e}")))?.to_string();
             let (timeout, cancel) = (self.barrier_timeout, cancel.clone());
-            Some((
-                addr,
-                // On loopback, with workers it started itself: the worker count is the identity to check.
-                std::thread::spawn(move || {
-                    rendezvous::serve_cancellable(listener, rendezvous::RunIdentity::new(processes), timeout, cancel)
-                }),
-            ))
+            let identity =
+                rendezvous::RunIdentity { token: Some(token.clone()), ..rendezvous::RunIdentity::new(processes) };
+            Some((addr, std::thread::spawn(move || rendezvous::serve_cancellable(listener, identity, timeout, cancel))))
         } else {
             None
         };
         let mut workers = Vec::new();
         for spec in specs {
-            workers.push(self.spawn(spec, barrier.as_ref().map(|b| b.0.as_str()))?);
+            workers.push(self.spawn(spec, barrier.as_ref().map(|b| b.0.as_str()), &token)?);
         }
         let mut failures = Vec::new();
         let mut statuses = vec![None; workers.len()];

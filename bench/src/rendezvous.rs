@@ -1,19 +1,23 @@
 //! The start barrier: N workers (processes or Pods) meet over TCP and start measuring at one common instant.
 //!
 //! One server (the `compare` orchestrator, or worker 0 of a Kubernetes Job behind a headless Service) accepts
-//! `READY <index> <host> workers=<N> [run=<run id>] [digest=<scenario digest>]` lines. When every index in 0..N
+//! `READY <index> <host> workers=<N> [run=<run id>] [digest=<scenario digest>] [token=<secret>]` lines. When every index in 0..N
 //! has arrived it answers each with `GO <unix-ns>`, a start instant a little in the future, so all workers begin
 //! together however late each was scheduled. If some never arrive before the timeout, everyone gets
 //! `ABORT <reason>` and the server's error names the missing workers. Workers keep retrying the connection until
 //! the timeout, so the server may come up last.
 //!
-//! Only this run's workers are admitted: a READY whose worker count, run id or scenario digest differs from the
-//! server's, or whose index is already held by another host, is answered `ABORT <reason>` and does not take the
-//! index (a stale Pod of an earlier attempt, another experiment's Pod). The same index twice from the same host
-//! is a real misconfiguration and aborts the run. Input is bounded: a line of at most [`MAX_LINE`] bytes within
-//! [`IDENTIFY_TIMEOUT`], at most [`MAX_UNIDENTIFIED`] connections waiting to identify themselves; whatever
-//! exceeds that is refused with a reason, and the server logs (at most [`MAX_LOGGED`]) refusals on stderr. A
-//! refusal for lack of room starts with [`BUSY`]: a real worker that meets it connects again until its timeout.
+//! Only this run's workers are admitted: a READY whose worker count, run id, scenario digest or token differs
+//! from the server's, or whose index is already held by a live connection, is answered `ABORT <reason>` and does
+//! not take the index (a stale Pod of an earlier attempt, another experiment's Pod, a stranger who knows the run
+//! id but not the run's token: `compare` makes one per group, `plan --kubernetes` one per Job, through a Secret).
+//! No READY line can abort the run. An index is held only while its connection lives: a worker that sent READY
+//! and went away frees its index, and the GO goes out only to live connections. Input is bounded: a line of at
+//! most [`MAX_LINE`] bytes within [`IDENTIFY_TIMEOUT`], at most [`MAX_UNIDENTIFIED`] connections waiting to
+//! identify themselves (a new one evicts the oldest silent one, so silent connections cannot keep a real
+//! worker out: it sends READY the moment it connects); the server logs (at most [`MAX_LOGGED`]) refusals on
+//! stderr, and keeps accepting through failed accepts (too many open files). A worker reads the reply within
+//! the same line bound, and refuses a start instant more than [`MAX_START_AHEAD`] away.
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -35,6 +39,8 @@ pub const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(3);
 pub const BUSY: &str = "busy:";
 /// Refusals logged one by one; the rest are counted.
 pub const MAX_LOGGED: usize = 20;
+/// The furthest from now a GO's start instant may be (a real server's is [`START_LEAD`] ahead).
+pub const MAX_START_AHEAD: Duration = Duration::from_secs(60);
 
 /// What every worker of one run agrees on, sent with READY and checked by the server.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -44,6 +50,8 @@ pub struct RunIdentity {
     pub run_id: Option<String>,
     /// The scenario's digest for plan points ([`digest`]).
     pub digest: Option<String>,
+    /// A secret every worker of the run was given (`--barrier-token`); the server admits no one without it.
+    pub token: Option<String>,
 }
 
 impl RunIdentity {
@@ -93,6 +101,9 @@ impl Message {
                     if let Some(digest) = &id.digest {
                         line += &format!(" digest={digest}");
                     }
+                    if let Some(token) = &id.token {
+                        line += &format!(" token={token}");
+                    }
                 }
                 line + "\n"
             }
@@ -110,17 +121,28 @@ fn parse_ready(rest: &str) -> Option<Message> {
     if host.contains('=') {
         return None;
     }
-    let (mut workers, mut run_id, mut digest) = (None, None, None);
+    let (mut workers, mut run_id, mut digest, mut token) = (None, None, None, None);
     for word in words {
         match word.split_once('=')? {
             ("workers", n) => workers = Some(n.parse().ok()?),
             ("run", id) if !id.is_empty() => run_id = Some(id.to_string()),
             ("digest", d) if !d.is_empty() => digest = Some(d.to_string()),
+            ("token", t) if !t.is_empty() => token = Some(t.to_string()),
             _ => return None,
         }
     }
-    let identity = workers.map(|workers| RunIdentity { workers, run_id, digest });
+    let identity = workers.map(|workers| RunIdentity { workers, run_id, digest, token });
     Some(Message::Ready { index, host, identity })
+}
+
+/// A fresh barrier token: 128 bits from the kernel's random source, as hex.
+pub fn new_token() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::new(format!("cannot read /dev/urandom for a barrier token: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A short digest of a text (FNV-1a, 64 bits, hex): enough to tell two scenarios apart, not a security measure.
@@ -133,10 +155,8 @@ pub fn digest(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     Admit,
-    /// Refused with this reason; the index stays free and the run goes on.
+    /// Refused with this reason; the index stays with whoever holds it and the run goes on.
     Refuse(String),
-    /// The run cannot go on (the same worker twice from one host).
-    Abort(String),
 }
 
 /// Whether the server (of `ours`) admits worker `index` from `host` claiming `theirs`, given who arrived.
@@ -171,11 +191,14 @@ pub fn admit(
     {
         return Admission::Refuse(format!("{reason} (another run, or a stale worker)"));
     }
+    if ours.token.is_some() && ours.token != theirs.token {
+        // Never echo the token: the refusal goes to whoever connected.
+        return Admission::Refuse("barrier token missing or wrong (not a worker of this run)".into());
+    }
     match arrived.get(&index) {
         None => Admission::Admit,
-        Some(first) if first == host => Admission::Abort(format!("worker index {index} arrived twice (from {host})")),
         Some(first) => Admission::Refuse(format!(
-            "worker index {index} is already held by {first}: refusing {host} (a stale Pod of an earlier attempt?)"
+            "worker index {index} is already held by {first}: refusing {host} (two workers given one index, or a stale Pod of an earlier attempt?)"
         )),
     }
 }
@@ -322,26 +345,7 @@ async fn serve_async(
     let workers = identity.workers;
     let listener = TcpListener::from_std(listener).map_err(|e| Error::new(format!("barrier socket: {e}")))?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Arrival>(MAX_UNIDENTIFIED);
-    let unidentified = Arc::new(tokio::sync::Semaphore::new(MAX_UNIDENTIFIED));
-    let accept = tokio::spawn(async move {
-        while let Ok((stream, peer)) = listener.accept().await {
-            let tx = tx.clone();
-            match unidentified.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    tokio::spawn(async move {
-                        let arrival = identify(stream).await;
-                        drop(permit);
-                        let _ = tx.send(arrival).await;
-                    });
-                }
-                Err(_) => {
-                    let reason =
-                        format!("{BUSY} too many connections ({MAX_UNIDENTIFIED}) waiting to identify themselves");
-                    let _ = tx.try_send((Err(reason.clone()), stream, peer.to_string()));
-                }
-            }
-        }
-    });
+    let accept = tokio::spawn(accept_loop(listener, tx));
     let deadline = tokio::time::Instant::now() + timeout;
     let mut arrived: BTreeMap<u32, (String, TcpStream)> = BTreeMap::new();
     let mut log = RefusalLog::default();
@@ -361,7 +365,12 @@ async fn serve_async(
             other => other,
         };
         match received {
-            Ok(Some((Ok(Message::Ready { index, host, identity: theirs }), mut stream, peer))) => {
+            Ok(Some((Ok(Message::Ready { index, host, identity: theirs }), stream, peer))) => {
+                // An index is held only by a live connection: one that went away frees it.
+                if arrived.get(&index).is_some_and(|(_, held)| !alive(held)) {
+                    let (gone, _) = arrived.remove(&index).expect("held");
+                    log.note(&gone, &format!("worker index {index} left before the start: its index is free again"));
+                }
                 let hosts: BTreeMap<u32, String> = arrived.iter().map(|(i, (h, _))| (*i, h.clone())).collect();
                 match admit(&identity, index, &host, theirs.as_ref(), &hosts) {
                     Admission::Admit => {
@@ -371,12 +380,13 @@ async fn serve_async(
                         log.note(&peer, &reason);
                         refuse(stream, reason).await;
                     }
-                    Admission::Abort(reason) => {
-                        let _ = stream.write_all(Message::Abort { reason: reason.clone() }.render().as_bytes()).await;
-                        failure = Some(
-                            Error::new(format!("barrier: {reason}")).fix("give every worker a distinct --worker-index"),
-                        );
-                        break;
+                }
+                if arrived.len() as u32 == workers {
+                    // Everyone is here: only if everyone still is. Who left waits to be replaced.
+                    let gone: Vec<u32> = arrived.iter().filter(|(_, (_, s))| !alive(s)).map(|(i, _)| *i).collect();
+                    for i in gone {
+                        let (host, _) = arrived.remove(&i).expect("listed");
+                        log.note(&host, &format!("worker index {i} left before the start: its index is free again"));
                     }
                 }
             }
@@ -411,6 +421,53 @@ async fn serve_async(
     }
 }
 
+/// Whether a worker's connection is still open: it has said its READY and waits, so a readable end (EOF) or
+/// anything more it sends means it is gone (or not a worker).
+fn alive(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(stream.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Accepts connections until the server stops: each gets [`IDENTIFY_TIMEOUT`] to send its READY line, at most
+/// [`MAX_UNIDENTIFIED`] at once; a new one evicts the oldest that is still silent (a real worker speaks as it
+/// connects, so only silent ones are ever evicted). A failed accept (too many open files, a connection reset
+/// before it was taken) is waited out, never the end of the barrier.
+async fn accept_loop(listener: TcpListener, tx: tokio::sync::mpsc::Sender<Arrival>) {
+    use std::collections::VecDeque;
+    let waiting: Arc<std::sync::Mutex<VecDeque<(u64, tokio::task::AbortHandle)>>> = Default::default();
+    let mut next_id = 0u64;
+    let mut accept_errors = 0usize;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                accept_errors += 1;
+                if accept_errors <= MAX_LOGGED {
+                    eprintln!("sharebench barrier: accept failed ({e}); still listening");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let (tx, queue, id) = (tx.clone(), waiting.clone(), next_id);
+        next_id += 1;
+        let task = tokio::spawn(async move {
+            let arrival = identify(stream).await;
+            queue.lock().expect("queue lock").retain(|(i, _)| *i != id);
+            let _ = tx.send(arrival).await;
+        });
+        let mut queue = waiting.lock().expect("queue lock");
+        if queue.len() >= MAX_UNIDENTIFIED {
+            if let Some((_, oldest)) = queue.pop_front() {
+                oldest.abort();
+            }
+        }
+        queue.push_back((id, task.abort_handle()));
+        drop(queue);
+        let _ = peer;
+    }
+}
+
 /// Joins the barrier at `addr` as worker `index` of `identity`; returns the common start instant (Unix ns).
 pub fn join(addr: &str, index: u32, identity: &RunIdentity, timeout: Duration) -> Result<u64> {
     runtime()?.block_on(join_async(addr, index, identity, timeout))
@@ -422,7 +479,7 @@ async fn join_async(addr: &str, index: u32, identity: &RunIdentity, timeout: Dur
     loop {
         match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => match ready_and_wait(stream, addr, index, identity, deadline, timeout).await? {
-                Message::Go { start_unix_ns } => return Ok(start_unix_ns),
+                Message::Go { start_unix_ns } => return plausible_start(start_unix_ns, addr),
                 Message::Abort { reason } if reason.starts_with(BUSY) => last_error = format!("refused: {reason}"),
                 Message::Abort { reason } => return Err(Error::new(format!("barrier aborted: {reason}"))),
                 Message::Ready { .. } => unreachable!("ready_and_wait returns GO or ABORT"),
@@ -455,19 +512,43 @@ async fn ready_and_wait(
         .write_all(Message::Ready { index, host, identity: Some(identity.clone()) }.render().as_bytes())
         .await
         .map_err(|e| Error::new(format!("barrier: sending READY to {addr} failed: {e}")))?;
-    let mut line = String::new();
-    match tokio::time::timeout_at(deadline, reader.read_line(&mut line)).await {
-        Ok(Ok(n)) if n > 0 => {}
+    let mut bytes = Vec::new();
+    let mut limited = (&mut reader).take(MAX_LINE as u64);
+    match tokio::time::timeout_at(deadline, limited.read_until(b'\n', &mut bytes)).await {
+        Ok(Ok(n)) if n > 0 && bytes.last() == Some(&b'\n') => {}
+        Ok(Ok(n)) if n > 0 => {
+            return Err(Error::new(format!(
+                "barrier: {addr} sent a reply longer than {MAX_LINE} bytes: not a sharebench barrier"
+            )))
+        }
         Ok(_) => return Err(Error::new(format!("barrier: {addr} closed the connection before the start signal"))),
         Err(_) => {
             return Err(Error::new(format!("barrier: no start signal from {addr} within {timeout:?}"))
                 .fix("some workers never arrived: see the barrier server's (worker 0's) error for which"))
         }
     }
+    let line = String::from_utf8_lossy(&bytes);
     match Message::parse(&line) {
         Some(m @ (Message::Go { .. } | Message::Abort { .. })) => Ok(m),
-        _ => Err(Error::new(format!("barrier: unexpected reply from {addr}: {:?}", line.trim_end()))),
+        _ => {
+            let shown: String = line.trim_end().chars().take(80).collect();
+            Err(Error::new(format!("barrier: unexpected reply from {addr}: {}", crate::units::printable(&shown))))
+        }
     }
+}
+
+/// A GO's start instant, if it is one a real server sends: within [`MAX_START_AHEAD`] of now.
+fn plausible_start(start_unix_ns: u64, addr: &str) -> Result<u64> {
+    let now = crate::host::unix_now_ns();
+    let ahead = MAX_START_AHEAD.as_nanos() as u64;
+    if start_unix_ns > now.saturating_add(ahead) || start_unix_ns < now.saturating_sub(ahead) {
+        let away = (start_unix_ns as f64 - now as f64) / 1e9;
+        return Err(Error::new(format!(
+            "barrier: {addr} gave a start instant {away:.0} s from now (at most {} s): not a sharebench barrier",
+            MAX_START_AHEAD.as_secs()
+        )));
+    }
+    Ok(start_unix_ns)
 }
 
 /// Converts a Unix-ns start time into a local `Instant`.
@@ -481,7 +562,7 @@ mod tests {
     use super::*;
 
     fn run(workers: u32) -> RunIdentity {
-        RunIdentity { workers, run_id: Some("experiment-1".into()), digest: Some(digest("scenario")) }
+        RunIdentity { workers, run_id: Some("experiment-1".into()), digest: Some(digest("scenario")), token: None }
     }
 
     #[test]
@@ -534,16 +615,87 @@ mod tests {
     }
 
     #[test]
-    fn a_duplicate_index_aborts_only_from_the_same_host() {
+    fn a_held_index_is_never_taken_and_no_line_aborts_the_run() {
+        // `READY 0 sharebench-0 workers=2 run=...` from anyone who knows the run id once aborted the whole run.
         let arrived: BTreeMap<u32, String> = [(0, "sharebench-0".to_string())].into_iter().collect();
-        assert!(matches!(
-            admit(&run(2), 0, "sharebench-0-old", Some(&run(2)), &arrived),
-            Admission::Refuse(r) if r.contains("already held by sharebench-0")
-        ));
-        assert!(matches!(
-            admit(&run(2), 0, "sharebench-0", Some(&run(2)), &arrived),
-            Admission::Abort(r) if r.contains("arrived twice")
-        ));
+        for host in ["sharebench-0-old", "sharebench-0"] {
+            assert!(matches!(
+                admit(&run(2), 0, host, Some(&run(2)), &arrived),
+                Admission::Refuse(r) if r.contains("already held by sharebench-0")
+            ));
+        }
+    }
+
+    #[test]
+    fn with_a_token_only_workers_that_know_it_are_admitted_and_it_is_never_echoed() {
+        let ours = RunIdentity { token: Some("s3cret".into()), ..run(2) };
+        let none = BTreeMap::new();
+        assert_eq!(admit(&ours, 0, "h", Some(&ours), &none), Admission::Admit);
+        for theirs in [run(2), RunIdentity { token: Some("guess".into()), ..run(2) }] {
+            match admit(&ours, 0, "h", Some(&theirs), &none) {
+                Admission::Refuse(r) => assert!(r.contains("token missing or wrong") && !r.contains("s3cret"), "{r}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let line = Message::Ready { index: 1, host: "h".into(), identity: Some(ours.clone()) }.render();
+        assert!(line.contains(" token=s3cret"));
+        assert_eq!(Message::parse(&line), Some(Message::Ready { index: 1, host: "h".into(), identity: Some(ours) }));
+    }
+
+    #[test]
+    fn a_worker_that_said_ready_and_left_frees_its_index() {
+        use std::io::Write;
+        let listener = bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || serve(listener, run(2), Duration::from_secs(10)));
+        // Worker 0's seat taken by a connection that says READY and closes at once.
+        let ghost = Message::Ready { index: 0, host: "sharebench-0".into(), identity: Some(run(2)) };
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(ghost.render().as_bytes()).unwrap();
+        drop(s);
+        std::thread::sleep(Duration::from_millis(300));
+        let joins: Vec<_> = (0..2)
+            .map(|i| {
+                let addr = addr.clone();
+                std::thread::spawn(move || join(&addr, i, &run(2), Duration::from_secs(10)))
+            })
+            .collect();
+        for j in joins {
+            j.join().unwrap().unwrap();
+        }
+        let arrived = server.join().unwrap().unwrap();
+        assert_eq!(arrived.len(), 2, "the run started with both real workers, not the ghost");
+    }
+
+    /// A fake server at a fresh address that answers every connection with `reply` (then holds it open).
+    fn fake_server(reply: Vec<u8>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut line = [0u8; 256];
+                let _ = s.read(&mut line);
+                let _ = s.write_all(&reply);
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_worker_bounds_the_reply_it_reads_and_refuses_a_start_centuries_away() {
+        let far = fake_server(b"GO 18446744073709551615\n".to_vec());
+        let err = join(&far, 0, &run(1), Duration::from_secs(5)).unwrap_err();
+        assert!(
+            err.problem.contains("start instant") && err.problem.contains("not a sharebench barrier"),
+            "{}",
+            err.problem
+        );
+        let endless = fake_server(vec![b'x'; 3 << 20]);
+        let err = join(&endless, 0, &run(1), Duration::from_secs(5)).unwrap_err();
+        assert!(err.problem.contains(&format!("longer than {MAX_LINE} bytes")), "{}", err.problem);
+        assert!(err.problem.len() < 300, "the reply is not copied into the error");
     }
 
     /// Sends `line` on a fresh connection to `addr` and returns the server's answer.
@@ -583,25 +735,19 @@ mod tests {
     }
 
     #[test]
-    fn too_many_silent_connections_are_refused_and_the_run_still_starts() {
+    fn silent_connections_cannot_keep_a_real_worker_out() {
         let listener = bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let server = std::thread::spawn(move || serve(listener, run(1), Duration::from_secs(20)));
-        // Connections that never speak hold every slot; the next one is told why it is refused.
-        let silent: Vec<_> = (0..MAX_UNIDENTIFIED).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+        // 200 connections that never speak, more than the slots for them: the oldest are evicted.
+        let silent: Vec<_> = (0..200).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
         std::thread::sleep(Duration::from_millis(300));
-        let answer = send_raw(&addr, b"");
-        assert!(answer.starts_with(&format!("ABORT {BUSY} too many connections")), "{answer:?}");
-        // The real worker arrives while they still hold the slots: it is told "busy", tries again, and gets in
-        // once they time out.
-        let worker = std::thread::spawn({
-            let addr = addr.clone();
-            move || join(&addr, 0, &run(1), Duration::from_secs(15))
-        });
-        std::thread::sleep(IDENTIFY_TIMEOUT + Duration::from_millis(500));
-        drop(silent);
-        worker.join().unwrap().unwrap();
+        // The real worker gets in while they are all still connected, long before they would time out.
+        let started = std::time::Instant::now();
+        join(&addr, 0, &run(1), Duration::from_secs(15)).unwrap();
+        assert!(started.elapsed() < IDENTIFY_TIMEOUT, "{:?}", started.elapsed());
         server.join().unwrap().unwrap();
+        drop(silent);
     }
 
     #[test]

@@ -41,11 +41,46 @@ pub struct Scenario {
     pub groups: Vec<Group>,
 }
 
+/// A group's Pod count: a fixed number (1..=[`MAX_GROUP_PODS`]), or "sweep" (the count `plan` searches).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "PodsInFile")]
 pub enum Pods {
     Fixed(u32),
     Sweep(String),
+}
+
+/// Most Pods a group may fix: the most clients MPS serves on one GPU, and more than time-slicing shares usefully.
+pub const MAX_GROUP_PODS: u32 = 48;
+/// Most groups a scenario may have.
+pub const MAX_GROUPS: usize = 16;
+
+/// What a scenario file may write for `pods`, before it is checked.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PodsInFile {
+    Whole(i64),
+    Fraction(f64),
+    Word(String),
+}
+
+impl TryFrom<PodsInFile> for Pods {
+    type Error = String;
+    fn try_from(raw: PodsInFile) -> std::result::Result<Pods, String> {
+        match raw {
+            PodsInFile::Whole(n) if (1..=MAX_GROUP_PODS as i64).contains(&n) => Ok(Pods::Fixed(n as u32)),
+            PodsInFile::Whole(n) => Err(format!("pods = {n} is not in 1..={MAX_GROUP_PODS} (or \"sweep\")")),
+            PodsInFile::Fraction(x) => Err(format!("pods = {x} is not a whole number of Pods")),
+            PodsInFile::Word(w) => Ok(Pods::Sweep(w)),
+        }
+    }
+}
+
+/// The 1-based line and column of a byte offset in `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.chars().rev().take_while(|&c| c != '\n').count() + 1;
+    (line, column)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,7 +190,9 @@ impl Scenario {
     /// Parses and checks a scenario file's text; errors name the file and the field.
     pub fn parse(text: &str, source: &str) -> Result<Scenario> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| {
-            Error::new(format!("{source}: not a valid scenario: {}", e.message()))
+            let at = e.span().map(|s| line_and_column(text, s.start));
+            let place = at.map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_default();
+            Error::new(format!("{source}: {place}not a valid scenario: {}", e.message().trim()))
                 .fix("see bench/scenarios/*.toml for the format")
         })?;
         scenario.validate().map_err(|e| Error::new(format!("{source}: {e}")))?;
@@ -165,6 +202,9 @@ impl Scenario {
     fn validate(&self) -> std::result::Result<(), String> {
         if self.groups.is_empty() {
             return Err("no [[group]]".into());
+        }
+        if self.groups.len() > MAX_GROUPS {
+            return Err(format!("{} groups: at most {MAX_GROUPS}", self.groups.len()));
         }
         if !self.groups.iter().any(Group::swept) {
             return Err("no group has pods = \"sweep\" (the count plan searches)".into());
@@ -344,11 +384,28 @@ active_thread_percentage = 50
             (NOISY.replace("kernel = \"tiny\"", "command = [\"python3\"]\nkernel = \"tiny\""), "not both"),
             (NOISY.replace("kernel = \"tiny\"", ""), "needs a kernel or a command"),
             (NOISY.replace("kernel = \"tiny\"", "command = []"), "command is empty"),
+            // Sizes: no zero, negative, fractional or huge Pod counts (a Job of a billion completions).
+            (NOISY.replace("pods = 1", "pods = 0"), "pods = 0 is not in 1..=48"),
+            (NOISY.replace("pods = 1", "pods = -1"), "pods = -1 is not in 1..=48"),
+            (NOISY.replace("pods = 1", "pods = 1.5"), "pods = 1.5 is not a whole number"),
+            (NOISY.replace("pods = 1", "pods = 1000000000"), "pods = 1000000000 is not in 1..=48"),
+            (NOISY.replace("pods = 1", "pods = 4294967295"), "is not in 1..=48"),
         ];
         for (text, needle) in cases {
             let e = Scenario::parse(&text, "s.toml").unwrap_err();
             assert!(e.problem.contains(needle), "{needle}: {}", e.problem);
             assert!(e.problem.starts_with("s.toml: "));
         }
+        // A syntax error names its line and column.
+        let e = Scenario::parse(&NOISY.replace("pods = 1", "pods = = 1"), "s.toml").unwrap_err();
+        let line = NOISY.lines().position(|l| l.contains("pods = 1")).unwrap() + 1;
+        assert!(e.problem.starts_with(&format!("s.toml: {line}:")), "{}", e.problem);
+        let many = (0..17)
+            .map(|i| {
+                format!("[[group]]\nname = \"g{i}\"\nkernel = \"tiny\"\narrivals = \"closed\"\npods = \"sweep\"\n")
+            })
+            .collect::<String>();
+        let e = Scenario::parse(&format!("name = \"x\"\n{many}"), "s.toml").unwrap_err();
+        assert!(e.problem.contains("17 groups: at most 16"), "{}", e.problem);
     }
 }

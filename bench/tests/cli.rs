@@ -383,3 +383,14 @@ fn a_report_piped_into_a_reader_that_stops_early_ends_quietly() {
     assert!(!stderr.contains("internal error") && !stderr.contains("Broken pipe"), "{stderr}");
     assert_ne!(out.status.code(), Some(101), "{stderr}");
 }
+
+#[test]
+fn a_barrier_server_without_a_run_id_or_token_is_refused_before_anything_starts() {
+    let out = sharebench()
+        .args(["run", "--workers", "2", "--barrier", "127.0.0.1:7777", "--barrier-listen", "127.0.0.1:7777"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--barrier-listen") && stderr.contains("needs --run-id"), "{stderr}");
+}

@@ -6,7 +6,7 @@ use sharebench::rendezvous::{admit, Message, RunIdentity};
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Some(Message::Ready { index, host, identity }) = Message::parse(&text) {
-        let ours = RunIdentity { workers: 4, run_id: Some("experiment-1".into()), digest: None };
+        let ours = RunIdentity { run_id: Some("experiment-1".into()), token: Some("t0k3n".into()), ..RunIdentity::new(4) };
         let _ = admit(&ours, index, &host, identity.as_ref(), &Default::default());
     }
 });

@@ -4,5 +4,5 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let _ = sharebench::crate::load::parse_log_text(&text);
+    let _ = sharebench::load::parse_log_text(&text);
 });

@@ -183,6 +183,7 @@ fn summarize_group(key: GroupKey, repeat: u32, members: &[&Worker], solo_mean_la
     let per_worker: Vec<WorkerSummary> = members
         .iter()
         .map(|w| {
+            let own = w.histogram.to_histogram();
             let n = w.records.len().max(1) as f64;
             let span = match (
                 w.intervals(clock).map(|(start, _)| start).min(),
@@ -204,11 +205,11 @@ fn summarize_group(key: GroupKey, repeat: u32, members: &[&Worker], solo_mean_la
                 error: w.status.error.clone(),
                 kernels: w.records.len() as u64,
                 kernels_per_s: w.records.len() as f64 / span,
-                latency: LatencySummary::of(&w.histogram),
+                latency: LatencySummary::of(&own),
                 mean_device_ns: on_device(|r| r.device_duration_ns() as f64),
                 mean_sm_count: on_device(|r| r.sm_count as f64),
                 neighbour: w.neighbour_only().then(|| neighbour_text(w)),
-                slowdown_vs_solo: solo_mean_latency.map(|solo| mean_latency(&w.histogram) / solo),
+                slowdown_vs_solo: solo_mean_latency.map(|solo| mean_latency(&own) / solo),
             }
         })
         .collect();

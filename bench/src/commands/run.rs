@@ -99,6 +99,13 @@ pub fn validate(args: &RunArgs) -> Result<()> {
             "needs --barrier too (the address every worker, this one included, joins)",
         ));
     }
+    if args.barrier_listen.is_some() && args.run_id.is_none() && args.barrier_token.is_none() {
+        return Err(Error::flag(
+            "--barrier-listen",
+            "needs --run-id (or --barrier-token): without one the barrier would admit any worker with the right count",
+        )
+        .fix("give every worker of the run the same --run-id (the manifests set $(SHAREBENCH_RUN_ID))"));
+    }
     if let Some(out) = &args.out {
         if out.exists() && !args.force {
             return Err(Error::new(format!("{} already exists", out.display()))
@@ -140,7 +147,8 @@ pub(super) fn barrier_identity(args: &RunArgs) -> Result<rendezvous::RunIdentity
         }
         None => None,
     };
-    Ok(rendezvous::RunIdentity { workers: args.workers, run_id: args.run_id.clone(), digest })
+    let token = args.barrier_token.clone().filter(|t| !t.is_empty());
+    Ok(rendezvous::RunIdentity { workers: args.workers, run_id: args.run_id.clone(), digest, token })
 }
 
 /// The environment variable through which an MPS client asks for a share of the SMs.

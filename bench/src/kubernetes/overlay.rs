@@ -32,15 +32,20 @@ pub struct PointJob {
     pub deadline_s: u64,
 }
 
-/// `kustomization.yaml` of a point: `overlay` is the mode's overlay relative to the point directory. The
-/// replacement gives the barrier's NetworkPolicy (if the overlay has one) the point's run label.
-pub fn kustomization(overlay: &Path) -> String {
+/// The Secret whose `token` the base Job gives every worker as its barrier token.
+pub const TOKEN_SECRET: &str = "sharebench-barrier-token";
+
+/// `kustomization.yaml` of a point: `overlay` is the mode's overlay relative to the point directory, `token`
+/// the barrier token of this Job alone (a generated Secret). The replacement gives the barrier's NetworkPolicy
+/// (if the overlay has one) the point's run label.
+pub fn kustomization(overlay: &Path, token: &str) -> String {
     format!(
         "# One point of a sharebench plan: written by `sharebench plan --kubernetes`; apply with kubectl apply -k.\n\
          apiVersion: kustomize.config.k8s.io/v1beta1\n\
          kind: Kustomization\n\
          resources:\n  - {}\n\
          configMapGenerator:\n  - name: sharebench-scenario\n    files:\n      - {SCENARIO_FILE}\n\
+         secretGenerator:\n  - name: {TOKEN_SECRET}\n    literals:\n      - token={token}\n\
          patches:\n  - path: {PATCH_FILE}\n    target:\n      kind: Job\n      name: {JOB_NAME}\n\
          replacements:\n  - source:\n      kind: Job\n      name: {JOB_NAME}\n      \
          fieldPath: spec.template.metadata.labels.[{RUN_LABEL}]\n    targets:\n      - select:\n          \
@@ -139,7 +144,8 @@ mod tests {
 
     #[test]
     fn the_kustomization_points_at_the_mode_overlay_and_generates_the_scenario() {
-        let k = kustomization(Path::new("../../../manifests/overlays/dra-mps"));
+        let k = kustomization(Path::new("../../../manifests/overlays/dra-mps"), "0123abcd");
+        assert!(k.contains("- name: sharebench-barrier-token\n    literals:\n      - token=0123abcd"), "{k}");
         assert!(k.contains("resources:\n  - ../../../manifests/overlays/dra-mps\n"), "{k}");
         assert!(k.contains("      - scenario.toml\n") && k.contains("  - path: point-patch.json\n"));
     }

@@ -9,7 +9,7 @@ pub mod plausibility;
 pub mod runs;
 
 use crate::error::{Error, Result};
-use crate::result::histogram::{self, LatencyHistogram};
+use crate::result::histogram;
 use crate::result::records::{self, KernelRecord};
 use crate::result::telemetry::Telemetry;
 use crate::result::tenant::TenantReport;
@@ -37,7 +37,8 @@ pub struct Worker {
     /// The worker's measuring window (wall clock, Unix ns).
     pub started_unix_ns: u64,
     pub finished_unix_ns: u64,
-    pub histogram: LatencyHistogram,
+    /// Its latency histogram, as the buckets it recorded ([`histogram::Recorded`]: compact in memory).
+    pub histogram: histogram::Recorded,
     pub records: Vec<KernelRecord>,
     /// Wall-clock time (Unix ns) the records' host offsets count from.
     pub host_base_unix_ns: u64,
@@ -155,7 +156,7 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
                 worker: lane.worker,
                 started_unix_ns: result.started_unix_ns,
                 finished_unix_ns: result.finished_unix_ns,
-                histogram,
+                histogram: histogram::Recorded::of(&histogram),
                 records,
                 host_base_unix_ns: lane.records.host_base_unix_ns,
                 device_stamps: lane.device_stamps,

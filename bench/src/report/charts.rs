@@ -608,7 +608,7 @@ mod tests {
     #[test]
     fn percentile_curve_rises() {
         let w = synthetic("mps", 1, 0, 0, 1000, 1000, 0);
-        let curve = percentile_curve(&w.histogram);
+        let curve = percentile_curve(&w.histogram.to_histogram());
         assert!(curve.len() > 10);
         assert!(curve.windows(2).all(|p| p[1].1 >= p[0].1 && p[1].0 > p[0].0));
     }
@@ -632,7 +632,7 @@ mod tests {
                 label: "mps x2".into(),
                 mode: "mps".into(),
                 workers: 2,
-                points: percentile_curve(&ws[0].histogram),
+                points: percentile_curve(&ws[0].histogram.to_histogram()),
             }],
         };
         save(&latency, dir.path(), "latency", Overwrite::Refuse).unwrap();

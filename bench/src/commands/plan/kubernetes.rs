@@ -72,7 +72,7 @@ fn write_point(point: &PointRun, overlay_dir: &Path, scenario_text: &str, args: 
     let files = [
         (overlay::SCENARIO_FILE, scenario_text.to_string()),
         (overlay::PATCH_FILE, patch + "\n"),
-        ("kustomization.yaml", overlay::kustomization(&resource)),
+        ("kustomization.yaml", overlay::kustomization(&resource, &crate::rendezvous::new_token()?)),
     ];
     for (name, text) in files {
         fsio::write_atomic(&point.dir.join(name), text.as_bytes(), Overwrite::Allow)?;
