@@ -394,3 +394,38 @@ fn a_barrier_server_without_a_run_id_or_token_is_refused_before_anything_starts(
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--barrier-listen") && stderr.contains("needs --run-id"), "{stderr}");
 }
+
+#[test]
+fn hostile_identities_and_bytes_are_reported_not_crashed_on() {
+    // Two runs whose GPU uuids hold a non-ASCII character (once a panic at a char boundary), a run id with a
+    // terminal escape sequence, and kubectl logs on stdin with a stray 0xFF byte: each reported, nothing lost.
+    let dir = tempfile::tempdir().unwrap();
+    for (run, uuid) in [("run-a\u{1b}]0;owned\u{7}", "GPU-ec48855é-e068"), ("run-b", "GPU-ec48855é-e069")] {
+        for index in 0..2 {
+            let mut r = h200_result(index);
+            r["run_id"] = run.into();
+            r["gpu"]["uuid"] = uuid.into();
+            std::fs::write(dir.path().join(format!("{}-{index}.json", &run[..5])), r.to_string()).unwrap();
+        }
+    }
+    let out = dir.path().join("report");
+    let done = sharebench().args(["report", dir.path().to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&done.stderr));
+    assert!(!stdout.contains('\u{1b}') && stdout.contains("run-a\\x1b]0;owned\\x07"), "{stdout}");
+    let folders = std::fs::read_dir(out.join("runs")).unwrap().count();
+    assert_eq!(folders, 2, "one chart folder per run");
+    // Result lines as the workers print them (the format marker first), from the committed results.
+    let path = format!("{}/../results/h200/repeats/reference-16/results/results.jsonl.gz", env!("CARGO_MANIFEST_DIR"));
+    let text = sharebench::load::files::read_text(std::path::Path::new(&path)).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"mode\":\"mps\"") && l.contains("\"workers\":2,") && l.contains("\"repeat\":0,"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let mut logs = b"[pod/sb-0] starting \xff\xfe\n".to_vec();
+    logs.extend(format!("[pod/sb-0] {}\n[pod/sb-1] {}\n", lines[0], lines[1]).as_bytes());
+    let piped = sharebench().args(["report", "-"]).write_stdin(logs).output().unwrap();
+    assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
+    assert!(String::from_utf8_lossy(&piped.stdout).contains("2/2"), "both results read past the stray byte");
+}
