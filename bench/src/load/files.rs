@@ -260,8 +260,12 @@ mod tests {
         nix::unistd::mkfifo(&dir.path().join("b.json"), nix::sys::stat::Mode::S_IRWXU).unwrap();
         std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.json")).unwrap();
         std::fs::write(dir.path().join("w0.json"), "{}").unwrap();
+        // An entry that cannot be looked at (here a dangling link; a directory without permission or a path too
+        // long fail the same way) is named, and the walk goes on.
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), dir.path().join("gone")).unwrap();
         let w = walk(dir.path()).unwrap();
         assert_eq!(w.files.len(), 1);
+        assert!(w.unreadable.iter().any(|(p, _)| p.ends_with("/gone")), "{:?}", w.unreadable);
         let why: Vec<String> = w.unreadable.iter().map(|(p, why)| format!("{p}: {why}")).collect();
         assert!(why.iter().any(|l| l.contains("b.json: a FIFO, not a regular file")), "{why:?}");
         assert!(why.iter().any(|l| l.contains("zero.json: a device, not a regular file")), "{why:?}");
