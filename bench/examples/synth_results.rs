@@ -50,7 +50,7 @@ fn main() {
             run_id: "synthetic".into(),
             mode: "mps".into(),
             group: None,
-            status: RunStatus { complete: true, error: None },
+            status: RunStatus { complete: true, error: None, terminated: None },
             host: HostIdentity {
                 hostname: "synthetic".into(),
                 pid: 1000 + w,

@@ -20,6 +20,7 @@ pub mod scenario;
 pub mod stamp;
 pub mod telemetry;
 pub mod tenant;
+pub mod termination;
 pub mod units;
 pub mod worker;
 pub mod workload;

@@ -477,6 +477,9 @@ async fn join_async(addr: &str, index: u32, identity: &RunIdentity, timeout: Dur
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last_error = String::from("no attempt made");
     loop {
+        if crate::termination::requested() {
+            return Err(terminated_waiting());
+        }
         match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => match ready_and_wait(stream, addr, index, identity, deadline, timeout).await? {
                 Message::Go { start_unix_ns } => return plausible_start(start_unix_ns, addr),
@@ -514,7 +517,11 @@ async fn ready_and_wait(
         .map_err(|e| Error::new(format!("barrier: sending READY to {addr} failed: {e}")))?;
     let mut bytes = Vec::new();
     let mut limited = (&mut reader).take(MAX_LINE as u64);
-    match tokio::time::timeout_at(deadline, limited.read_until(b'\n', &mut bytes)).await {
+    let read = tokio::select! {
+        read = tokio::time::timeout_at(deadline, limited.read_until(b'\n', &mut bytes)) => read,
+        _ = until_terminated() => return Err(terminated_waiting()),
+    };
+    match read {
         Ok(Ok(n)) if n > 0 && bytes.last() == Some(&b'\n') => {}
         Ok(Ok(n)) if n > 0 => {
             return Err(Error::new(format!(
@@ -535,6 +542,18 @@ async fn ready_and_wait(
             Err(Error::new(format!("barrier: unexpected reply from {addr}: {}", crate::units::printable(&shown))))
         }
     }
+}
+
+/// Resolves once this worker was told to stop (SIGTERM, SIGINT; see `termination`).
+async fn until_terminated() {
+    while !crate::termination::requested() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn terminated_waiting() -> Error {
+    let why = crate::termination::describe().unwrap_or_else(|| "terminated".into());
+    Error::new(format!("barrier: {why} while waiting for the other workers; nothing was measured yet"))
 }
 
 /// A GO's start instant, if it is one a real server sends: within [`MAX_START_AHEAD`] of now.

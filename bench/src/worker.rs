@@ -157,6 +157,12 @@ pub fn measure_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane
         if done {
             break;
         }
+        // SIGTERM (a Pod deleted, a node drained): stop at once; what was recorded is kept and written.
+        if crate::termination::requested() {
+            let why = crate::termination::describe().unwrap_or_default();
+            error = Some(Error::new(format!("{why} ({launched} kernels)")));
+            break;
+        }
         // Read the stamps back when the slots are full, at least every FLUSH_EVERY, and before an injected fault
         // (the fault is sticky: no stamp can be read after it).
         let fault_now = plan.fault_after == Some(launched);

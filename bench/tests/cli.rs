@@ -409,7 +409,8 @@ fn hostile_identities_and_bytes_are_reported_not_crashed_on() {
         }
     }
     let out = dir.path().join("report");
-    let done = sharebench().args(["report", dir.path().to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+    let done =
+        sharebench().args(["report", dir.path().to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
     let stdout = String::from_utf8_lossy(&done.stdout);
     assert!(done.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&done.stderr));
     assert!(!stdout.contains('\u{1b}') && stdout.contains("run-a\\x1b]0;owned\\x07"), "{stdout}");

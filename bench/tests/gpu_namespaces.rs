@@ -146,3 +146,46 @@ fn a_command_in_a_pods_pid_namespace_is_proven_an_mps_client_by_its_tree() {
     assert_eq!(r["tenant"]["membership_at_ready"]["client_rows"], 1);
     assert!(r["lanes"][0]["kernels"].as_u64().unwrap() > 100);
 }
+
+/// The host pid of the first child of `parent` (unshare --fork's child: pid 1 of the new namespace).
+fn first_child(parent: u32) -> Option<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+/// SIGTERM to a worker that is pid 1 of its own PID namespace (where a signal without a handler is ignored):
+/// it stops at once, exits within a second or two of Kubernetes' 30 s grace, and writes what it measured,
+/// marked terminated.
+#[test]
+#[ignore = "needs an NVIDIA GPU, root and unshare"]
+fn sigterm_to_a_worker_as_pid_1_keeps_what_it_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w0.json");
+    let mut child = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(common::binary())
+        .args(["run", "--mode", "timeslice", "--kernel", "fma", "--blocks", "16", "--duration", "60s"])
+        .args(["--out", out.to_str().unwrap()])
+        .env("CUDA_MPS_PIPE_DIRECTORY", dir.path().join("no-mps"))
+        .env_remove("JOB_COMPLETION_INDEX")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let pid1 = first_child(child.id()).expect("unshare's child, pid 1 of the namespace");
+    let sent = std::time::Instant::now();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid1 as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+    let took = sent.elapsed();
+    let mut stderr = String::new();
+    use std::io::Read;
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(took < std::time::Duration::from_secs(5), "exited {took:?} after SIGTERM: {stderr}");
+    assert!(!status.success() || status.code() == Some(5), "{status:?}: {stderr}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(r["status"]["complete"], false);
+    assert_eq!(r["status"]["terminated"]["signal"], "SIGTERM", "{}", r["status"]);
+    assert!(r["status"]["error"].as_str().unwrap().contains("terminated by SIGTERM"));
+    assert!(r["lanes"][0]["kernels"].as_u64().unwrap() > 100, "what was measured is kept");
+    eprintln!("SIGTERM as pid 1: exited after {took:?} with {status:?}, {} kernels kept", r["lanes"][0]["kernels"]);
+}

@@ -371,10 +371,17 @@ pub(crate) mod tests {
     #[test]
     fn the_blast_radius_counts_the_other_casualties() {
         let mut faulty = crate::analysis::tests::synthetic("mps", 3, 0, 0, 10, 1000, 0);
-        faulty.status =
-            crate::result::RunStatus { complete: false, error: Some("injected GPU fault after 200 kernels: x".into()) };
+        faulty.status = crate::result::RunStatus {
+            complete: false,
+            error: Some("injected GPU fault after 200 kernels: x".into()),
+            terminated: None,
+        };
         let mut hit = crate::analysis::tests::synthetic("mps", 3, 1, 0, 10, 1000, 0);
-        hit.status = crate::result::RunStatus { complete: false, error: Some("CUDA_ERROR_ILLEGAL_ADDRESS".into()) };
+        hit.status = crate::result::RunStatus {
+            complete: false,
+            error: Some("CUDA_ERROR_ILLEGAL_ADDRESS".into()),
+            terminated: None,
+        };
         let fine = crate::analysis::tests::synthetic("mps", 3, 2, 0, 10, 1000, 0);
         let p = at("mps", 3, Verdict::Failed);
         let b = blast_radius(&p, &[faulty, hit, fine]);

@@ -216,8 +216,14 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         problems.push(format!("at the window's end the command was not in its mode: {}", end.text));
     }
     result.sharing = command_sharing(own_sharing, &report.membership_at_ready, &report.membership_at_end);
-    result.status =
-        RunStatus { complete: problems.is_empty(), error: (!problems.is_empty()).then(|| problems.join("; ")) };
+    if let Some(stopped) = crate::termination::describe() {
+        problems.push(stopped);
+    }
+    result.status = RunStatus {
+        complete: problems.is_empty(),
+        error: (!problems.is_empty()).then(|| problems.join("; ")),
+        terminated: crate::result::Terminated::received(),
+    };
     summarize(&result, &report, &lane);
     result.lanes = vec![lane];
     result.tenant = Some(report);

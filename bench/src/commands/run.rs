@@ -210,6 +210,8 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     let (resolved, active_thread_percentage) = resolve_scenario(args)?;
     let args = &resolved;
     validate(args)?;
+    // Before anything that takes time: as pid 1 of a Pod, SIGTERM would otherwise be ignored.
+    crate::termination::install();
     request_active_thread_percentage(args.mode, active_thread_percentage);
     if args.foreign.exec {
         return super::exec::execute(args);
@@ -253,7 +255,11 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         recordings.iter().enumerate().map(|(i, rec)| lane_result(labels[i], rec)).collect::<Result<Vec<_>>>()?;
     let result = WorkerResult {
         telemetry,
-        status: RunStatus { complete: errors.is_empty(), error: (!errors.is_empty()).then(|| errors.join("; ")) },
+        status: RunStatus {
+            complete: errors.is_empty(),
+            error: (!errors.is_empty()).then(|| errors.join("; ")),
+            terminated: crate::result::Terminated::received(),
+        },
         sharing,
         started_unix_ns,
         finished_unix_ns,
@@ -315,7 +321,7 @@ pub(super) fn new_result(args: &RunArgs, gpu: GpuIdentity, config: RunConfig) ->
         run_id: args.run_id.clone().unwrap_or_else(default_run_id),
         mode: args.mode.label().into(),
         group: args.group.clone(),
-        status: RunStatus { complete: true, error: None },
+        status: RunStatus { complete: true, error: None, terminated: None },
         host: host::identity(),
         gpu,
         config,

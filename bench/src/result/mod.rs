@@ -59,6 +59,23 @@ pub struct RunStatus {
     pub complete: bool,
     /// Why the run stopped early, when it did.
     pub error: Option<String>,
+    /// The signal that stopped the worker (SIGTERM: a Pod deleted, a node drained) and when (Unix ns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<Terminated>,
+}
+
+/// A worker stopped by a signal: it wrote what it had recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terminated {
+    pub signal: String,
+    pub at_unix_ns: u64,
+}
+
+impl Terminated {
+    /// The termination this process received, if any.
+    pub fn received() -> Option<Terminated> {
+        crate::termination::received().map(|(signal, at_unix_ns)| Terminated { signal: signal.into(), at_unix_ns })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,7 +263,7 @@ pub mod tests {
             run_id: "run-1".into(),
             mode: "timeslice".into(),
             group: None,
-            status: RunStatus { complete: true, error: None },
+            status: RunStatus { complete: true, error: None, terminated: None },
             host: HostIdentity {
                 hostname: "node".into(),
                 pid: 42,

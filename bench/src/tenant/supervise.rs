@@ -224,7 +224,8 @@ impl Tenant {
     pub fn follow_until(&mut self, end_unix_ns: u64) -> Option<ExitStatus> {
         loop {
             let now = crate::host::unix_now_ns();
-            if now >= end_unix_ns {
+            // A worker told to stop (SIGTERM) ends the window now; the caller stops the command.
+            if now >= end_unix_ns || crate::termination::requested() {
                 return None;
             }
             self.pump(Duration::from_nanos(end_unix_ns - now).min(Duration::from_millis(50)));
