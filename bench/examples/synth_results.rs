@@ -95,6 +95,7 @@ fn main() {
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },
             telemetry: None,
             tenant: None,
+            host_conditions: None,
             started_unix_ns: 0,
             finished_unix_ns: 0,
             lanes: vec![LaneResult {

@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod arrivals;
+pub mod cgroup;
 pub mod cli;
 pub mod commands;
 pub mod error;

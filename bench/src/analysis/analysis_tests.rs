@@ -43,6 +43,7 @@ pub fn synthetic(mode: &str, workers: u32, index: u32, start: u64, kernels: u64,
         device_stamps: true,
         telemetry: None,
         tenant: None,
+        host_conditions: None,
     }
 }
 
@@ -213,4 +214,18 @@ fn figures_above_the_gpus_own_peak_are_impossible() {
     assert_eq!(figures::above_peak(None, &gpu), None);
     let unknown = crate::result::GpuIdentity { clock_khz: None, ..gpu };
     assert_eq!(figures::above_peak(Some(153e15), &unknown), None, "no peak recorded: nothing to judge against");
+}
+
+#[test]
+fn a_worker_throttled_by_its_cpu_limit_flags_its_group_as_severe() {
+    use crate::cgroup::{HostConditions, Snapshot};
+    let start = Snapshot { version: 2, cpu_quota: Some(0.5), throttled_us: Some(0), ..Default::default() };
+    let end = Snapshot { throttled_us: Some(300_000), ..start.clone() };
+    let mut ws = vec![synthetic("mps", 2, 0, 0, 400, 1_500_000, 0), synthetic("mps", 2, 1, 0, 400, 1_500_000, 0)];
+    ws[1].host_conditions = Some(HostConditions::between(&start, &end, 0.6, None));
+    let a = analyze(&ws);
+    let flagged: Vec<&Warning> = a.warnings.iter().filter(|w| w.kind == WarningKind::Conditions).collect();
+    assert_eq!(flagged.len(), 1, "{:?}", a.warnings);
+    assert!(flagged[0].text.contains("worker 1: throttled by its CPU limit (0.5 CPU) for 50%"), "{}", flagged[0].text);
+    assert!(flagged[0].kind.severe() && flagged[0].subject.starts_with("mps x2 worker 1"));
 }

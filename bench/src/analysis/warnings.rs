@@ -49,7 +49,9 @@ impl WarningKind {
                 "workers on several GPUs: they did not share one, each GPU reported on its own"
             }
             WarningKind::Failed => "failed",
-            WarningKind::Conditions => "the GPU's conditions changed during the run (telemetry)",
+            WarningKind::Conditions => {
+                "the run's conditions put its figures in doubt: the GPU's (telemetry) or the host's (CPU or memory limits)"
+            }
             WarningKind::Invalid => "INVALID: too short or too few samples for its figures to count",
             WarningKind::FewSamples => "too few samples for a distribution-free 95% bound on p99 (368 needed)",
             WarningKind::NoTelemetry => {
@@ -95,6 +97,13 @@ pub fn of_group(g: &GroupSummary, members: &[&Worker], which: &str) -> Vec<Warni
         }
         Some(c) if c.source != "nvml" => warn(WarningKind::NoTelemetry, which.to_string(), c.source.clone()),
         _ => {}
+    }
+    for w in members {
+        let problems = w.host_conditions.as_ref().map(|h| h.problems()).unwrap_or_default();
+        if !problems.is_empty() {
+            let text = format!("worker {}: {}", w.worker, problems.join("; "));
+            warn(WarningKind::Conditions, format!("{which} worker {}: host {}", w.worker, problems.join("; ")), text);
+        }
     }
     if !g.invalid.is_empty() {
         warn(WarningKind::Invalid, format!("{which}: {}", g.invalid.join("; ")), g.invalid.join("; "));

@@ -197,7 +197,10 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     };
     if let Some(window) = window {
         let sampler = run::start_sampler(args, &result.gpu.uuid, rendezvous::start_instant(window.start_unix_ns));
+        let cgroup_before = crate::cgroup::read();
         let went_through = session.measure(window)?;
+        let ended = host::unix_now_ns().min(window.end_unix_ns);
+        result.host_conditions = run::host_conditions_over(cgroup_before, window.start_unix_ns, ended);
         if went_through {
             session.report.membership_at_end = verify_command(args, session.tenant(), &pipe_dir);
         }

@@ -243,8 +243,10 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     let lane_index = |i: u32| if args.mode == Mode::Streams { worker_index + i } else { worker_index };
     let labels: Vec<u32> = (0..args.streams).map(lane_index).collect();
     let sampler = start_sampler(args, &gpu.identity().uuid, start);
+    let cgroup_before = crate::cgroup::read();
     let recordings = worker::run_lanes(&mut lanes, &labels, &plan, start);
     let finished_unix_ns = host::unix_now_ns();
+    let host_conditions = host_conditions_over(cgroup_before, started_unix_ns, finished_unix_ns);
     let telemetry = sampler.map(telemetry::Sampler::finish);
     if let Some(server) = barrier_server {
         server.join().map_err(|_| Error::new("the barrier server thread failed"))??;
@@ -255,6 +257,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         recordings.iter().enumerate().map(|(i, rec)| lane_result(labels[i], rec)).collect::<Result<Vec<_>>>()?;
     let result = WorkerResult {
         telemetry,
+        host_conditions,
         status: RunStatus {
             complete: errors.is_empty(),
             error: (!errors.is_empty()).then(|| errors.join("; ")),
@@ -312,6 +315,18 @@ pub(super) fn run_config(args: &RunArgs, plan: &LoopPlan, shape: Option<KernelSh
     }
 }
 
+/// The host's conditions over a window that began with `before` (a cgroup snapshot) and ran from `start` to
+/// `end` (Unix ns); `None` where no cgroup could be read.
+pub(super) fn host_conditions_over(
+    before: Option<crate::cgroup::Snapshot>,
+    start: u64,
+    end: u64,
+) -> Option<crate::cgroup::HostConditions> {
+    let (before, after) = (before?, crate::cgroup::read()?);
+    let window_s = end.saturating_sub(start) as f64 / 1e9;
+    Some(crate::cgroup::HostConditions::between(&before, &after, window_s, crate::cgroup::read_load()))
+}
+
 /// A result of this worker with its identity filled in and nothing measured yet.
 pub(super) fn new_result(args: &RunArgs, gpu: GpuIdentity, config: RunConfig) -> WorkerResult {
     WorkerResult {
@@ -331,6 +346,7 @@ pub(super) fn new_result(args: &RunArgs, gpu: GpuIdentity, config: RunConfig) ->
         lanes: vec![],
         telemetry: None,
         tenant: None,
+        host_conditions: None,
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Worker {
     pub telemetry: Option<Telemetry>,
     /// The foreign command it ran as its workload, and how that went.
     pub tenant: Option<TenantReport>,
+    /// Its process's host conditions over the window (cgroup throttling, memory, load).
+    pub host_conditions: Option<crate::cgroup::HostConditions>,
 }
 
 /// Which clock a set of workers is put on one timeline with.
@@ -162,6 +164,7 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
                 device_stamps: lane.device_stamps,
                 telemetry: telemetry.take(),
                 tenant: result.tenant.clone(),
+                host_conditions: result.host_conditions.clone(),
             })
         })
         .collect()

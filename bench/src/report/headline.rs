@@ -29,7 +29,7 @@ fn no_verdict(s: &RunSection, n: u32) -> Option<String> {
             WarningKind::Incomplete => "workers missing or stopped early",
             WarningKind::SpreadOverGpus => "workers on several GPUs",
             WarningKind::Failed => "a phase failed",
-            WarningKind::Conditions => "the GPU's conditions changed (telemetry)",
+            WarningKind::Conditions => "the GPU's or the host's conditions (see the warnings)",
             _ => "a severe warning",
         };
         if !kinds.contains(&word) {

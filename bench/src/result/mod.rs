@@ -18,7 +18,8 @@ pub const FORMAT: &str = "sharebench-result";
 /// Bumped whenever a field changes meaning; readers refuse versions they do not know.
 /// 2: `telemetry` (GPU clocks, throttling, power, processes during the run).
 /// 3: foreign commands as workloads (`run --exec`): `tenant`, `config.command`, lanes without device stamps.
-/// 4: `config.repeat` (which repeat of its configuration a worker measured; absent before: repeat 0).
+/// 4: `config.repeat` (which repeat of its configuration a worker measured; absent before: repeat 0),
+///    `status.terminated` (the signal that stopped it), `host_conditions` (its cgroup over the window).
 /// Versions 1 to 3 are still read.
 pub const SCHEMA_VERSION: u32 = 4;
 /// The oldest version this sharebench reads.
@@ -51,6 +52,10 @@ pub struct WorkerResult {
     /// The foreign command this worker ran as its workload (`run --exec`), and how it went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<tenant::TenantReport>,
+    /// The host's conditions over the measuring window: the worker's cgroup (CPU quota and throttling, memory
+    /// limit, peak, OOM kills) and the node's load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_conditions: Option<crate::cgroup::HostConditions>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -304,6 +309,7 @@ pub mod tests {
             finished_unix_ns: 2,
             telemetry: None,
             tenant: None,
+            host_conditions: None,
             lanes: vec![LaneResult {
                 worker: 0,
                 kernels: 1,

@@ -1,0 +1,291 @@
+//! The host's side of a worker's conditions: its own cgroup's CPU quota, the CPUs it may run on, how often and
+//! how long the quota throttled it over the measuring window, its memory limit, peak and OOM kills (cgroup v2,
+//! and v1 where that is what the node has), and the node's load. A Pod's `limits.cpu` becomes such a quota, and a
+//! worker that waits for its GPU spins on its CPU: throttled, it measures its CPU budget and calls it sharing.
+//!
+//! Parsing is pure (the file texts in, numbers out; tested on texts from v1 and v2 nodes); [`read`] is the one
+//! effect, reading `/proc/self/cgroup`, the cgroup files it names (or the root of the cgroup mount, which is the
+//! container's own cgroup where the runtime gives it a cgroup namespace) and `/proc/loadavg`.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What the cgroup says at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// 2, or 1.
+    pub version: u8,
+    /// The CPU quota in CPUs (`cpu.max` 50000 100000: 0.5); `None`: no quota.
+    pub cpu_quota: Option<f64>,
+    /// The CPUs it may run on (`cpuset.cpus.effective`), as the kernel lists them.
+    pub cpus: Option<String>,
+    /// Periods in which the quota throttled it, and the time throttled (us), since the cgroup began.
+    pub throttled_periods: Option<u64>,
+    pub throttled_us: Option<u64>,
+    pub memory_limit_bytes: Option<u64>,
+    pub memory_peak_bytes: Option<u64>,
+    pub oom_kills: Option<u64>,
+}
+
+/// A worker's host conditions over its measuring window, as stored with its result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostConditions {
+    pub cgroup_version: u8,
+    pub cpu_quota: Option<f64>,
+    pub cpus: Option<String>,
+    /// Throttled periods and seconds during the window.
+    pub throttled_periods: Option<u64>,
+    pub throttled_s: Option<f64>,
+    pub window_s: f64,
+    pub memory_limit_bytes: Option<u64>,
+    pub memory_peak_bytes: Option<u64>,
+    /// OOM kills in its cgroup during the window.
+    pub oom_kills: Option<u64>,
+    /// The node's 1-minute load average at the window's end, and its CPU count.
+    pub load_1m: Option<f64>,
+    pub node_cpus: Option<u32>,
+}
+
+/// Share of its window a worker may spend throttled before its figures are in doubt.
+pub const THROTTLED_SHARE_LIMIT: f64 = 0.02;
+
+impl HostConditions {
+    /// The conditions between two snapshots of one cgroup, `window_s` apart.
+    pub fn between(start: &Snapshot, end: &Snapshot, window_s: f64, load: Option<(f64, u32)>) -> HostConditions {
+        let delta = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
+        HostConditions {
+            cgroup_version: end.version,
+            cpu_quota: end.cpu_quota,
+            cpus: end.cpus.clone(),
+            throttled_periods: delta(start.throttled_periods, end.throttled_periods),
+            throttled_s: delta(start.throttled_us, end.throttled_us).map(|us| us as f64 / 1e6),
+            window_s,
+            memory_limit_bytes: end.memory_limit_bytes,
+            memory_peak_bytes: end.memory_peak_bytes,
+            oom_kills: delta(start.oom_kills, end.oom_kills),
+            load_1m: load.map(|l| l.0),
+            node_cpus: load.map(|l| l.1),
+        }
+    }
+
+    /// What in these conditions puts a worker's figures in doubt, each with its cause and fix.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let (Some(throttled), true) = (self.throttled_s, self.window_s > 0.0) {
+            let share = throttled / self.window_s;
+            if share > THROTTLED_SHARE_LIMIT {
+                let quota = self.cpu_quota.map(|q| format!("{q} CPU")).unwrap_or_else(|| "its quota".into());
+                out.push(format!(
+                    "throttled by its CPU limit ({quota}) for {:.0}% of its window ({:.2} of {:.2} s): the figures measure the CPU quota, not the GPU; raise limits.cpu to at least 1 per worker or drop it",
+                    share * 100.0,
+                    throttled,
+                    self.window_s
+                ));
+            }
+        }
+        if let Some(n) = self.oom_kills.filter(|&n| n > 0) {
+            out.push(format!(
+                "{n} OOM kill(s) in its cgroup during the window: raise limits.memory (peak {})",
+                self.memory_peak_bytes.map(|b| format!("{} MiB", b >> 20)).unwrap_or_else(|| "unknown".into())
+            ));
+        }
+        out
+    }
+}
+
+/// The cgroup paths of this process from `/proc/self/cgroup`: the v2 path (`0::/path`), and per v1 controller.
+pub fn own_paths(proc_self_cgroup: &str) -> (Option<String>, Vec<(String, String)>) {
+    let (mut v2, mut v1) = (None, Vec::new());
+    for line in proc_self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if id == "0" && controllers.is_empty() {
+            v2 = Some(path.to_string());
+        } else {
+            for c in controllers.split(',') {
+                v1.push((c.to_string(), path.to_string()));
+            }
+        }
+    }
+    (v2, v1)
+}
+
+/// `cpu.max` (`max 100000` or `50000 100000`) as CPUs.
+pub fn parse_cpu_max(text: &str) -> Option<f64> {
+    let mut words = text.split_whitespace();
+    let (quota, period) = (words.next()?, words.next()?.parse::<f64>().ok()?);
+    match quota {
+        "max" => None,
+        q => Some(q.parse::<f64>().ok()? / period),
+    }
+}
+
+/// v1 `cpu.cfs_quota_us` and `cpu.cfs_period_us` as CPUs (-1: no quota).
+pub fn parse_cfs(quota_us: &str, period_us: &str) -> Option<f64> {
+    let quota: i64 = quota_us.trim().parse().ok()?;
+    let period: f64 = period_us.trim().parse().ok()?;
+    (quota > 0 && period > 0.0).then(|| quota as f64 / period)
+}
+
+/// One `key value` of a flat keyed file (`cpu.stat`, `memory.events`, `memory.oom_control`).
+pub fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(key).and_then(|rest| rest.trim().parse().ok()))
+}
+
+/// A limit file's bytes (`max`, or v1's huge "unlimited" number, as `None`).
+pub fn parse_limit(text: &str) -> Option<u64> {
+    let n: u64 = text.trim().parse().ok()?;
+    (n < 1 << 60).then_some(n)
+}
+
+/// `/proc/loadavg`'s 1-minute load.
+pub fn parse_load(text: &str) -> Option<f64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// The directory of `path` under `mount`, or the mount itself where that is missing (in a container with its own
+/// cgroup namespace the path is `/`; without one, the host's path may not be visible).
+fn dir_of(mount: &Path, path: &str) -> PathBuf {
+    let dir = mount.join(path.trim_start_matches('/'));
+    if dir.is_dir() {
+        dir
+    } else {
+        mount.to_path_buf()
+    }
+}
+
+fn read_file(dir: &Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(name)).ok()
+}
+
+/// This process's cgroup now (`None` where no cgroup can be read).
+pub fn read() -> Option<Snapshot> {
+    let (v2, v1) = own_paths(&std::fs::read_to_string("/proc/self/cgroup").ok()?);
+    let root = Path::new("/sys/fs/cgroup");
+    if let Some(path) = v2.filter(|_| root.join("cgroup.controllers").exists()) {
+        let dir = dir_of(root, &path);
+        let file = |name| read_file(&dir, name);
+        let stat = file("cpu.stat").unwrap_or_default();
+        return Some(Snapshot {
+            version: 2,
+            cpu_quota: file("cpu.max").as_deref().and_then(parse_cpu_max),
+            cpus: file("cpuset.cpus.effective").map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+            throttled_periods: keyed(&stat, "nr_throttled"),
+            throttled_us: keyed(&stat, "throttled_usec"),
+            memory_limit_bytes: file("memory.max").as_deref().and_then(parse_limit),
+            memory_peak_bytes: file("memory.peak").as_deref().and_then(parse_limit),
+            oom_kills: file("memory.events").as_deref().and_then(|t| keyed(t, "oom_kill")),
+        });
+    }
+    let controller = |name: &str| {
+        let path = v1.iter().find(|(c, _)| c == name).map(|(_, p)| p.as_str())?;
+        Some(dir_of(&root.join(name), path))
+    };
+    let cpu = controller("cpu");
+    let memory = controller("memory");
+    let cpu_file = |name| cpu.as_deref().and_then(|d| read_file(d, name));
+    let mem_file = |name| memory.as_deref().and_then(|d| read_file(d, name));
+    let stat = cpu_file("cpu.stat").unwrap_or_default();
+    Some(Snapshot {
+        version: 1,
+        cpu_quota: match (cpu_file("cpu.cfs_quota_us"), cpu_file("cpu.cfs_period_us")) {
+            (Some(q), Some(p)) => parse_cfs(&q, &p),
+            _ => None,
+        },
+        cpus: controller("cpuset")
+            .and_then(|d| read_file(&d, "cpuset.effective_cpus"))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()),
+        throttled_periods: keyed(&stat, "nr_throttled"),
+        throttled_us: keyed(&stat, "throttled_time").map(|ns| ns / 1000),
+        memory_limit_bytes: mem_file("memory.limit_in_bytes").as_deref().and_then(parse_limit),
+        memory_peak_bytes: mem_file("memory.max_usage_in_bytes").as_deref().and_then(parse_limit),
+        oom_kills: mem_file("memory.oom_control").as_deref().and_then(|t| keyed(t, "oom_kill")),
+    })
+}
+
+/// The node's load and CPU count now.
+pub fn read_load() -> Option<(f64, u32)> {
+    let load = parse_load(&std::fs::read_to_string("/proc/loadavg").ok()?)?;
+    let cpus = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+    Some((load, cpus))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_paths_on_v1_hybrid_and_v2_nodes() {
+        let v1 = "9:name=systemd:/\n4:memory:/kubepods/pod1/abc\n2:cpu,cpuacct:/kubepods/pod1/abc\n0::/\n";
+        let (v2, controllers) = own_paths(v1);
+        assert_eq!(v2.as_deref(), Some("/"));
+        assert!(controllers.contains(&("cpu".into(), "/kubepods/pod1/abc".into())));
+        assert!(controllers.contains(&("cpuacct".into(), "/kubepods/pod1/abc".into())));
+        let (v2, controllers) = own_paths("0::/kubepods.slice/kubepods-pod1.slice/cri-abc.scope\n");
+        assert_eq!(v2.as_deref(), Some("/kubepods.slice/kubepods-pod1.slice/cri-abc.scope"));
+        assert!(controllers.is_empty());
+        assert_eq!(own_paths(""), (None, vec![]));
+    }
+
+    #[test]
+    fn quotas_limits_and_counters_parse_on_both_versions() {
+        // A Pod's limits.cpu: 500m, as kubelet writes it (v2) and as v1 has it.
+        assert_eq!(parse_cpu_max("50000 100000\n"), Some(0.5));
+        assert_eq!(parse_cpu_max("max 100000\n"), None);
+        assert_eq!(parse_cfs("50000\n", "100000\n"), Some(0.5));
+        assert_eq!(parse_cfs("-1\n", "100000\n"), None);
+        let v2_stat = "usage_usec 4012345\nuser_usec 3000000\nsystem_usec 1012345\nnr_periods 40\nnr_throttled 44\nthrottled_usec 2270000\n";
+        assert_eq!((keyed(v2_stat, "nr_throttled"), keyed(v2_stat, "throttled_usec")), (Some(44), Some(2_270_000)));
+        let v1_stat = "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n";
+        assert_eq!(keyed(v1_stat, "throttled_time"), Some(0));
+        assert_eq!(keyed("low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n", "oom_kill"), Some(1));
+        assert_eq!(keyed("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill"), Some(3));
+        assert_eq!(parse_limit("max\n"), None);
+        assert_eq!(parse_limit("9223372036854771712\n"), None, "v1's 'unlimited'");
+        assert_eq!(parse_limit("2147483648\n"), Some(2 << 30));
+        assert_eq!(parse_load("3.52 2.10 1.05 2/812 4242\n"), Some(3.52));
+        assert_eq!(keyed("", "nr_throttled"), None, "a missing file reads as nothing, not zero");
+    }
+
+    #[test]
+    fn a_worker_throttled_for_more_than_a_small_share_of_its_window_is_flagged_with_the_fix() {
+        // Measured on the H200 (facts, 2026-12-01): cpu.max 50000/100000, 2.27 s throttled of a 4 s run.
+        let start = Snapshot {
+            version: 2,
+            cpu_quota: Some(0.5),
+            throttled_periods: Some(3),
+            throttled_us: Some(100_000),
+            ..Default::default()
+        };
+        let end = Snapshot { throttled_periods: Some(47), throttled_us: Some(2_370_000), ..start.clone() };
+        let c = HostConditions::between(&start, &end, 4.0, Some((1.5, 16)));
+        assert_eq!((c.throttled_periods, c.throttled_s), (Some(44), Some(2.27)));
+        let problems = c.problems();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("throttled by its CPU limit (0.5 CPU) for 57% of its window"), "{}", problems[0]);
+        assert!(problems[0].contains("raise limits.cpu"), "{}", problems[0]);
+        // Unlimited, or barely throttled: not flagged.
+        let quiet =
+            HostConditions::between(&start, &Snapshot { throttled_us: Some(110_000), ..start.clone() }, 4.0, None);
+        assert!(quiet.problems().is_empty());
+        assert!(HostConditions::between(&Snapshot::default(), &Snapshot::default(), 4.0, None).problems().is_empty());
+        // An OOM kill during the window.
+        let oom = HostConditions::between(
+            &Snapshot { oom_kills: Some(0), ..Default::default() },
+            &Snapshot { oom_kills: Some(1), memory_peak_bytes: Some(512 << 20), ..Default::default() },
+            4.0,
+            None,
+        );
+        assert!(oom.problems()[0].contains("1 OOM kill(s)") && oom.problems()[0].contains("peak 512 MiB"));
+    }
+
+    #[test]
+    fn this_process_has_readable_conditions_or_none() {
+        // Whatever this machine's layout (v1, hybrid, v2), reading never fails loudly.
+        if let Some(s) = read() {
+            assert!(s.version == 1 || s.version == 2);
+        }
+        let _ = read_load();
+    }
+}
