@@ -204,11 +204,12 @@ pub fn read() -> Option<Snapshot> {
     })
 }
 
-/// The node's load and CPU count now.
+/// The node's load and CPU count now (the CPUs online, not what this process's quota leaves it: the
+/// standard library's `available_parallelism` counts the quota, which is what is being judged).
 pub fn read_load() -> Option<(f64, u32)> {
     let load = parse_load(&std::fs::read_to_string("/proc/loadavg").ok()?)?;
-    let cpus = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
-    Some((load, cpus))
+    let online = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN).ok().flatten()?;
+    Some((load, online as u32))
 }
 
 #[cfg(test)]
