@@ -438,8 +438,8 @@ async fn accept_loop(listener: TcpListener, tx: tokio::sync::mpsc::Sender<Arriva
     let mut next_id = 0u64;
     let mut accept_errors = 0usize;
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
             Err(e) => {
                 accept_errors += 1;
                 if accept_errors <= MAX_LOGGED {
@@ -463,8 +463,6 @@ async fn accept_loop(listener: TcpListener, tx: tokio::sync::mpsc::Sender<Arriva
             }
         }
         queue.push_back((id, task.abort_handle()));
-        drop(queue);
-        let _ = peer;
     }
 }
 
@@ -673,15 +671,7 @@ mod tests {
         s.write_all(ghost.render().as_bytes()).unwrap();
         drop(s);
         std::thread::sleep(Duration::from_millis(300));
-        let joins: Vec<_> = (0..2)
-            .map(|i| {
-                let addr = addr.clone();
-                std::thread::spawn(move || join(&addr, i, &run(2), Duration::from_secs(10)))
-            })
-            .collect();
-        for j in joins {
-            j.join().unwrap().unwrap();
-        }
+        join_all(&addr, 2);
         let arrived = server.join().unwrap().unwrap();
         assert_eq!(arrived.len(), 2, "the run started with both real workers, not the ghost");
     }
@@ -717,6 +707,17 @@ mod tests {
         assert!(err.problem.len() < 300, "the reply is not copied into the error");
     }
 
+    /// Workers 0..n of `run(n)` joining the barrier at `addr` together; their start instants.
+    fn join_all(addr: &str, n: u32) -> Vec<u64> {
+        let joins: Vec<_> = (0..n)
+            .map(|i| {
+                let addr = addr.to_string();
+                std::thread::spawn(move || join(&addr, i, &run(n), Duration::from_secs(10)))
+            })
+            .collect();
+        joins.into_iter().map(|j| j.join().unwrap().unwrap()).collect()
+    }
+
     /// Sends `line` on a fresh connection to `addr` and returns the server's answer.
     fn send_raw(addr: &str, line: &[u8]) -> String {
         use std::io::{BufRead, Write};
@@ -741,15 +742,7 @@ mod tests {
         let other = RunIdentity { run_id: Some("experiment-0".into()), ..run(2) };
         let foreign = Message::Ready { index: 1, host: "other-1".into(), identity: Some(other) };
         assert!(send_raw(&addr, foreign.render().as_bytes()).contains("run id experiment-0"));
-        let joins: Vec<_> = (0..2)
-            .map(|i| {
-                let addr = addr.clone();
-                std::thread::spawn(move || join(&addr, i, &run(2), Duration::from_secs(10)))
-            })
-            .collect();
-        for j in joins {
-            j.join().unwrap().unwrap();
-        }
+        join_all(&addr, 2);
         assert_eq!(server.join().unwrap().unwrap().len(), 2, "neither index was taken by a stranger");
     }
 
@@ -790,13 +783,7 @@ mod tests {
         let listener = bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let server = std::thread::spawn(move || serve(listener, run(3), Duration::from_secs(10)));
-        let joins: Vec<_> = (0..3)
-            .map(|i| {
-                let addr = addr.clone();
-                std::thread::spawn(move || join(&addr, i, &run(3), Duration::from_secs(10)))
-            })
-            .collect();
-        let starts: Vec<u64> = joins.into_iter().map(|j| j.join().unwrap().unwrap()).collect();
+        let starts = join_all(&addr, 3);
         assert!(starts.iter().all(|&s| s == starts[0]));
         assert_eq!(server.join().unwrap().unwrap().len(), 3);
     }
