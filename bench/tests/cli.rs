@@ -92,11 +92,12 @@ fn check_without_a_daemon_reports_time_slicing() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("does not exist"), "{stdout}");
     assert!(stdout.contains("verdict: no daemon: time-slicing"), "{stdout}");
+    // Expecting time-slicing: no daemon, but no GPU either (these tests see no driver), so it cannot be verified.
     let out = sharebench()
         .args(["check", "--expect", "timeslice", "--pipe-dir", dir.path().join("missing").to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
 }
 
 /// A stand-in for an external program: a shell script with this body.
@@ -429,4 +430,16 @@ fn hostile_identities_and_bytes_are_reported_not_crashed_on() {
     let piped = sharebench().args(["report", "-"]).write_stdin(logs).output().unwrap();
     assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
     assert!(String::from_utf8_lossy(&piped.stdout).contains("2/2"), "both results read past the stray byte");
+}
+
+#[test]
+fn check_expecting_time_slicing_does_not_pass_where_no_cuda_context_can_run() {
+    // As a Pod's probe, `check --expect timeslice` must fail a Pod that has no GPU: no daemon is not enough.
+    let out = sharebench()
+        .args(["check", "--expect", "timeslice", "--pipe-dir", "/nonexistent-sharebench"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("no CUDA context could run"), "{stdout}");
 }

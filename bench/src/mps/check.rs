@@ -96,6 +96,10 @@ pub struct Observations {
     pub membership: Option<Membership>,
     /// Why membership was not checked, when it was not.
     pub membership_skipped: Option<String>,
+    /// Whether a CUDA context of this process ran a kernel where no daemon answered (`None`: not tried, as
+    /// when membership was checked, which runs one): time-slicing is verified only on a GPU that works.
+    #[serde(default)]
+    pub context_ran: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -376,6 +380,9 @@ pub fn diagnose(o: Observations) -> CheckReport {
         (Expectation::Mps, SharingVerdict::MpsJoined) => (true, exit::OK),
         (Expectation::Mps, SharingVerdict::MpsNotJoined) => (false, exit::NOT_JOINED),
         (Expectation::Mps, SharingVerdict::NoDaemon) => (false, exit::MPS_BROKEN),
+        // With no daemon, time-slicing is verified only if a context ran: on a machine without a GPU or driver a
+        // probe must not pass.
+        (Expectation::Timeslice, SharingVerdict::NoDaemon) if o.context_ran == Some(false) => (false, exit::ERROR),
         (Expectation::Timeslice, SharingVerdict::NoDaemon | SharingVerdict::MpsNotJoined) => (true, exit::OK),
         (Expectation::Timeslice, SharingVerdict::MpsJoined) => (false, exit::NOT_JOINED),
         (_, SharingVerdict::Unverified) if broken => (false, exit::MPS_BROKEN),
@@ -441,7 +448,7 @@ pub fn run_check(settings: &CheckSettings, probe: impl FnOnce() -> Result<Contex
         _ => None,
     };
     let environment = super::observe::observe_environment();
-    let (mut membership, mut membership_skipped) = (None, None);
+    let (mut membership, mut membership_skipped, mut context_ran) = (None, None, None);
     match (&client, daemon_answers(&answer)) {
         (Some(c), true) => match probe() {
             Ok(probe) => {
@@ -449,7 +456,17 @@ pub fn run_check(settings: &CheckSettings, probe: impl FnOnce() -> Result<Contex
             }
             Err(e) => membership_skipped = Some(format!("could not create a CUDA context: {}", e.problem)),
         },
-        _ => membership_skipped = Some("no daemon answered, so there is nothing to join".into()),
+        _ => {
+            // Nothing to join; but "time-slicing" is an answer only where a CUDA context really runs.
+            let ran = probe();
+            membership_skipped = Some(match &ran {
+                Ok(_) => {
+                    "no daemon answered, so there is nothing to join (a CUDA context ran a kernel: time-slicing)".into()
+                }
+                Err(e) => format!("no daemon answered, and no CUDA context could run: {}", e.problem),
+            });
+            context_ran = Some(ran.is_ok());
+        }
     }
     diagnose(Observations {
         expect: settings.expect,
@@ -463,6 +480,7 @@ pub fn run_check(settings: &CheckSettings, probe: impl FnOnce() -> Result<Contex
         environment,
         membership,
         membership_skipped,
+        context_ran,
     })
 }
 

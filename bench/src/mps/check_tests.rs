@@ -53,6 +53,7 @@ fn observations(expect: Expectation, pipe: PipeDirObservation, answer: Option<Co
         },
         membership: None,
         membership_skipped: Some("no daemon answered, so there is nothing to join".into()),
+        context_ran: Some(true),
     }
 }
 
