@@ -17,6 +17,9 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// How long workers may linger after the barrier failed before they are killed.
 const STUCK_GRACE: Duration = Duration::from_secs(3);
+/// How long workers told to stop (SIGTERM) may take to write what they recorded before they are killed: a
+/// command's stop grace and the write, well inside Kubernetes' 30 s.
+const STOP_GRACE: Duration = Duration::from_secs(20);
 
 extern "C" fn on_interrupt(_: nix::libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
@@ -133,6 +136,10 @@ impl Runner {
             .env(worker::PROGRESS_ENV, "1")
             .env_remove("JOB_COMPLETION_INDEX");
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        // A process group of its own: Ctrl-C in the terminal reaches this process, which tells each worker once
+        // (SIGTERM) to stop and keep what it recorded; a second signal straight from the terminal would end it
+        // before it wrote.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().map_err(|e| Error::new(format!("cannot start worker {}: {e}", spec.label)))?;
         let (progress, tail, reader) = follow(&mut child, self.logs.join(format!("{}.log", spec.label)));
         Ok(ChildWorker { label: spec.label.clone(), child, progress, tail, reader })
@@ -178,12 +185,23 @@ impl Runner {
         let mut failures = Vec::new();
         let mut statuses = vec![None; workers.len()];
         let mut barrier_failed_at: Option<Instant> = None;
+        let mut stopping_since: Option<Instant> = None;
         while statuses.iter().any(|s| s.is_none()) {
-            if interrupted() {
+            if interrupted() && stopping_since.is_none() {
+                // Each worker writes what it recorded, marked terminated, and exits; stragglers are killed.
+                for (w, status) in workers.iter().zip(statuses.iter()) {
+                    if status.is_none() {
+                        let pid = nix::unistd::Pid::from_raw(w.child.id() as i32);
+                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+                    }
+                }
+                failures.push("interrupted: the workers were told to stop and keep what they recorded".to_string());
+                stopping_since = Some(Instant::now());
+            }
+            if stopping_since.is_some_and(|t| t.elapsed() > STOP_GRACE) {
                 for w in workers.iter_mut() {
                     let _ = w.child.kill();
                 }
-                failures.push("interrupted".to_string());
                 break;
             }
             for (w, status) in workers.iter_mut().zip(statuses.iter_mut()) {
