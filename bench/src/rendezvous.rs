@@ -147,7 +147,7 @@ pub fn new_token() -> Result<String> {
 
 /// A short digest of a text (FNV-1a, 64 bits, hex): enough to tell two scenarios apart, not a security measure.
 pub fn digest(text: &str) -> String {
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    let hash = crate::units::fnv1a(text.bytes());
     format!("{hash:016x}")
 }
 

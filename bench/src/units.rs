@@ -86,6 +86,11 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// FNV-1a, 64 bits: a stable short hash for names and digests (not for security).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// The first `n` characters of `text` (never a byte index inside a character).
 pub fn first_chars(text: &str, n: usize) -> &str {
     match text.char_indices().nth(n) {

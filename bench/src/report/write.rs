@@ -19,16 +19,11 @@ pub fn slug(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-/// FNV-1a, 64 bits: a stable short hash for names (not for security).
-fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// The chart folder of one run on one GPU: readable (the run id and the GPU's start, made file-name-safe and
 /// cut to a length any file system takes) and unique (a hash of both in full: `run/1` and `run_1`, or two
 /// MIG-style UUIDs that share their start, never share a folder).
 pub fn run_folder(run: &str, gpu: &str) -> String {
-    let hash = fnv1a(run.bytes().chain([0]).chain(gpu.bytes()));
+    let hash = crate::units::fnv1a(run.bytes().chain([0]).chain(gpu.bytes()));
     let (run, gpu) = (slug(run), slug(gpu));
     format!("runs/{}-{}-{:08x}", crate::units::first_chars(&run, 40), crate::units::first_chars(&gpu, 12), hash as u32)
 }
