@@ -90,6 +90,7 @@ fn main() {
                 barrier: true,
                 mps_active_thread_percentage: None,
                 repeat: 0,
+                sync: Some("spin (auto: no CPU quota)".into()),
                 command_line: vec!["synth_results".into()],
             },
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },

@@ -7,6 +7,7 @@
 //! effect, reading `/proc/self/cgroup`, the cgroup files it names (or the root of the cgroup mount, which is the
 //! container's own cgroup where the runtime gives it a cgroup namespace) and `/proc/loadavg`.
 
+pub use crate::result::host::HostConditions;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -25,72 +26,43 @@ pub struct Snapshot {
     pub memory_limit_bytes: Option<u64>,
     pub memory_peak_bytes: Option<u64>,
     pub oom_kills: Option<u64>,
+    /// CPU the cgroup used since it began (us).
+    pub cpu_usage_us: Option<u64>,
 }
 
-/// A worker's host conditions over its measuring window, as stored with its result.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HostConditions {
-    pub cgroup_version: u8,
-    pub cpu_quota: Option<f64>,
-    pub cpus: Option<String>,
-    /// Throttled periods and seconds during the window.
-    pub throttled_periods: Option<u64>,
-    pub throttled_s: Option<f64>,
-    pub window_s: f64,
-    pub memory_limit_bytes: Option<u64>,
-    pub memory_peak_bytes: Option<u64>,
-    /// OOM kills in its cgroup during the window.
-    pub oom_kills: Option<u64>,
-    /// The node's 1-minute load average at the window's end, and its CPU count.
-    pub load_1m: Option<f64>,
-    pub node_cpus: Option<u32>,
+/// The conditions between two snapshots of one cgroup, `window_s` apart; `worker_cpu_s` is the worker's own CPU
+/// time over the window.
+pub fn conditions_between(
+    start: &Snapshot,
+    end: &Snapshot,
+    window_s: f64,
+    load: Option<(f64, u32)>,
+    worker_cpu_s: Option<f64>,
+) -> HostConditions {
+    let delta = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
+    HostConditions {
+        cgroup_version: end.version,
+        cpu_quota: end.cpu_quota,
+        cpus: end.cpus.clone(),
+        throttled_periods: delta(start.throttled_periods, end.throttled_periods),
+        throttled_s: delta(start.throttled_us, end.throttled_us).map(|us| us as f64 / 1e6),
+        window_s,
+        cgroup_cpu_s: delta(start.cpu_usage_us, end.cpu_usage_us).map(|us| us as f64 / 1e6),
+        worker_cpu_s,
+        memory_limit_bytes: end.memory_limit_bytes,
+        memory_peak_bytes: end.memory_peak_bytes,
+        oom_kills: delta(start.oom_kills, end.oom_kills),
+        load_1m: load.map(|l| l.0),
+        node_cpus: load.map(|l| l.1),
+        gpu_settings: None,
+    }
 }
 
-/// Share of its window a worker may spend throttled before its figures are in doubt.
-pub const THROTTLED_SHARE_LIMIT: f64 = 0.02;
-
-impl HostConditions {
-    /// The conditions between two snapshots of one cgroup, `window_s` apart.
-    pub fn between(start: &Snapshot, end: &Snapshot, window_s: f64, load: Option<(f64, u32)>) -> HostConditions {
-        let delta = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
-        HostConditions {
-            cgroup_version: end.version,
-            cpu_quota: end.cpu_quota,
-            cpus: end.cpus.clone(),
-            throttled_periods: delta(start.throttled_periods, end.throttled_periods),
-            throttled_s: delta(start.throttled_us, end.throttled_us).map(|us| us as f64 / 1e6),
-            window_s,
-            memory_limit_bytes: end.memory_limit_bytes,
-            memory_peak_bytes: end.memory_peak_bytes,
-            oom_kills: delta(start.oom_kills, end.oom_kills),
-            load_1m: load.map(|l| l.0),
-            node_cpus: load.map(|l| l.1),
-        }
-    }
-
-    /// What in these conditions puts a worker's figures in doubt, each with its cause and fix.
-    pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let (Some(throttled), true) = (self.throttled_s, self.window_s > 0.0) {
-            let share = throttled / self.window_s;
-            if share > THROTTLED_SHARE_LIMIT {
-                let quota = self.cpu_quota.map(|q| format!("{q} CPU")).unwrap_or_else(|| "its quota".into());
-                out.push(format!(
-                    "throttled by its CPU limit ({quota}) for {:.0}% of its window ({:.2} of {:.2} s): the figures measure the CPU quota, not the GPU; raise limits.cpu to at least 1 per worker or drop it",
-                    share * 100.0,
-                    throttled,
-                    self.window_s
-                ));
-            }
-        }
-        if let Some(n) = self.oom_kills.filter(|&n| n > 0) {
-            out.push(format!(
-                "{n} OOM kill(s) in its cgroup during the window: raise limits.memory (peak {})",
-                self.memory_peak_bytes.map(|b| format!("{} MiB", b >> 20)).unwrap_or_else(|| "unknown".into())
-            ));
-        }
-        out
-    }
+/// CPU seconds this process has used so far (user and system, all threads).
+pub fn own_cpu_s() -> Option<f64> {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()?;
+    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    Some(seconds(usage.user_time()) + seconds(usage.system_time()))
 }
 
 /// The cgroup paths of this process from `/proc/self/cgroup`: the v2 path (`0::/path`), and per v1 controller.
@@ -175,6 +147,7 @@ pub fn read() -> Option<Snapshot> {
             memory_limit_bytes: file("memory.max").as_deref().and_then(parse_limit),
             memory_peak_bytes: file("memory.peak").as_deref().and_then(parse_limit),
             oom_kills: file("memory.events").as_deref().and_then(|t| keyed(t, "oom_kill")),
+            cpu_usage_us: keyed(&stat, "usage_usec"),
         });
     }
     let controller = |name: &str| {
@@ -201,6 +174,10 @@ pub fn read() -> Option<Snapshot> {
         memory_limit_bytes: mem_file("memory.limit_in_bytes").as_deref().and_then(parse_limit),
         memory_peak_bytes: mem_file("memory.max_usage_in_bytes").as_deref().and_then(parse_limit),
         oom_kills: mem_file("memory.oom_control").as_deref().and_then(|t| keyed(t, "oom_kill")),
+        cpu_usage_us: controller("cpuacct")
+            .and_then(|d| read_file(&d, "cpuacct.usage"))
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .map(|ns| ns / 1000),
     })
 }
 
@@ -260,7 +237,7 @@ mod tests {
             ..Default::default()
         };
         let end = Snapshot { throttled_periods: Some(47), throttled_us: Some(2_370_000), ..start.clone() };
-        let c = HostConditions::between(&start, &end, 4.0, Some((1.5, 16)));
+        let c = conditions_between(&start, &end, 4.0, Some((1.5, 16)), None);
         assert_eq!((c.throttled_periods, c.throttled_s), (Some(44), Some(2.27)));
         let problems = c.problems();
         assert_eq!(problems.len(), 1);
@@ -268,14 +245,15 @@ mod tests {
         assert!(problems[0].contains("raise limits.cpu"), "{}", problems[0]);
         // Unlimited, or barely throttled: not flagged.
         let quiet =
-            HostConditions::between(&start, &Snapshot { throttled_us: Some(110_000), ..start.clone() }, 4.0, None);
+            conditions_between(&start, &Snapshot { throttled_us: Some(110_000), ..start.clone() }, 4.0, None, None);
         assert!(quiet.problems().is_empty());
-        assert!(HostConditions::between(&Snapshot::default(), &Snapshot::default(), 4.0, None).problems().is_empty());
+        assert!(conditions_between(&Snapshot::default(), &Snapshot::default(), 4.0, None, None).problems().is_empty());
         // An OOM kill during the window.
-        let oom = HostConditions::between(
+        let oom = conditions_between(
             &Snapshot { oom_kills: Some(0), ..Default::default() },
             &Snapshot { oom_kills: Some(1), memory_peak_bytes: Some(512 << 20), ..Default::default() },
             4.0,
+            None,
             None,
         );
         assert!(oom.problems()[0].contains("1 OOM kill(s)") && oom.problems()[0].contains("peak 512 MiB"));

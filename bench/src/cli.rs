@@ -94,6 +94,20 @@ pub struct WorkloadArgs {
     /// Seed of the Poisson arrivals (each worker adds its index).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How a worker waits for each kernel: spin (a CPU busy, the soonest answer), yield (spins, giving the CPU up
+    /// between polls), blocking (sleeps until the GPU's interrupt: no CPU, a wake-up's latency added), or auto:
+    /// spin unless the worker's CPU quota is below one CPU per stream, then blocking.
+    #[arg(long, value_enum, default_value = "auto", env = "SHAREBENCH_SYNC")]
+    pub sync: SyncChoice,
+}
+
+/// The `--sync` choices (see `gpu::Waiting`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncChoice {
+    Auto,
+    Spin,
+    Yield,
+    Blocking,
 }
 
 /// How open-loop requests are spaced.
@@ -118,6 +132,8 @@ impl WorkloadArgs {
         if let Some(k) = self.kernels {
             args.extend(["--kernels".to_string(), k.to_string()]);
         }
+        let sync = self.sync.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        args.extend(["--sync".to_string(), sync]);
         args.extend(self.window_args());
         args
     }

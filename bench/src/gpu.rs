@@ -68,6 +68,44 @@ pub fn format_uuid(bytes: &[u8; 16]) -> String {
     format!("GPU-{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
+/// How the host thread waits for its GPU work (the context's scheduling flag): spinning answers soonest and
+/// keeps a CPU busy; yielding spins but gives the CPU up between polls (still runnable: a CPU quota is still
+/// spent); blocking sleeps until the GPU's interrupt wakes it (no CPU while waiting, a wake-up's latency added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    Spin,
+    Yield,
+    Blocking,
+}
+
+impl Waiting {
+    pub fn label(self) -> &'static str {
+        match self {
+            Waiting::Spin => "spin",
+            Waiting::Yield => "yield",
+            Waiting::Blocking => "blocking",
+        }
+    }
+
+    fn flag(self) -> sys::CUctx_flags {
+        match self {
+            Waiting::Spin => sys::CUctx_flags::CU_CTX_SCHED_SPIN,
+            Waiting::Yield => sys::CUctx_flags::CU_CTX_SCHED_YIELD,
+            Waiting::Blocking => sys::CUctx_flags::CU_CTX_SCHED_BLOCKING_SYNC,
+        }
+    }
+}
+
+/// Sets how the primary context of `ordinal` waits, before it is created (cuDevicePrimaryCtxSetFlags).
+fn set_waiting(ordinal: u32, waiting: Waiting) -> Result<()> {
+    cu::init().map_err(|e| driver_error("cuInit", e))?;
+    let device = cu::device::get(ordinal as i32).map_err(|e| driver_error("cuDeviceGet", e))?;
+    // SAFETY: `device` came from cuDeviceGet; the call only records flags for the primary context.
+    unsafe { sys::cuDevicePrimaryCtxSetFlags_v2(device, waiting.flag() as u32) }
+        .result()
+        .map_err(|e| driver_error("setting the context's scheduling flag (cuDevicePrimaryCtxSetFlags)", e))
+}
+
 /// An open device with the sharebench kernels loaded.
 pub struct Gpu {
     ctx: Arc<CudaContext>,
@@ -76,11 +114,20 @@ pub struct Gpu {
 }
 
 impl Gpu {
-    /// Creates (retains) the primary context on device `ordinal` and loads the kernels.
+    /// Creates (retains) the primary context on device `ordinal` and loads the kernels; CUDA chooses how the
+    /// host waits (spin while there are fewer contexts than CPUs, else yield).
     pub fn open(ordinal: u32) -> Result<Gpu> {
+        Gpu::open_waiting(ordinal, None)
+    }
+
+    /// [`Gpu::open`], with the host waiting as `waiting` says.
+    pub fn open_waiting(ordinal: u32, waiting: Option<Waiting>) -> Result<Gpu> {
         let count = visible_gpus()?;
         if ordinal >= count {
             return Err(Error::flag("--gpu", format!("device {ordinal} does not exist ({count} visible)")));
+        }
+        if let Some(waiting) = waiting {
+            set_waiting(ordinal, waiting)?;
         }
         let ctx = CudaContext::new(ordinal as usize).map_err(|e| driver_error("creating the CUDA context", e))?;
         // SAFETY: see the module comment: buffers never cross streams and are read only after a synchronize.
@@ -94,6 +141,21 @@ impl Gpu {
 
     pub fn identity(&self) -> &GpuIdentity {
         &self.identity
+    }
+
+    /// How this context's host threads wait, as the driver reports it (cuCtxGetFlags): `spin`, `yield`,
+    /// `blocking`, or `auto` (CUDA's choice); `None` where it cannot be read.
+    pub fn waiting_in_effect(&self) -> Option<&'static str> {
+        self.ctx.bind_to_thread().ok()?;
+        let mut flags: u32 = 0;
+        // SAFETY: writes one unsigned int for the context bound to this thread.
+        unsafe { sys::cuCtxGetFlags(&mut flags) }.result().ok()?;
+        Some(match flags & sys::CUctx_flags::CU_CTX_SCHED_MASK as u32 {
+            1 => "spin",
+            2 => "yield",
+            4 => "blocking",
+            _ => "auto",
+        })
     }
 
     /// A new stream with buffers for `shape` and room for `capacity` stamps.

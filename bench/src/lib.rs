@@ -11,6 +11,7 @@ pub mod fsio;
 pub mod gpu;
 pub mod host;
 pub mod kubernetes;
+pub mod lifecycle;
 pub mod load;
 pub mod mps;
 pub mod orchestrate;

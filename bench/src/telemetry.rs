@@ -4,6 +4,7 @@
 //! clients) with the memory they hold. NVML (`libnvidia-ml.so.1`) is loaded at run time: where it is missing
 //! the telemetry says so and the run goes on. The only module that touches NVML.
 
+use crate::result::host::GpuSettings;
 use crate::result::telemetry::{GpuProcess, Sample, Telemetry};
 use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
 use nvml_wrapper::enums::device::UsedGpuMemory;
@@ -37,6 +38,60 @@ impl Sampler {
         let _ = self.stop.send(());
         self.thread.join().unwrap_or_else(|_| Telemetry::unavailable("?", "the sampler thread failed".into()))
     }
+}
+
+/// The GPU's settings that change what sharing measures, read only: NVML's compute mode and MIG mode, and the
+/// compute policy's time-slice as `nvidia-smi compute-policy -l` prints it (NVML has no call for it).
+pub fn gpu_settings(uuid: &str) -> GpuSettings {
+    let mut settings = GpuSettings { timeslice: compute_policy(uuid), ..GpuSettings::default() };
+    let device = Nvml::init().map_err(|e| e.to_string()).and_then(|nvml| {
+        let d = nvml.device_by_uuid(uuid).map_err(|e| e.to_string())?;
+        let mode = d.compute_mode().map(|m| compute_mode_label(&m)).map_err(|e| e.to_string());
+        let mig = d.mig_mode().ok().map(|m| if m.current == 1 { "enabled" } else { "disabled" });
+        Ok((mode, mig))
+    });
+    match device {
+        Ok((mode, mig)) => {
+            settings.mig_mode = mig.map(str::to_string);
+            match mode {
+                Ok(m) => settings.compute_mode = Some(m.into()),
+                Err(e) => settings.unreadable = Some(format!("compute mode: {e}")),
+            }
+        }
+        Err(e) => settings.unreadable = Some(format!("NVML: {e}")),
+    }
+    settings
+}
+
+fn compute_mode_label(mode: &nvml_wrapper::enum_wrappers::device::ComputeMode) -> &'static str {
+    use nvml_wrapper::enum_wrappers::device::ComputeMode;
+    match mode {
+        ComputeMode::Default => "default",
+        ComputeMode::ExclusiveThread => "exclusive_thread",
+        ComputeMode::Prohibited => "prohibited",
+        ComputeMode::ExclusiveProcess => "exclusive_process",
+    }
+}
+
+/// `nvidia-smi compute-policy -l -i UUID`, its lines about the time-slice joined; `None` where it cannot run.
+fn compute_policy(uuid: &str) -> Option<String> {
+    let output = std::process::Command::new("nvidia-smi")
+        .args(["compute-policy", "-l", "-i", uuid])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    parse_timeslice(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// The time-slice lines of `nvidia-smi compute-policy -l`'s output (whatever their layout), joined.
+pub fn parse_timeslice(text: &str) -> Option<String> {
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.to_lowercase().contains("timeslice") || l.to_lowercase().contains("time slice"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    (!lines.is_empty()).then(|| crate::units::printable(&lines.join("; ").chars().take(200).collect::<String>()))
 }
 
 fn sample(uuid: &str, origin: Instant, interval: Duration, who: &str, stop: &Receiver<()>) -> Telemetry {

@@ -58,3 +58,8 @@ pub fn describe() -> Option<String> {
         )
     })
 }
+
+/// The termination as a result records it.
+pub fn as_result() -> Option<crate::result::Terminated> {
+    received().map(|(signal, at_unix_ns)| crate::result::Terminated { signal: signal.into(), at_unix_ns })
+}

@@ -52,6 +52,13 @@ pub struct LaneRecording {
     pub error: Option<Error>,
 }
 
+impl LaneRecording {
+    /// A lane that recorded nothing (its worker was stopped before measuring began).
+    pub fn empty(host_base_unix_ns: u64) -> LaneRecording {
+        LaneRecording { records: vec![], histogram: histogram::new_latency_histogram(), host_base_unix_ns, error: None }
+    }
+}
+
 /// Host times of kernels whose device stamps are still on the GPU.
 struct Pending {
     host: Vec<(u64, u64)>,
@@ -157,10 +164,9 @@ pub fn measure_loop(lane: &mut KernelLane, plan: &LoopPlan, start: Instant, lane
         if done {
             break;
         }
-        // SIGTERM (a Pod deleted, a node drained): stop at once; what was recorded is kept and written.
+        // SIGTERM (a Pod deleted, a node drained): stop at once; what was recorded is kept and written, and
+        // the worker's lifecycle marks the result terminated.
         if crate::termination::requested() {
-            let why = crate::termination::describe().unwrap_or_default();
-            error = Some(Error::new(format!("{why} ({launched} kernels)")));
             break;
         }
         // Read the stamps back when the slots are full, at least every FLUSH_EVERY, and before an injected fault

@@ -218,11 +218,11 @@ fn figures_above_the_gpus_own_peak_are_impossible() {
 
 #[test]
 fn a_worker_throttled_by_its_cpu_limit_flags_its_group_as_severe() {
-    use crate::cgroup::{HostConditions, Snapshot};
+    use crate::cgroup::{conditions_between, Snapshot};
     let start = Snapshot { version: 2, cpu_quota: Some(0.5), throttled_us: Some(0), ..Default::default() };
     let end = Snapshot { throttled_us: Some(300_000), ..start.clone() };
     let mut ws = vec![synthetic("mps", 2, 0, 0, 400, 1_500_000, 0), synthetic("mps", 2, 1, 0, 400, 1_500_000, 0)];
-    ws[1].host_conditions = Some(HostConditions::between(&start, &end, 0.6, None));
+    ws[1].host_conditions = Some(conditions_between(&start, &end, 0.6, None, None));
     let a = analyze(&ws);
     let flagged: Vec<&Warning> = a.warnings.iter().filter(|w| w.kind == WarningKind::Conditions).collect();
     assert_eq!(flagged.len(), 1, "{:?}", a.warnings);

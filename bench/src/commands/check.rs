@@ -1,22 +1,11 @@
-//! `sharebench check`, and the verification `run` does before it measures: both go through `verify`.
+//! `sharebench check`: the MPS dial tone, with the diagnosis printed or as JSON. `run` goes through the same
+//! check before it measures (`lifecycle::mode`).
 
 use crate::cli::{CheckArgs, Expect, MpsControlArgs};
 use crate::error::{Error, Result};
 use crate::gpu::{self, Gpu};
-use crate::mps::check::{self, CheckReport, CheckSettings, ContextProbe, Expectation, StepStatus};
-use crate::result::{SharingEvidence, SharingVerdict};
-
-/// Creates the context's footprint on the MPS server: one kernel launched and finished on this GPU.
-fn probe(gpu: &Gpu) -> Result<ContextProbe> {
-    gpu.run_probe_kernel()?;
-    let id = gpu.identity();
-    Ok(ContextProbe {
-        gpu_uuid: id.uuid.clone(),
-        device_sm_count: id.sm_count,
-        context_sm_count: id.context_sm_count,
-        exec_affinity_supported: gpu::exec_affinity_supported(gpu),
-    })
-}
+use crate::lifecycle::mode::probe;
+use crate::mps::check::{self, CheckReport, CheckSettings, Expectation};
 
 /// Runs the check, opening the GPU with `gpu` only when a daemon answers. The opened GPU is handed back so its
 /// context outlives the membership queries (a context that is gone is no longer in the server's client list).
@@ -37,37 +26,6 @@ pub fn check_with(
     (report, opened)
 }
 
-/// `run`'s gate: the measured process must be what its mode says. Returns the evidence for the result file.
-pub fn verify(expect: Expectation, control: &MpsControlArgs, gpu: &Gpu) -> Result<SharingEvidence> {
-    let settings = CheckSettings::new(expect, None, control.mps_control.clone(), control.mps_timeout);
-    let report = check::run_check(&settings, || probe(gpu));
-    let evidence = SharingEvidence {
-        verdict: report.verdict,
-        proof: report.observations.membership.as_ref().and_then(|m| m.proof.clone()),
-        check: serde_json::to_value(&report).ok(),
-    };
-    if report.healthy {
-        return Ok(evidence);
-    }
-    let failing = report.steps.iter().find(|s| s.status == StepStatus::Fail);
-    let wanted = match expect {
-        Expectation::Mps => "an MPS client",
-        Expectation::Timeslice => "NOT an MPS client",
-    };
-    let mut err = Error::new(format!(
-        "refusing to measure: this worker must be {wanted}, but the check says: {}",
-        report.verdict_label
-    ))
-    .exit_code(report.exit_code);
-    if let Some(step) = failing {
-        err = err.observed(format!("{}: {}", step.name, step.summary));
-        if let Some(fix) = &step.fix {
-            err = err.fix(fix.clone());
-        }
-    }
-    Err(err)
-}
-
 pub fn execute(args: &CheckArgs) -> Result<i32> {
     let expect = match args.expect {
         Expect::Mps => Expectation::Mps,
@@ -83,18 +41,4 @@ pub fn execute(args: &CheckArgs) -> Result<i32> {
         print!("{}", check::render(&report));
     }
     Ok(report.exit_code)
-}
-
-/// Maps a worker mode to the check's expectation (`None`: unverified).
-pub fn expectation_for(mode: crate::cli::Mode) -> Option<Expectation> {
-    match mode {
-        crate::cli::Mode::Mps => Some(Expectation::Mps),
-        crate::cli::Mode::Timeslice | crate::cli::Mode::Streams => Some(Expectation::Timeslice),
-        crate::cli::Mode::Unverified => None,
-    }
-}
-
-/// Evidence for a run that was not verified.
-pub fn unverified() -> SharingEvidence {
-    SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None }
 }

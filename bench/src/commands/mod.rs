@@ -3,7 +3,6 @@
 pub mod calibrate;
 pub mod check;
 pub mod compare;
-pub mod exec;
 pub mod plan;
 pub mod report;
 pub mod run;

@@ -1,20 +1,27 @@
-//! `sharebench run`: one worker. Validates its flags, verifies the sharing mode, warms up, meets its peers at
-//! the barrier, runs the closed loop on each lane and writes one result document.
+//! `sharebench run`: one worker. Turns its flags (and its scenario group) into the lifecycle's settings and a
+//! workload, sharebench's kernels or a foreign command (`--exec`), and hands them to `lifecycle::run`.
 
 use crate::arrivals::Arrivals;
-use crate::cli::{self, ArrivalProcess, Mode, RunArgs, WorkloadArgs, DEFAULT_FMA_ITERS};
-use crate::error::{exit, Error, Result};
-use crate::fsio::{self, Overwrite};
-use crate::gpu::Gpu;
-use crate::result::{self, histogram, records, GpuIdentity, LaneResult, RunConfig, RunStatus, WorkerResult};
+use crate::cli::{self, ArrivalProcess, ExecArgs, Mode, RunArgs, TenantArgs, WorkloadArgs, DEFAULT_FMA_ITERS};
+use crate::error::{Error, Result};
+use crate::fsio::Overwrite;
+use crate::lifecycle::command::{self, CommandSettings};
+use crate::lifecycle::kernels::{KernelSettings, Kernels};
+use crate::lifecycle::{self, Barrier, Output, Settings};
+use crate::result::RunConfig;
 use crate::scenario::Scenario;
-use crate::worker::{self, LaneRecording, LoopPlan, Stop};
+use crate::tenant::protocol::env;
+use crate::tenant::session::Settings as SessionSettings;
+use crate::worker::{LoopPlan, Stop};
 use crate::workload::{KernelKind, KernelShape};
-use crate::{host, rendezvous, telemetry, units};
-use std::time::Instant;
+use crate::{host, rendezvous};
+
+use std::time::Duration;
 
 /// Default recorded kernels per worker when neither --kernels nor --duration is given.
 pub const DEFAULT_KERNELS: u64 = 1000;
+/// How far ahead of now a worker without a barrier starts measuring a command (it is ready already).
+const COMMAND_LEAD: Duration = Duration::from_millis(100);
 
 /// The kernel shape the workload flags describe, on a GPU with `sm_count` SMs.
 pub fn shape(args: &WorkloadArgs, sm_count: u32) -> Result<KernelShape> {
@@ -86,7 +93,7 @@ pub fn validate(args: &RunArgs) -> Result<()> {
             ),
         ));
     }
-    super::exec::check_command_needs_exec(&args.foreign)?;
+    check_command_needs_exec(&args.foreign)?;
     if args.foreign.exec && args.mode == Mode::Streams {
         return Err(Error::flag(
             "--mode",
@@ -117,25 +124,6 @@ pub fn validate(args: &RunArgs) -> Result<()> {
 
 pub(super) fn default_run_id() -> String {
     format!("run-{}-{}", host::unix_now_ns() / 1_000_000_000, std::process::id())
-}
-
-/// Starts serving the barrier in the background on worker 0 (every Pod of a Job gets the same arguments).
-pub(super) fn spawn_barrier_server(
-    args: &RunArgs,
-    identity: &rendezvous::RunIdentity,
-) -> Result<Option<std::thread::JoinHandle<Result<()>>>> {
-    let Some(listen) = &args.barrier_listen else { return Ok(None) };
-    if args.worker_index.unwrap_or(0) != 0 {
-        return Ok(None);
-    }
-    let listener = rendezvous::bind(listen)?;
-    let (identity, timeout) = (identity.clone(), barrier_wait(args));
-    Ok(Some(std::thread::spawn(move || rendezvous::serve(listener, identity, timeout).map(|_| ()))))
-}
-
-/// How long the barrier waits for every worker of this run.
-pub(super) fn barrier_wait(args: &RunArgs) -> std::time::Duration {
-    super::exec::barrier_wait(args.barrier_timeout, args.foreign.exec.then_some(&args.foreign.tenant))
 }
 
 /// What this run's workers must agree on at the barrier: their count, the run id, the scenario file's digest.
@@ -206,94 +194,135 @@ pub(super) fn request_active_thread_percentage(mode: Mode, pct: Option<u32>) {
     std::env::set_var(ACTIVE_THREAD_PERCENTAGE, pct.to_string());
 }
 
+/// How long a barrier waits for every worker: with commands (`tenant` given), their time to get ready (load a
+/// model, warm up) comes on top of `base`.
+pub fn barrier_wait(base: Duration, tenant: Option<&TenantArgs>) -> Duration {
+    base + tenant.map_or(Duration::ZERO, |t| t.ready_timeout)
+}
+
+/// A command after `--` is only run with --exec: refused otherwise, rather than silently ignored.
+pub fn check_command_needs_exec(foreign: &ExecArgs) -> Result<()> {
+    if !foreign.exec && !foreign.command.is_empty() {
+        return Err(Error::flag(
+            "--exec",
+            format!("`{}` after `--` is a command to run: add --exec before `--`", foreign.command.join(" ")),
+        ));
+    }
+    Ok(())
+}
+
+/// A command's measured window: --duration (a command is measured for a time, not a count).
+pub fn window_length(plan: &LoopPlan) -> Duration {
+    match plan.stop {
+        Stop::AfterDuration(d) => d,
+        Stop::AfterKernels(_) => command::DEFAULT_WINDOW,
+    }
+}
+
+/// What the command is told: who it is and what to do (the worker adds the pipe directory it verified).
+fn command_env(args: &RunArgs, run_id: &str, window: Duration) -> Vec<(String, String)> {
+    let w = &args.workload;
+    let index = args.worker_index.unwrap_or(0);
+    let mut vars = vec![
+        (env::WORKER_INDEX, index.to_string()),
+        (env::WORKERS, args.workers.to_string()),
+        (env::RUN_ID, run_id.to_string()),
+        (env::MODE, args.mode.label().to_string()),
+        (env::DURATION_S, format!("{}", window.as_secs_f64())),
+        (env::SEED, w.seed.wrapping_add(index as u64).to_string()),
+    ];
+    match w.rate {
+        Some(rate) => {
+            vars.push((env::RATE, rate.to_string()));
+            vars.push((env::ARRIVALS, format!("{:?}", w.arrivals).to_lowercase()));
+        }
+        None => vars.push((env::ARRIVALS, "closed".into())),
+    }
+    if let Some(group) = &args.group {
+        vars.push((env::GROUP, group.clone()));
+    }
+    vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
 pub fn execute(args: &RunArgs) -> Result<i32> {
     let (resolved, active_thread_percentage) = resolve_scenario(args)?;
-    let args = &resolved;
-    validate(args)?;
+    validate(&resolved)?;
+    // The barrier admits the run id as given (none given: none asked for); the result and a command get one
+    // either way.
+    let identity = barrier_identity(&resolved)?;
+    let args = &RunArgs { run_id: Some(resolved.run_id.clone().unwrap_or_else(default_run_id)), ..resolved };
     // Before anything that takes time: as pid 1 of a Pod, SIGTERM would otherwise be ignored.
     crate::termination::install();
     request_active_thread_percentage(args.mode, active_thread_percentage);
-    if args.foreign.exec {
-        return super::exec::execute(args);
-    }
     let worker_index = args.worker_index.unwrap_or(0);
     let mut plan = LoopPlan { fault_after: args.inject_fault_after, ..plan(&args.workload)? };
     if let Arrivals::Poisson { seed, .. } = &mut plan.arrivals {
         *seed = seed.wrapping_add(worker_index as u64);
     }
-    // What this run's workers agree on at the barrier, read once for serving and joining.
-    let identity = barrier_identity(args)?;
-    let barrier_server = spawn_barrier_server(args, &identity)?;
-    let gpu = Gpu::open(args.gpu)?;
-    let shape = shape(&args.workload, gpu.identity().sm_count)?;
-    let sharing = match super::check::expectation_for(args.mode) {
-        Some(expect) => super::check::verify(expect, &args.control, &gpu)?,
-        None => super::check::unverified(),
+    let mut config = run_config(args, &plan);
+    let workload: Box<dyn lifecycle::Workload> = match args.foreign.exec {
+        false => {
+            let lane_index = |i: u32| if args.mode == Mode::Streams { worker_index + i } else { worker_index };
+            let workload_args = args.workload.clone();
+            Box::new(Kernels::new(KernelSettings {
+                mode: args.mode,
+                control: args.control.clone(),
+                gpu: args.gpu,
+                shape: Box::new(move |sm_count| shape(&workload_args, sm_count)),
+                plan,
+                labels: (0..args.streams).map(lane_index).collect(),
+                sync: args.workload.sync,
+            }))
+        }
+        true => {
+            let window = window_length(&plan);
+            (config.kernels, config.duration_s) = (None, Some(window.as_secs_f64()));
+            let run_id = args.run_id.clone().unwrap_or_default();
+            Box::new(command::Command::new(CommandSettings {
+                mode: args.mode,
+                control: args.control.clone(),
+                gpu: args.gpu,
+                command: args.foreign.command.clone(),
+                session: SessionSettings {
+                    ready_timeout: args.foreign.tenant.ready_timeout,
+                    stop_grace: args.foreign.tenant.stop_grace,
+                    reports: !args.foreign.no_report,
+                    window,
+                },
+                env: command_env(args, &run_id, window),
+            }))
+        }
     };
-
-    let mut lanes = (0..args.streams).map(|_| gpu.lane(shape, plan.stamp_capacity())).collect::<Result<Vec<_>>>()?;
-    for lane in &lanes {
-        worker::warm_up(lane, &plan)?;
-    }
-    let start = match &args.barrier {
-        Some(addr) => rendezvous::start_instant(rendezvous::join(addr, worker_index, &identity, args.barrier_timeout)?),
-        None => Instant::now(),
-    };
-    let started_unix_ns = host::unix_now_ns();
-    let lane_index = |i: u32| if args.mode == Mode::Streams { worker_index + i } else { worker_index };
-    let labels: Vec<u32> = (0..args.streams).map(lane_index).collect();
-    let sampler = start_sampler(args, &gpu.identity().uuid, start);
-    let cgroup_before = crate::cgroup::read();
-    let recordings = worker::run_lanes(&mut lanes, &labels, &plan, start);
-    let finished_unix_ns = host::unix_now_ns();
-    let host_conditions = host_conditions_over(cgroup_before, started_unix_ns, finished_unix_ns);
-    let telemetry = sampler.map(telemetry::Sampler::finish);
-    if let Some(server) = barrier_server {
-        server.join().map_err(|_| Error::new("the barrier server thread failed"))??;
-    }
-
-    let errors: Vec<String> = recordings.iter().filter_map(|r| r.error.as_ref().map(|e| e.problem.clone())).collect();
-    let lanes =
-        recordings.iter().enumerate().map(|(i, rec)| lane_result(labels[i], rec)).collect::<Result<Vec<_>>>()?;
-    let result = WorkerResult {
-        telemetry,
-        host_conditions,
-        status: RunStatus {
-            complete: errors.is_empty(),
-            error: (!errors.is_empty()).then(|| errors.join("; ")),
-            terminated: crate::result::Terminated::received(),
+    let settings = Settings {
+        worker_index,
+        identity,
+        barrier: args.barrier.clone().map(|addr| Barrier {
+            addr,
+            listen: args.barrier_listen.clone(),
+            wait: barrier_wait(args.barrier_timeout, args.foreign.exec.then_some(&args.foreign.tenant)),
+        }),
+        lead: if args.foreign.exec { COMMAND_LEAD } else { Duration::ZERO },
+        telemetry: match args.telemetry {
+            cli::Telemetry::Auto => worker_index == 0,
+            cli::Telemetry::On => true,
+            cli::Telemetry::Off => false,
         },
-        sharing,
-        started_unix_ns,
-        finished_unix_ns,
-        lanes,
-        ..new_result(args, gpu.identity().clone(), run_config(args, &plan, Some(shape)))
+        output: Output { path: args.out.clone(), overwrite: Overwrite::from_force(args.force) },
+        result: lifecycle::blank_result(
+            args.run_id.clone().unwrap_or_else(default_run_id),
+            args.mode.label(),
+            args.group.clone(),
+            config,
+        ),
     };
-    summarize(&result, &recordings);
-    write_result(args, &result)?;
-    if let Some(e) = recordings.iter().find_map(|r| r.error.as_ref()) {
-        eprintln!("sharebench: error: the run stopped early; the kernels recorded before that were kept\n  cause: {e}");
-        return Ok(exit::INCOMPLETE);
-    }
-    Ok(exit::OK)
+    lifecycle::run(settings, workload)
 }
 
-/// One telemetry sampler per GPU of the run (worker 0's, or the first worker's on each GPU), on its own thread.
-pub(super) fn start_sampler(args: &RunArgs, uuid: &str, start: Instant) -> Option<telemetry::Sampler> {
-    let worker_index = args.worker_index.unwrap_or(0);
-    let samples = match args.telemetry {
-        cli::Telemetry::Auto => worker_index == 0,
-        cli::Telemetry::On => true,
-        cli::Telemetry::Off => false,
-    };
-    let who = format!("worker {worker_index}");
-    samples.then(|| telemetry::Sampler::start(uuid, start, telemetry::INTERVAL, &who))
-}
-
-/// The configuration a result records: the loop, the run's shape, and the kernel (absent for a command).
-pub(super) fn run_config(args: &RunArgs, plan: &LoopPlan, shape: Option<KernelShape>) -> RunConfig {
+/// The configuration a result records: the loop and the run's shape (the kernel is filled in once the GPU is
+/// open; a command has none).
+fn run_config(args: &RunArgs, plan: &LoopPlan) -> RunConfig {
     RunConfig {
-        shape,
+        shape: None,
         command: args.foreign.exec.then(|| args.foreign.command.clone()),
         kernels: match plan.stop {
             Stop::AfterKernels(n) => Some(n),
@@ -311,88 +340,8 @@ pub(super) fn run_config(args: &RunArgs, plan: &LoopPlan, shape: Option<KernelSh
         barrier: args.barrier.is_some(),
         mps_active_thread_percentage: std::env::var(ACTIVE_THREAD_PERCENTAGE).ok().and_then(|v| v.parse().ok()),
         repeat: args.repeat,
+        sync: None,
         command_line: std::env::args().collect(),
-    }
-}
-
-/// The host's conditions over a window that began with `before` (a cgroup snapshot) and ran from `start` to
-/// `end` (Unix ns); `None` where no cgroup could be read.
-pub(super) fn host_conditions_over(
-    before: Option<crate::cgroup::Snapshot>,
-    start: u64,
-    end: u64,
-) -> Option<crate::cgroup::HostConditions> {
-    let (before, after) = (before?, crate::cgroup::read()?);
-    let window_s = end.saturating_sub(start) as f64 / 1e9;
-    Some(crate::cgroup::HostConditions::between(&before, &after, window_s, crate::cgroup::read_load()))
-}
-
-/// A result of this worker with its identity filled in and nothing measured yet.
-pub(super) fn new_result(args: &RunArgs, gpu: GpuIdentity, config: RunConfig) -> WorkerResult {
-    WorkerResult {
-        format: result::FORMAT.into(),
-        schema_version: result::SCHEMA_VERSION,
-        sharebench_version: env!("CARGO_PKG_VERSION").into(),
-        run_id: args.run_id.clone().unwrap_or_else(default_run_id),
-        mode: args.mode.label().into(),
-        group: args.group.clone(),
-        status: RunStatus { complete: true, error: None, terminated: None },
-        host: host::identity(),
-        gpu,
-        config,
-        sharing: super::check::unverified(),
-        started_unix_ns: 0,
-        finished_unix_ns: 0,
-        lanes: vec![],
-        telemetry: None,
-        tenant: None,
-        host_conditions: None,
-    }
-}
-
-/// Writes the result to --out (atomically, never over a file unless --force) or as one line on stdout.
-pub(super) fn write_result(args: &RunArgs, result: &WorkerResult) -> Result<()> {
-    let line = result.to_json_line();
-    match &args.out {
-        Some(path) => fsio::write_atomic(path, format!("{line}\n").as_bytes(), Overwrite::from_force(args.force)),
-        None => {
-            println!("{line}");
-            Ok(())
-        }
-    }
-}
-
-fn lane_result(worker: u32, rec: &LaneRecording) -> Result<LaneResult> {
-    let encoded = records::encode(&rec.records, rec.host_base_unix_ns)
-        .map_err(|e| Error::new(format!("encoding records: {e}")))?;
-    Ok(LaneResult {
-        worker,
-        kernels: encoded.count,
-        latency_histogram: histogram::to_base64(&rec.histogram),
-        records: encoded,
-        device_stamps: true,
-    })
-}
-
-fn shape_name(config: &RunConfig) -> String {
-    config.shape.map(|s| s.kernel.to_string()).unwrap_or_else(|| "requests".into())
-}
-
-/// One line per lane on stderr, so a person watching sees what was measured.
-fn summarize(result: &WorkerResult, recordings: &[LaneRecording]) {
-    for (lane, rec) in result.lanes.iter().zip(recordings) {
-        let h = &rec.histogram;
-        eprintln!(
-            "sharebench run: {} worker {} on {}: {} kernels {} | latency p50 {} p99 {} max {}",
-            result.mode,
-            lane.worker,
-            result.gpu.name,
-            lane.kernels,
-            shape_name(&result.config),
-            units::format_ns(h.value_at_quantile(0.5) as f64),
-            units::format_ns(h.value_at_quantile(0.99) as f64),
-            units::format_ns(h.max() as f64),
-        );
     }
 }
 

@@ -6,6 +6,7 @@
 //! the serde types and their (de)serialization only; writing files is `fsio`'s job.
 
 pub mod histogram;
+pub mod host;
 pub mod records;
 pub mod telemetry;
 pub mod tenant;
@@ -20,8 +21,10 @@ pub const FORMAT: &str = "sharebench-result";
 /// 3: foreign commands as workloads (`run --exec`): `tenant`, `config.command`, lanes without device stamps.
 /// 4: `config.repeat` (which repeat of its configuration a worker measured; absent before: repeat 0),
 ///    `status.terminated` (the signal that stopped it), `host_conditions` (its cgroup over the window).
-/// Versions 1 to 3 are still read.
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5: `config.sync` (how a worker waited for its kernels), `host_conditions.cgroup_cpu_s` / `worker_cpu_s`
+///    (CPU used over the window) and `host_conditions.gpu_settings` (compute mode, MIG mode, time-slice).
+/// Versions 1 to 4 are still read.
+pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest version this sharebench reads.
 pub const OLDEST_READ: u32 = 1;
 
@@ -55,7 +58,7 @@ pub struct WorkerResult {
     /// The host's conditions over the measuring window: the worker's cgroup (CPU quota and throttling, memory
     /// limit, peak, OOM kills) and the node's load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_conditions: Option<crate::cgroup::HostConditions>,
+    pub host_conditions: Option<host::HostConditions>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,13 +79,6 @@ pub struct Terminated {
     pub at_unix_ns: u64,
 }
 
-impl Terminated {
-    /// The termination this process received, if any.
-    pub fn received() -> Option<Terminated> {
-        crate::termination::received().map(|(signal, at_unix_ns)| Terminated { signal: signal.into(), at_unix_ns })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostIdentity {
     pub hostname: String,
@@ -94,7 +90,7 @@ pub struct HostIdentity {
     pub pod: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GpuIdentity {
     pub name: String,
     /// `GPU-xxxxxxxx-...`, as nvidia-smi prints it.
@@ -146,6 +142,10 @@ pub struct RunConfig {
     /// summarised across them.
     #[serde(default)]
     pub repeat: u32,
+    /// How the worker waited for each kernel (`spin`, `yield`, `blocking`) and why (`auto: ...`); absent for a
+    /// command, and in results written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<String>,
     /// The exact command line.
     pub command_line: Vec<String>,
 }
@@ -302,6 +302,7 @@ pub mod tests {
                 barrier: false,
                 mps_active_thread_percentage: None,
                 repeat: 0,
+                sync: Some("spin (auto: no CPU quota)".into()),
                 command_line: vec!["sharebench".into(), "run".into()],
             },
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },
@@ -324,24 +325,31 @@ pub mod tests {
     fn json_round_trip() {
         let r = sample_result();
         let line = r.to_json_line();
-        assert!(line.starts_with("{\"format\":\"sharebench-result\",\"schema_version\":4,"));
+        assert!(line.starts_with("{\"format\":\"sharebench-result\",\"schema_version\":5,"));
         assert!(!line.contains('\n'));
         assert_eq!(WorkerResult::from_json(&line).unwrap(), r);
     }
 
     #[test]
     fn version_1_results_without_telemetry_still_read() {
-        let old = sample_result().to_json_line().replace("\"schema_version\":4", "\"schema_version\":1");
+        let old = sample_result().to_json_line().replace("\"schema_version\":5", "\"schema_version\":1");
         let r = WorkerResult::from_json(&old).unwrap();
         assert_eq!((r.schema_version, r.telemetry), (1, None));
         assert!(r.lanes[0].device_stamps && r.config.shape.is_some() && r.tenant.is_none());
         // Before version 4 a result names no repeat: it is its run's only one.
         let v3 = sample_result()
             .to_json_line()
-            .replace("\"schema_version\":4", "\"schema_version\":3")
+            .replace("\"schema_version\":5", "\"schema_version\":3")
             .replace(",\"repeat\":0", "");
         assert!(!v3.contains("\"repeat\""));
         assert_eq!(WorkerResult::from_json(&v3).unwrap().config.repeat, 0);
+        // Before version 5 a result does not say how its worker waited.
+        let v4 = sample_result()
+            .to_json_line()
+            .replace("\"schema_version\":5", "\"schema_version\":4")
+            .replace(",\"sync\":\"spin (auto: no CPU quota)\"", "");
+        assert!(!v4.contains("\"sync\""));
+        assert_eq!(WorkerResult::from_json(&v4).unwrap().config.sync, None);
     }
 
     #[test]
@@ -358,7 +366,7 @@ pub mod tests {
     #[test]
     fn foreign_and_future_documents_are_refused_with_a_reason() {
         assert!(WorkerResult::from_json("{\"a\":1}").unwrap_err().contains("not a sharebench result"));
-        let future = sample_result().to_json_line().replace("\"schema_version\":4", "\"schema_version\":99");
+        let future = sample_result().to_json_line().replace("\"schema_version\":5", "\"schema_version\":99");
         assert!(WorkerResult::from_json(&future).unwrap_err().contains("schema_version 99 is not supported"));
         assert!(WorkerResult::from_json("{\"format\":").unwrap_err().contains("not valid JSON"));
         let inconsistent = sample_result().to_json_line().replace("\"kernels\":1,\"latency", "\"kernels\":2,\"latency");

@@ -1,8 +1,8 @@
 //! The part of a result that describes a foreign command run as the workload (`run --exec`): how long it took
 //! to be ready, how it ended, what it reported and what was left out of the window, and how its sharing mode was
-//! verified. Serde types only.
+//! verified (the decision on its process tree). Serde types only.
 
-use crate::tenant::membership::TreeDecision;
+use super::SharingVerdict;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -12,7 +12,8 @@ pub struct TenantReport {
     /// Seconds from its start until it reported `ready` (`None`: it never did).
     pub ready_after_s: Option<f64>,
     /// How it ended: `exited`, `terminated` (by SIGTERM at the window's end), `killed` (it ignored SIGTERM),
-    /// `never-ready` (stopped after --ready-timeout), `exited-before-ready`, `refused` (its mode was wrong).
+    /// `never-ready` (stopped after --ready-timeout), `exited-before-ready`, `stopped-before-ready` (its worker
+    /// was terminated first), `refused` (its mode was wrong).
     pub ending: String,
     /// Its exit status in words (`exit status 0`, `killed by signal 9 (SIGKILL)`).
     pub exit_status: Option<String>,
@@ -69,4 +70,28 @@ impl TenantReport {
     pub fn neighbour_only(&self) -> bool {
         self.requests_in_window == 0
     }
+}
+
+/// A process of the command's tree that holds the GPU's device files open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuProcess {
+    pub pid: u32,
+    pub comm: String,
+    /// Its `CUDA_MPS_PIPE_DIRECTORY` (`None`: unset, or its environment could not be read).
+    pub pipe_dir: Option<String>,
+}
+
+/// The decision, with what it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeDecision {
+    pub verdict: SharingVerdict,
+    /// How MPS membership was proven (`command-pid+namespace`, `command-tree+namespace`), when joined.
+    pub proof: Option<String>,
+    /// Whether the command matches the mode: measure only when true.
+    pub as_expected: bool,
+    /// Client rows of the command (in this namespace, or by pid).
+    pub client_rows: usize,
+    pub gpu_processes: Vec<GpuProcess>,
+    /// The decision in words, with the evidence.
+    pub text: String,
 }

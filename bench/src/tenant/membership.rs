@@ -16,17 +16,8 @@
 //! when nothing else here holds the GPU.
 
 use crate::mps::parse::{ClientRow, ControlAnswer};
+pub use crate::result::tenant::{GpuProcess, TreeDecision};
 use crate::result::SharingVerdict;
-use serde::{Deserialize, Serialize};
-
-/// A process of the command's tree that holds the GPU's device files open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GpuProcess {
-    pub pid: u32,
-    pub comm: String,
-    /// Its `CUDA_MPS_PIPE_DIRECTORY` (`None`: unset, or its environment could not be read).
-    pub pipe_dir: Option<String>,
-}
 
 /// What the worker saw of the command and the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,21 +34,6 @@ pub struct TreeEvidence {
     pub tree: Vec<u32>,
     /// Other processes of this namespace (not the tree, not the worker) holding the GPU; `None`: unreadable.
     pub others_holding_gpu: Option<Vec<u32>>,
-}
-
-/// The decision, with what it rests on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TreeDecision {
-    pub verdict: SharingVerdict,
-    /// How MPS membership was proven (`command-pid+namespace`, `command-tree+namespace`), when joined.
-    pub proof: Option<String>,
-    /// Whether the command matches the mode: measure only when true.
-    pub as_expected: bool,
-    /// Client rows of the command (in this namespace, or by pid).
-    pub client_rows: usize,
-    pub gpu_processes: Vec<GpuProcess>,
-    /// The decision in words, with the evidence.
-    pub text: String,
 }
 
 /// Decides whether the command's tree joined MPS (`expect_mps`) or stayed out of it (time-slicing).

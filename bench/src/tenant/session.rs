@@ -75,6 +75,10 @@ impl Session {
                 self.report.ending = "never-ready".into();
                 false
             }
+            Readiness::Stopped => {
+                self.report.ending = "stopped-before-ready".into();
+                false
+            }
         }
     }
 

@@ -42,9 +42,13 @@ pub enum Ending {
 /// What the worker is waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readiness {
-    Ready { after: Duration },
+    Ready {
+        after: Duration,
+    },
     ExitedFirst(ExitStatus),
     TimedOut,
+    /// The worker was told to stop (SIGTERM) before the command was ready.
+    Stopped,
 }
 
 /// Everything the command reported.
@@ -210,6 +214,9 @@ impl Tenant {
             }
             if Instant::now() >= deadline {
                 return Readiness::TimedOut;
+            }
+            if crate::termination::requested() {
+                return Readiness::Stopped;
             }
         }
     }

@@ -129,7 +129,7 @@ impl Context<'_> {
             true => {
                 let mut a = self.workload.window_args();
                 if self.workload.duration.is_none() {
-                    let window = super::exec::DEFAULT_WINDOW;
+                    let window = crate::lifecycle::command::DEFAULT_WINDOW;
                     a.extend(["--duration".into(), format!("{}ms", window.as_millis())]);
                 }
                 a.push("--exec".into());
@@ -352,7 +352,7 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
     let workload = workload_of(args);
     super::run::plan(&workload)?;
     super::run::shape(&workload, 1)?;
-    super::exec::check_command_needs_exec(&args.foreign)?;
+    super::run::check_command_needs_exec(&args.foreign)?;
     let (modes, streams_note) = modes_for(args)?;
     if let Some(note) = &streams_note {
         eprintln!("sharebench compare: {note}");
@@ -388,7 +388,7 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         runner: Runner {
             exe,
             logs: dir.join("logs"),
-            barrier_timeout: super::exec::barrier_wait(
+            barrier_timeout: super::run::barrier_wait(
                 args.barrier_timeout,
                 args.foreign.exec.then_some(&args.foreign.tenant),
             ),

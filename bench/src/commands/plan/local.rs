@@ -87,7 +87,7 @@ impl Points for LocalPoints {
         let runner = Runner {
             exe: self.exe.clone(),
             logs: point.dir.clone(),
-            barrier_timeout: crate::commands::exec::barrier_wait(
+            barrier_timeout: crate::commands::run::barrier_wait(
                 self.args.barrier_timeout,
                 self.scenario.has_commands().then_some(&self.args.tenant),
             ),

@@ -1,0 +1,100 @@
+//! The host's side of a result: the worker's cgroup and the node over its measuring window (CPU quota and
+//! throttling, CPU used, memory limit, peak and OOM kills, load), and the GPU's settings as NVML reads them
+//! (compute mode, MIG mode) beside the compute policy's time-slice. Serde types, and the pure judgement of what in
+//! them puts a worker's figures in doubt. `cgroup` and `telemetry` fill them; `analysis` turns the problems into
+//! warnings.
+
+use serde::{Deserialize, Serialize};
+
+/// A worker's host conditions over its measuring window, as stored with its result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostConditions {
+    pub cgroup_version: u8,
+    pub cpu_quota: Option<f64>,
+    pub cpus: Option<String>,
+    /// Throttled periods and seconds during the window.
+    pub throttled_periods: Option<u64>,
+    pub throttled_s: Option<f64>,
+    pub window_s: f64,
+    /// CPU seconds the whole cgroup (the Pod's container: the worker and its command) used during the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_cpu_s: Option<f64>,
+    /// CPU seconds the worker process itself used during the window (its waiting, its telemetry, its reading of
+    /// a command's lines): what sharebench costs beside a tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_cpu_s: Option<f64>,
+    pub memory_limit_bytes: Option<u64>,
+    pub memory_peak_bytes: Option<u64>,
+    /// OOM kills in its cgroup during the window.
+    pub oom_kills: Option<u64>,
+    /// The node's 1-minute load average at the window's end, and its CPU count.
+    pub load_1m: Option<f64>,
+    pub node_cpus: Option<u32>,
+    /// The GPU's settings as this worker found them (read only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_settings: Option<GpuSettings>,
+}
+
+/// What the GPU is set to: none of it is changed by sharebench, all of it changes what sharing measures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuSettings {
+    /// NVML's compute mode: `default`, `exclusive_process` (what an MPS daemon wants), `prohibited`.
+    pub compute_mode: Option<String>,
+    /// MIG mode now (`enabled`, `disabled`), where the GPU supports MIG.
+    pub mig_mode: Option<String>,
+    /// The compute policy's time-slice as `nvidia-smi compute-policy -l` prints it, where it could be read.
+    pub timeslice: Option<String>,
+    /// Why a setting could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+/// Share of its window a worker may spend throttled before its figures are in doubt.
+pub const THROTTLED_SHARE_LIMIT: f64 = 0.02;
+
+impl HostConditions {
+    /// CPUs the worker used on average over its window (`None` where not measured).
+    pub fn worker_cpus(&self) -> Option<f64> {
+        (self.window_s > 0.0).then_some(self.worker_cpu_s? / self.window_s)
+    }
+
+    /// What in these conditions puts a worker's figures in doubt, each with its cause and fix.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let (Some(throttled), true) = (self.throttled_s, self.window_s > 0.0) {
+            let share = throttled / self.window_s;
+            if share > THROTTLED_SHARE_LIMIT {
+                let quota = self.cpu_quota.map(|q| format!("{q} CPU")).unwrap_or_else(|| "its quota".into());
+                out.push(format!(
+                    "throttled by its CPU limit ({quota}) for {:.0}% of its window ({:.2} of {:.2} s): the figures measure the CPU quota, not the GPU; raise limits.cpu (a worker that spins, --sync spin, needs 1 CPU per stream) or drop it, or wait with --sync blocking",
+                    share * 100.0,
+                    throttled,
+                    self.window_s
+                ));
+            }
+        }
+        if let Some(n) = self.oom_kills.filter(|&n| n > 0) {
+            out.push(format!(
+                "{n} OOM kill(s) in its cgroup during the window: raise limits.memory (peak {})",
+                self.memory_peak_bytes.map(|b| format!("{} MiB", b >> 20)).unwrap_or_else(|| "unknown".into())
+            ));
+        }
+        if let Some(g) = &self.gpu_settings {
+            if g.compute_mode.as_deref() == Some("prohibited") {
+                out.push("the GPU's compute mode is prohibited: no context can run on it".into());
+            }
+        }
+        out
+    }
+
+    /// What in these conditions a reader should know without doubting the figures.
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(g) = &self.gpu_settings {
+            if g.mig_mode.as_deref() == Some("enabled") {
+                out.push("the GPU is in MIG mode: the figures are of one MIG instance, not the whole GPU".into());
+            }
+        }
+        out
+    }
+}
