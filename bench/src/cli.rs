@@ -502,6 +502,11 @@ pub struct CompareArgs {
     /// through its kernels; the report shows which other workers it took down in each mode.
     #[arg(long, requires = "kernels", conflicts_with = "exec")]
     pub inject_fault: bool,
+    /// With --exec: after every phase, run its commands again with no sharebench worker beside them (this
+    /// process starts them, their protocol lines go to files read afterwards), and report requests/s and p99
+    /// under sharebench against alone: what supervising a tenant costs it (`observer-effect.md`).
+    #[arg(long, requires = "exec")]
+    pub observer_effect: bool,
     #[command(flatten)]
     pub foreign: ExecArgs,
 }

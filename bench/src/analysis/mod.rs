@@ -7,6 +7,7 @@
 pub mod capacity;
 pub mod conditions;
 pub mod figures;
+pub mod observer;
 pub mod overlap;
 pub mod percentile_bounds;
 pub mod repeats;

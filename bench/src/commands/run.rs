@@ -10,7 +10,6 @@ use crate::lifecycle::kernels::{KernelSettings, Kernels};
 use crate::lifecycle::{self, Barrier, Output, Settings};
 use crate::result::RunConfig;
 use crate::scenario::Scenario;
-use crate::tenant::protocol::env;
 use crate::tenant::session::Settings as SessionSettings;
 use crate::worker::{LoopPlan, Stop};
 use crate::workload::{KernelKind, KernelShape};
@@ -219,31 +218,6 @@ pub fn window_length(plan: &LoopPlan) -> Duration {
     }
 }
 
-/// What the command is told: who it is and what to do (the worker adds the pipe directory it verified).
-fn command_env(args: &RunArgs, run_id: &str, window: Duration) -> Vec<(String, String)> {
-    let w = &args.workload;
-    let index = args.worker_index.unwrap_or(0);
-    let mut vars = vec![
-        (env::WORKER_INDEX, index.to_string()),
-        (env::WORKERS, args.workers.to_string()),
-        (env::RUN_ID, run_id.to_string()),
-        (env::MODE, args.mode.label().to_string()),
-        (env::DURATION_S, format!("{}", window.as_secs_f64())),
-        (env::SEED, w.seed.wrapping_add(index as u64).to_string()),
-    ];
-    match w.rate {
-        Some(rate) => {
-            vars.push((env::RATE, rate.to_string()));
-            vars.push((env::ARRIVALS, format!("{:?}", w.arrivals).to_lowercase()));
-        }
-        None => vars.push((env::ARRIVALS, "closed".into())),
-    }
-    if let Some(group) = &args.group {
-        vars.push((env::GROUP, group.clone()));
-    }
-    vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
 pub fn execute(args: &RunArgs) -> Result<i32> {
     let (resolved, active_thread_percentage) = resolve_scenario(args)?;
     validate(&resolved)?;
@@ -289,7 +263,17 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
                     reports: !args.foreign.no_report,
                     window,
                 },
-                env: command_env(args, &run_id, window),
+                env: command::command_env(
+                    command::Identity {
+                        index: worker_index,
+                        workers: args.workers,
+                        run_id: &run_id,
+                        mode: args.mode.label(),
+                        group: args.group.as_deref(),
+                    },
+                    window,
+                    &args.workload,
+                ),
             }))
         }
     };

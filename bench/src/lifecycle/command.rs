@@ -5,11 +5,12 @@
 //! command and turns the requests it reported inside the window into a lane like any other worker's.
 
 use super::{mode, Measured, Prepared, Workload};
-use crate::cli::{Mode, MpsControlArgs};
+use crate::cli::{Mode, MpsControlArgs, WorkloadArgs};
 use crate::error::{exit, Error, Result};
 use crate::gpu::Gpu;
 use crate::result::tenant::{TenantReport, TreeDecision};
 use crate::result::{histogram, LaneResult, SharingEvidence, SharingVerdict};
+use crate::tenant::protocol::env;
 use crate::tenant::session::{Finished, Session, Settings as SessionSettings};
 use crate::tenant::supervise::Tenant;
 use crate::tenant::window::Window;
@@ -19,6 +20,40 @@ use std::time::Duration;
 
 /// The window when neither --duration nor a scenario sets one.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(20);
+
+/// Who a command is in its run.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    pub index: u32,
+    pub workers: u32,
+    pub run_id: &'a str,
+    pub mode: &'a str,
+    pub group: Option<&'a str>,
+}
+
+/// What a command is told (`tenant::protocol::env`): who it is and what to do; its pipe directory is added by
+/// whoever starts it.
+pub fn command_env(who: Identity, window: Duration, workload: &WorkloadArgs) -> Vec<(String, String)> {
+    let mut vars = vec![
+        (env::WORKER_INDEX, who.index.to_string()),
+        (env::WORKERS, who.workers.to_string()),
+        (env::RUN_ID, who.run_id.to_string()),
+        (env::MODE, who.mode.to_string()),
+        (env::DURATION_S, format!("{}", window.as_secs_f64())),
+        (env::SEED, workload.seed.wrapping_add(who.index as u64).to_string()),
+    ];
+    match workload.rate {
+        Some(rate) => {
+            vars.push((env::RATE, rate.to_string()));
+            vars.push((env::ARRIVALS, format!("{:?}", workload.arrivals).to_lowercase()));
+        }
+        None => vars.push((env::ARRIVALS, "closed".into())),
+    }
+    if let Some(group) = who.group {
+        vars.push((env::GROUP, group.to_string()));
+    }
+    vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
 
 /// How the command is run.
 pub struct CommandSettings {

@@ -2,7 +2,7 @@
 //! drives between the steps): start it, wait until it is ready, follow it through the window, stop it, and turn
 //! what it reported into a report and a lane of the result format.
 
-use super::supervise::{self, Ending, Readiness, Tenant};
+use super::supervise::{self, Ending, Readiness, Reported, Tenant};
 use super::window::{self, Window};
 use crate::error::{Error, Result};
 use crate::result::tenant::TenantReport;
@@ -110,7 +110,7 @@ impl Session {
         record_ending(&mut self.report, ending);
         self.report.ran_s = self.launched.elapsed().as_secs_f64();
         let window = self.window.unwrap_or(Window { start_unix_ns: 0, end_unix_ns: 0 });
-        let lane = requests_lane(&self.tenant, &mut self.report, worker, window)?;
+        let lane = requests_lane(&self.tenant.reported, &mut self.report, worker, window)?;
         let problems = problems(&self.report, self.settings, self.ended_early_s);
         Ok(Finished { report: self.report, lane, problems })
     }
@@ -163,8 +163,12 @@ fn record_ending(report: &mut TenantReport, ending: Ending) {
 }
 
 /// Moves what the command reported into the report, cut to `window`, and returns its lane.
-fn requests_lane(tenant: &Tenant, report: &mut TenantReport, worker: u32, window: Window) -> Result<LaneResult> {
-    let reported = &tenant.reported;
+pub fn requests_lane(
+    reported: &Reported,
+    report: &mut TenantReport,
+    worker: u32,
+    window: Window,
+) -> Result<LaneResult> {
     let cut = window::apply(&reported.requests, window);
     report.requests_in_window = cut.records.len() as u64;
     report.requests_before_window = cut.before;

@@ -60,7 +60,28 @@ pub struct Reported {
     pub error_count: u64,
 }
 
-type Line = (u64, u64, std::result::Result<Option<Message>, ProtocolError>);
+/// A protocol line: its number, when it arrived (Unix ns) and what it says.
+pub type Line = (u64, u64, std::result::Result<Option<Message>, ProtocolError>);
+
+impl Reported {
+    /// Keeps what one protocol line says: `ready`, a request, or an error (the first few word for word).
+    pub fn take(&mut self, (number, at, parsed): Line) {
+        match parsed {
+            Ok(Some(Message::Ready)) => {
+                self.ready_at_unix_ns.get_or_insert(at);
+            }
+            Ok(Some(Message::Request(request))) => self.requests.push(Received { at_unix_ns: at, request }),
+            Ok(None) => {}
+            Err(error) => {
+                self.error_count += 1;
+                if self.errors.len() < ERRORS_KEPT {
+                    eprintln!("sharebench: protocol line {number} of the command is not understood: {error}");
+                    self.errors.push(LineError { line: number, error });
+                }
+            }
+        }
+    }
+}
 
 /// A running command.
 pub struct Tenant {
@@ -163,21 +184,8 @@ impl Tenant {
         self.child.id()
     }
 
-    fn take(&mut self, (number, at, parsed): Line) {
-        match parsed {
-            Ok(Some(Message::Ready)) => {
-                self.reported.ready_at_unix_ns.get_or_insert(at);
-            }
-            Ok(Some(Message::Request(request))) => self.reported.requests.push(Received { at_unix_ns: at, request }),
-            Ok(None) => {}
-            Err(error) => {
-                self.reported.error_count += 1;
-                if self.reported.errors.len() < ERRORS_KEPT {
-                    eprintln!("sharebench run: protocol line {number} of the command is not understood: {error}");
-                    self.reported.errors.push(LineError { line: number, error });
-                }
-            }
-        }
+    fn take(&mut self, line: Line) {
+        self.reported.take(line);
     }
 
     /// Takes the lines that arrived within `wait`, and notes whether the command has exited.

@@ -6,6 +6,7 @@
 //! Workers are child processes running `sharebench run` (see `orchestrate`); they meet at a barrier this process
 //! serves on loopback. The private daemon is stopped on every exit path, Ctrl-C included.
 
+mod alone;
 mod placement;
 
 use crate::analysis::{Warning, WarningKind};
@@ -14,6 +15,7 @@ use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::mps::daemon::PrivateDaemon;
 use crate::orchestrate::{self, Runner, WorkerSpec};
+use crate::result::WorkerResult;
 use crate::{gpu, host};
 use placement::{Placement, StreamsProcess};
 use serde::Serialize;
@@ -219,6 +221,52 @@ impl Context<'_> {
             seconds: outcome.seconds,
             failures: outcome.failures,
         })
+    }
+}
+
+impl Context<'_> {
+    /// The phase again with no worker beside its commands (`--observer-effect`); results go to `alone/`, each
+    /// with the GPU its supervised twin recorded.
+    fn run_alone(&self, phase: Phase) -> Result<()> {
+        let specs = self.specs(phase);
+        let tenants = specs
+            .iter()
+            .map(|s| alone::AloneTenant { label: s.label.clone(), env: s.env.clone(), unset: s.unset.clone() })
+            .collect();
+        let run_dir = self.results.parent().unwrap_or(Path::new("."));
+        let tenant = &self.args.foreign.tenant;
+        let phase_alone = alone::AlonePhase {
+            command: &self.args.foreign.command,
+            tenants,
+            mode: phase.mode.label(),
+            run_id: format!("{}-alone", self.run_id),
+            workload: &self.workload,
+            window: self.workload.duration.unwrap_or(crate::lifecycle::command::DEFAULT_WINDOW),
+            ready_timeout: tenant.ready_timeout,
+            stop_grace: tenant.stop_grace,
+            scratch: self.no_mps_dir.with_file_name("alone"),
+            logs: self.runner.logs.join("alone"),
+            repeat: phase.repeat,
+        };
+        eprintln!(
+            "sharebench compare: {} x{} again, its commands alone (--observer-effect)",
+            phase.mode.label(),
+            phase.workers
+        );
+        let results = alone::run(&phase_alone)?;
+        let twin = specs.first().map(|s| self.results.join(format!("{}.json", s.label)));
+        let twin = twin.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| WorkerResult::from_json(&t).ok());
+        let out = run_dir.join("alone");
+        std::fs::create_dir_all(&out).map_err(|e| Error::io("create directory", &out, e))?;
+        for (spec, mut result) in specs.iter().zip(results) {
+            if let Some(twin) = &twin {
+                (result.gpu, result.host.hostname) = (twin.gpu.clone(), twin.host.hostname.clone());
+            }
+            let path = out.join(format!("{}.json", spec.label));
+            let line = format!("{}\n", result.to_json_line());
+            fsio::write_atomic(&path, line.as_bytes(), Overwrite::from_force(self.args.force))?;
+        }
+        Ok(())
     }
 }
 
@@ -436,6 +484,12 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
                 break;
             }
         }
+        if args.observer_effect && !orchestrate::interrupted() {
+            if let Err(e) = ctx.run_alone(*phase) {
+                ran = Err(e);
+                break;
+            }
+        }
     }
     let stopped = stop_daemons(&mut daemons, &ctx.runner.logs, args.fresh_mps_daemon.then_some(args.repeat));
     ran?;
@@ -488,12 +542,36 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         })
         .chain(scope)
         .collect();
-    match super::report::produce(&[results], true, Some(&dir), Overwrite::from_force(true), &notes) {
+    match super::report::produce(std::slice::from_ref(&results), true, Some(&dir), Overwrite::from_force(true), &notes) {
         Ok((_, summary)) => print!("{summary}"),
         Err(e) => eprintln!("sharebench: error: no report: {e}"),
     }
+    if args.observer_effect {
+        match observer_effect(&results, &dir) {
+            Ok(text) => print!("\n{text}"),
+            Err(e) => eprintln!("sharebench: error: no observer-effect table: {e}"),
+        }
+    }
     eprintln!("sharebench compare: finished in {:.1} s", started.elapsed().as_secs_f64());
     Ok(if complete { exit::OK } else { exit::INCOMPLETE })
+}
+
+/// Sets the supervised results beside the alone ones (`--observer-effect`); writes `observer-effect.md` and
+/// `.json` into the run directory and returns the Markdown.
+fn observer_effect(results: &str, dir: &Path) -> Result<String> {
+    let supervised = crate::load::load(&[results.to_string()], true)?;
+    let alone = crate::load::load(&[dir.join("alone").display().to_string()], true)?;
+    let analysis = |ws: &[crate::load::Worker]| crate::analysis::analyze(ws);
+    let rows = crate::analysis::observer::compare(
+        &analysis(&supervised.workers),
+        &analysis(&alone.workers),
+        &supervised.workers,
+    );
+    let text = crate::analysis::observer::render_markdown(&rows);
+    let json = serde_json::to_string_pretty(&rows).map_err(|e| Error::new(e.to_string()))?;
+    fsio::write_atomic(&dir.join("observer-effect.md"), text.as_bytes(), Overwrite::Allow)?;
+    fsio::write_atomic(&dir.join("observer-effect.json"), json.as_bytes(), Overwrite::Allow)?;
+    Ok(text)
 }
 
 #[cfg(test)]

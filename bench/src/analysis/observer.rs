@@ -1,0 +1,150 @@
+//! The observer effect (pure): a tenant's figures under sharebench (a supervising worker per Pod, its barrier,
+//! its telemetry) set against the same tenant alone (`compare --observer-effect`), repeat by repeat, so the ratio
+//! carries its own interval across repeats. The target is a cost within [`TOLERANCE`] in requests/s and p99.
+
+use super::repeats::Spread;
+use super::{Analysis, GroupSummary};
+use crate::load::Worker;
+use serde::Serialize;
+
+/// What sharebench may cost a tenant: 3% of its requests/s and of its p99.
+pub const TOLERANCE: f64 = 0.03;
+
+/// One mode at one Pod count: supervised against alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObserverRow {
+    pub mode: String,
+    pub workers: u32,
+    /// Repeats with both a supervised and an alone measurement.
+    pub repeats: Vec<u32>,
+    pub supervised_per_s: Spread,
+    pub alone_per_s: Spread,
+    /// Supervised over alone, repeat by repeat (1: no cost; below 1: fewer requests under sharebench).
+    pub throughput_ratio: Spread,
+    pub supervised_p99_ns: Option<Spread>,
+    pub alone_p99_ns: Option<Spread>,
+    /// p99 supervised over alone (above 1: slower under sharebench).
+    pub p99_ratio: Option<Spread>,
+    /// CPUs each supervising worker used on average over its window.
+    pub worker_cpus: Option<f64>,
+    /// Whether both medians are within [`TOLERANCE`].
+    pub within_tolerance: bool,
+}
+
+/// Pairs every supervised group with the alone group of the same mode, Pod count and repeat.
+pub fn compare(supervised: &Analysis, alone: &Analysis, supervised_workers: &[Worker]) -> Vec<ObserverRow> {
+    let mut keys: Vec<(String, u32)> = supervised.groups.iter().map(|g| (g.key.mode.clone(), g.key.workers)).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().filter_map(|(mode, workers)| row(&mode, workers, supervised, alone, supervised_workers)).collect()
+}
+
+fn row(mode: &str, workers: u32, supervised: &Analysis, alone: &Analysis, ws: &[Worker]) -> Option<ObserverRow> {
+    let of = |a: &'_ Analysis| -> Vec<GroupSummary> {
+        a.groups.iter().filter(|g| g.key.mode == mode && g.key.workers == workers).cloned().collect()
+    };
+    let (sup, alo) = (of(supervised), of(alone));
+    let pairs: Vec<(&GroupSummary, &GroupSummary)> =
+        sup.iter().filter_map(|s| alo.iter().find(|a| a.repeat == s.repeat).map(|a| (s, a))).collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    let spread = |f: &dyn Fn(&GroupSummary, &GroupSummary) -> Option<f64>| {
+        Spread::of(&pairs.iter().filter_map(|(s, a)| f(s, a)).collect::<Vec<_>>())
+    };
+    let p99 = |g: &GroupSummary| (g.latency.samples > 0).then_some(g.latency.p99_ns as f64);
+    let throughput_ratio = spread(&|s, a| Some(s.kernels_per_s.value / a.kernels_per_s.value))?;
+    let p99_ratio = spread(&|s, a| Some(p99(s)? / p99(a)?));
+    let within = |r: &Spread| (r.median - 1.0).abs() <= TOLERANCE;
+    let cpus: Vec<f64> = ws
+        .iter()
+        .filter(|w| w.mode == mode && w.config.workers == workers)
+        .filter_map(|w| w.host_conditions.as_ref()?.worker_cpus())
+        .collect();
+    Some(ObserverRow {
+        mode: mode.into(),
+        workers,
+        repeats: pairs.iter().map(|(s, _)| s.repeat).collect(),
+        supervised_per_s: spread(&|s, _| Some(s.kernels_per_s.value))?,
+        alone_per_s: spread(&|_, a| Some(a.kernels_per_s.value))?,
+        within_tolerance: within(&throughput_ratio) && p99_ratio.as_ref().is_none_or(within),
+        throughput_ratio,
+        supervised_p99_ns: spread(&|s, _| p99(s)),
+        alone_p99_ns: spread(&|_, a| p99(a)),
+        p99_ratio,
+        worker_cpus: (!cpus.is_empty()).then(|| cpus.iter().sum::<f64>() / cpus.len() as f64),
+    })
+}
+
+/// The rows as a Markdown section: a table and a sentence per row.
+pub fn render_markdown(rows: &[ObserverRow]) -> String {
+    let ratio = |s: &Spread| match s.across {
+        Some(i) => format!("{:.3} [{:.3}, {:.3}]", s.median, i.low, i.high),
+        None => format!("{:.3}", s.median),
+    };
+    let ms = |s: &Option<Spread>| s.as_ref().map(|s| format!("{:.2}", s.median / 1e6)).unwrap_or_else(|| "n/a".into());
+    let mut out = String::from(
+        "# Observer effect: the tenant under sharebench against alone\n\n\
+         Each repeat ran the Pods' commands twice: with a sharebench worker supervising each (as `compare` and a \
+         Job run them), then alone (started by `compare` itself, protocol lines to files read afterwards, no \
+         telemetry). Ratios are supervised over alone, paired repeat by repeat: median [95% interval across \
+         repeats].\n\n\
+         | mode | Pods | repeats | req/s supervised | req/s alone | ratio | p99 ms supervised | p99 ms alone | p99 ratio | worker CPU | verdict |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let verdict = match r.within_tolerance {
+            true => format!("within {:.0}%", TOLERANCE * 100.0),
+            false => format!("OUTSIDE {:.0}%", TOLERANCE * 100.0),
+        };
+        out += &format!(
+            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {verdict} |\n",
+            r.mode,
+            r.workers,
+            r.repeats.len(),
+            r.supervised_per_s.median,
+            r.alone_per_s.median,
+            ratio(&r.throughput_ratio),
+            ms(&r.supervised_p99_ns),
+            ms(&r.alone_p99_ns),
+            r.p99_ratio.as_ref().map(ratio).unwrap_or_else(|| "n/a".into()),
+            r.worker_cpus.map(|c| format!("{c:.3}")).unwrap_or_else(|| "n/a".into()),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::tests::worker_at;
+
+    fn analysis_of(run: &str, mode: &str, repeats: u32) -> (Analysis, Vec<Worker>) {
+        let mut ws = Vec::new();
+        for repeat in 0..repeats {
+            for i in 0..2 {
+                let mut w = worker_at(run, mode, 2, i, 10 + repeat as u64 * 20);
+                w.config.repeat = repeat;
+                ws.push(w);
+            }
+        }
+        (super::super::analyze(&ws), ws)
+    }
+
+    #[test]
+    fn supervised_and_alone_are_paired_by_mode_pods_and_repeat() {
+        let (sup, ws) = analysis_of("run", "mps", 3);
+        let (alone, _) = analysis_of("run-alone", "mps", 3);
+        let rows = compare(&sup, &alone, &ws);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!((r.mode.as_str(), r.workers, r.repeats.len()), ("mps", 2, 3));
+        assert!((r.throughput_ratio.median - 1.0).abs() < 1e-9, "{:?}", r.throughput_ratio);
+        assert!(r.within_tolerance);
+        let text = render_markdown(&rows);
+        assert!(text.contains("| mps | 2 | 3 |") && text.contains("within 3%"), "{text}");
+        // No alone measurement of a configuration: no row for it.
+        let (ts, ts_workers) = analysis_of("run", "timeslice", 1);
+        assert!(compare(&ts, &alone, &ts_workers).is_empty());
+    }
+}

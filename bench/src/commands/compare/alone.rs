@@ -1,0 +1,305 @@
+//! The observer-effect baseline (`compare --exec --observer-effect`): a phase's commands run with no sharebench
+//! worker beside them. This process starts every command itself, in the environment its worker would give it
+//! (the same pipe directory, the same `SHAREBENCH_*` variables), with its protocol lines going to a plain file
+//! instead of a worker's FIFO; it waits until every command has written `ready`, announces one common window,
+//! sleeps until the window's end without reading anything, stops the commands (SIGTERM, SIGKILL after the
+//! grace) and only then reads their files. Nothing samples the GPU and nothing verifies membership, so the
+//! results say `unverified`: they exist to be set beside the supervised phase's (`analysis::observer`).
+//!
+//! Request lines must carry `start_ns`: a file gives no arrival times, and without a start a request's place
+//! in the window cannot be told.
+
+use crate::error::{Error, Result};
+use crate::fsio::{self, Overwrite};
+use crate::lifecycle::command::{self, Identity};
+use crate::result::tenant::TenantReport;
+use crate::result::{RunConfig, RunStatus, WorkerResult};
+use crate::tenant::protocol::{self, env, Message};
+use crate::tenant::session::requests_lane;
+use crate::tenant::supervise::{describe_status, Reported};
+use crate::tenant::window::Window;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// How far ahead of the last `ready` the common window starts.
+const LEAD: Duration = Duration::from_millis(200);
+
+/// One command of the phase: its label, its environment as its worker would set it, and what to unset.
+pub struct AloneTenant {
+    pub label: String,
+    pub env: Vec<(String, std::ffi::OsString)>,
+    pub unset: Vec<String>,
+}
+
+/// The phase's commands and how to run them.
+pub struct AlonePhase<'a> {
+    pub command: &'a [String],
+    pub tenants: Vec<AloneTenant>,
+    pub mode: &'a str,
+    pub run_id: String,
+    pub workload: &'a crate::cli::WorkloadArgs,
+    pub window: Duration,
+    pub ready_timeout: Duration,
+    pub stop_grace: Duration,
+    /// Where the protocol files, start files and logs go.
+    pub scratch: PathBuf,
+    pub logs: PathBuf,
+    pub repeat: u32,
+}
+
+struct Running {
+    child: Child,
+    report: PathBuf,
+    start_file: PathBuf,
+    exited: Option<std::process::ExitStatus>,
+}
+
+/// Runs the phase and returns each command's result (GPU identity and host left blank for the caller).
+pub fn run(phase: &AlonePhase) -> Result<Vec<WorkerResult>> {
+    std::fs::create_dir_all(&phase.scratch).map_err(|e| Error::io("create directory", &phase.scratch, e))?;
+    std::fs::create_dir_all(&phase.logs).map_err(|e| Error::io("create directory", &phase.logs, e))?;
+    let workers = phase.tenants.len() as u32;
+    let launched = Instant::now();
+    let mut running = Vec::new();
+    for (index, tenant) in phase.tenants.iter().enumerate() {
+        running.push(start(phase, tenant, index as u32, workers)?);
+    }
+    let ready = wait_ready(&mut running, phase.ready_timeout);
+    let start_unix_ns = crate::host::unix_now_ns() + LEAD.as_nanos() as u64;
+    let window = Window { start_unix_ns, end_unix_ns: start_unix_ns + phase.window.as_nanos() as u64 };
+    if ready {
+        let text = format!("{} {}\n", window.start_unix_ns, window.end_unix_ns);
+        for r in &running {
+            fsio::write_atomic(&r.start_file, text.as_bytes(), Overwrite::Allow)?;
+        }
+        // Nothing is read while the commands are measured: one sleep to the window's end.
+        let now = crate::host::unix_now_ns();
+        if !crate::orchestrate::interrupted() {
+            std::thread::sleep(Duration::from_nanos(window.end_unix_ns.saturating_sub(now)));
+        }
+    }
+    let endings: Vec<(String, Option<String>)> = running.iter_mut().map(|r| stop(r, phase.stop_grace)).collect();
+    let ran_s = launched.elapsed().as_secs_f64();
+    running
+        .iter()
+        .zip(endings)
+        .enumerate()
+        .map(|(index, (r, ending))| result(phase, index as u32, workers, r, ending, ready.then_some(window), ran_s))
+        .collect()
+}
+
+fn start(phase: &AlonePhase, tenant: &AloneTenant, index: u32, workers: u32) -> Result<Running> {
+    let report = phase.scratch.join(format!("{}.protocol", tenant.label));
+    let start_file = phase.scratch.join(format!("{}.start", tenant.label));
+    let _ = std::fs::remove_file(&start_file);
+    std::fs::File::create(&report).map_err(|e| Error::io("create", &report, e))?;
+    let log_path = phase.logs.join(format!("{}.log", tenant.label));
+    let log = std::fs::File::create(&log_path).map_err(|e| Error::io("create", &log_path, e))?;
+    let who = Identity { index, workers, run_id: &phase.run_id, mode: phase.mode, group: None };
+    let program = phase.command.first().ok_or_else(|| Error::flag("--exec", "needs a command after `--`"))?;
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(&phase.command[1..])
+        .envs(command::command_env(who, phase.window, phase.workload))
+        .envs(tenant.env.iter().map(|(k, v)| (k, v)))
+        .env(env::REPORT, &report)
+        .env(env::START_FILE, &start_file)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| Error::io("open", &log_path, e))?)
+        .stderr(log)
+        .process_group(0);
+    for name in &tenant.unset {
+        cmd.env_remove(name);
+    }
+    let child = cmd.spawn().map_err(|e| Error::new(format!("cannot start `{}`: {e}", phase.command.join(" "))))?;
+    Ok(Running { child, report, start_file, exited: None })
+}
+
+/// Whether a protocol file holds `ready` yet.
+fn says_ready(path: &Path) -> bool {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().any(|l| matches!(protocol::parse_line(l), Ok(Some(Message::Ready))))
+}
+
+/// Waits until every command has written `ready` (false: one exited first, or the timeout passed).
+fn wait_ready(running: &mut [Running], timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if running.iter().all(|r| says_ready(&r.report)) {
+            return true;
+        }
+        for r in running.iter_mut() {
+            r.exited = r.exited.or_else(|| r.child.try_wait().ok().flatten());
+        }
+        if running.iter().any(|r| r.exited.is_some()) || Instant::now() >= deadline || crate::orchestrate::interrupted()
+        {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Stops a command (SIGTERM to its group, SIGKILL after `grace`); returns its ending and exit status.
+fn stop(r: &mut Running, grace: Duration) -> (String, Option<String>) {
+    let group = Pid::from_raw(r.child.id() as i32);
+    if let Some(status) = r.exited.or_else(|| r.child.try_wait().ok().flatten()) {
+        let _ = killpg(group, Signal::SIGKILL);
+        return ("exited".into(), Some(describe_status(&status)));
+    }
+    let _ = killpg(group, Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    let ending = loop {
+        if let Some(status) = r.child.try_wait().ok().flatten() {
+            break ("terminated".into(), Some(describe_status(&status)));
+        }
+        if Instant::now() >= deadline {
+            let _ = killpg(group, Signal::SIGKILL);
+            let _ = r.child.wait();
+            break ("killed".into(), Some("killed by signal 9 (SIGKILL) after ignoring SIGTERM".into()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = killpg(group, Signal::SIGKILL);
+    ending
+}
+
+/// What a protocol file says, each request placed by its own `start_ns` (a file has no arrival times).
+pub fn read_protocol(text: &str) -> Reported {
+    let mut reported = Reported::default();
+    for (i, line) in text.lines().enumerate() {
+        let number = i as u64 + 1;
+        let parsed = match protocol::parse_line(line) {
+            Ok(Some(Message::Request(r))) if r.start_unix_ns.is_none() => Err(protocol::ProtocolError {
+                line: line.chars().take(80).collect(),
+                why: "has no start_ns: the observer-effect baseline reads a file after the run, so a request needs \
+                      its own start time"
+                    .into(),
+            }),
+            other => other,
+        };
+        let at = match &parsed {
+            Ok(Some(Message::Request(r))) => r.start_unix_ns.unwrap_or(0).saturating_add(r.latency_ns),
+            _ => 0,
+        };
+        reported.take((number, at, parsed));
+    }
+    reported
+}
+
+fn result(
+    phase: &AlonePhase,
+    index: u32,
+    workers: u32,
+    r: &Running,
+    (ending, exit_status): (String, Option<String>),
+    window: Option<Window>,
+    ran_s: f64,
+) -> Result<WorkerResult> {
+    let text = std::fs::read_to_string(&r.report).map_err(|e| Error::io("read", &r.report, e))?;
+    let reported = read_protocol(&text);
+    let mut report = TenantReport::new(true);
+    (report.ending, report.exit_status, report.ran_s) = (ending, exit_status, ran_s);
+    let mut problems = Vec::new();
+    if window.is_none() {
+        report.ending = "never-ready".into();
+        problems.push("not every command of the phase wrote ready: nothing was measured".to_string());
+    }
+    let cut = window.unwrap_or(Window { start_unix_ns: 0, end_unix_ns: 0 });
+    let lane = requests_lane(&reported, &mut report, index, cut)?;
+    if report.protocol_errors > 0 {
+        problems.push(format!(
+            "{} protocol line(s) not understood (first: {})",
+            report.protocol_errors,
+            report.protocol_error_lines.first().map(String::as_str).unwrap_or("?")
+        ));
+    }
+    let config = RunConfig {
+        shape: None,
+        command: Some(phase.command.to_vec()),
+        kernels: None,
+        duration_s: Some(phase.window.as_secs_f64()),
+        warmup: 0,
+        arrivals: crate::arrivals::Arrivals::Closed,
+        workers,
+        worker_index: index,
+        streams: 1,
+        barrier: false,
+        mps_active_thread_percentage: None,
+        repeat: phase.repeat,
+        sync: None,
+        command_line: std::env::args().collect(),
+    };
+    let mut result = crate::lifecycle::blank_result(phase.run_id.clone(), phase.mode, None, config);
+    result.status = RunStatus {
+        complete: problems.is_empty(),
+        error: (!problems.is_empty()).then(|| problems.join("; ")),
+        terminated: None,
+    };
+    (result.started_unix_ns, result.finished_unix_ns) = (cut.start_unix_ns, cut.end_unix_ns);
+    result.lanes = vec![lane];
+    result.tenant = Some(report);
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// A tenant in sh: ready, then a request every 10 ms from the window's start until SIGTERM.
+    const FAKE: &str = r#"echo ready >> "$SHAREBENCH_REPORT"
+while [ ! -f "$SHAREBENCH_START_FILE" ]; do sleep 0.01; done
+read s e < "$SHAREBENCH_START_FILE"
+while true; do now=$(date +%s%N); [ "$now" -ge "$s" ] && echo "request latency_ms=1 start_ns=$now" >> "$SHAREBENCH_REPORT"; sleep 0.01; done"#;
+
+    #[test]
+    fn commands_alone_share_one_window_and_their_files_become_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let workload = match crate::cli::Cli::try_parse_from(["sharebench", "run"]).unwrap().command {
+            crate::cli::Command::Run(a) => a.workload,
+            _ => unreachable!(),
+        };
+        let command: Vec<String> = ["sh", "-c", FAKE].iter().map(|s| s.to_string()).collect();
+        let tenant = |i: u32| AloneTenant { label: format!("w2-mps-{i}-r1"), env: vec![], unset: vec![] };
+        let phase = AlonePhase {
+            command: &command,
+            tenants: vec![tenant(0), tenant(1)],
+            mode: "mps",
+            run_id: "compare-1-alone".into(),
+            workload: &workload,
+            window: Duration::from_millis(500),
+            ready_timeout: Duration::from_secs(20),
+            stop_grace: Duration::from_secs(5),
+            scratch: dir.path().join("scratch"),
+            logs: dir.path().join("logs"),
+            repeat: 1,
+        };
+        let results = run(&phase).unwrap();
+        assert_eq!(results.len(), 2);
+        for (i, r) in results.iter().enumerate() {
+            assert!(r.status.complete, "{:?}", r.status);
+            let report = r.tenant.as_ref().unwrap();
+            assert_eq!(report.ending, "terminated", "stopped by SIGTERM at the window's end");
+            assert!(report.requests_in_window >= 1, "{report:?}");
+            assert_eq!((r.config.worker_index, r.config.workers, r.config.repeat), (i as u32, 2, 1));
+            assert_eq!(r.finished_unix_ns - r.started_unix_ns, 500_000_000);
+        }
+        assert_eq!(results[0].started_unix_ns, results[1].started_unix_ns, "one common window");
+    }
+
+    #[test]
+    fn a_protocol_file_places_requests_by_their_own_start_and_refuses_those_without_one() {
+        let text =
+            "ready\nrequest latency_ms=2 start_ns=1000000000\nrequest latency_ms=3\n# note\nrequest latency_ms=x\n";
+        let r = read_protocol(text);
+        assert_eq!(r.ready_at_unix_ns, Some(0));
+        assert_eq!(r.requests.len(), 1);
+        assert_eq!(r.requests[0].span(), (1_000_000_000, 1_002_000_000));
+        assert_eq!(r.error_count, 2);
+        assert_eq!(r.errors[0].line, 3);
+        assert!(r.errors[0].error.to_string().contains("no start_ns"), "{}", r.errors[0].error);
+    }
+}
