@@ -28,6 +28,29 @@ pub struct Snapshot {
     pub oom_kills: Option<u64>,
     /// CPU the cgroup used since it began (us).
     pub cpu_usage_us: Option<u64>,
+    /// The node's CPU time so far (`/proc/stat`), for its busy and stolen shares over the window.
+    pub node_cpu: Option<NodeCpu>,
+}
+
+/// The node's CPU time from `/proc/stat`'s `cpu` line, in clock ticks, all CPUs together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCpu {
+    pub total: u64,
+    /// Not idle and not waiting for I/O.
+    pub busy: u64,
+    /// Taken by the hypervisor for other guests (a cloud VM's noisy neighbours).
+    pub steal: u64,
+}
+
+/// `/proc/stat`'s first line: `cpu user nice system idle iowait irq softirq steal guest guest_nice`.
+pub fn parse_proc_stat(text: &str) -> Option<NodeCpu> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).map(|w| w.parse().ok()).collect::<Option<_>>()?;
+    let get = |i: usize| v.get(i).copied().unwrap_or(0);
+    // guest and guest_nice are already counted in user and nice.
+    let total: u64 = (0..8).map(get).sum();
+    let (idle, iowait, steal) = (get(3), get(4), get(7));
+    Some(NodeCpu { total, busy: total - idle - iowait - steal, steal })
 }
 
 /// The conditions between two snapshots of one cgroup, `window_s` apart; `worker_cpu_s` is the worker's own CPU
@@ -40,6 +63,10 @@ pub fn conditions_between(
     worker_cpu_s: Option<f64>,
 ) -> HostConditions {
     let delta = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
+    let node = start.node_cpu.zip(end.node_cpu).map(|(a, b)| {
+        let total = b.total.saturating_sub(a.total).max(1) as f64;
+        (b.busy.saturating_sub(a.busy) as f64 / total, b.steal.saturating_sub(a.steal) as f64 / total)
+    });
     HostConditions {
         cgroup_version: end.version,
         cpu_quota: end.cpu_quota,
@@ -54,6 +81,8 @@ pub fn conditions_between(
         oom_kills: delta(start.oom_kills, end.oom_kills),
         load_1m: load.map(|l| l.0),
         node_cpus: load.map(|l| l.1),
+        node_busy_share: node.map(|n| n.0),
+        node_steal_share: node.map(|n| n.1),
         gpu_settings: None,
     }
 }
@@ -148,6 +177,7 @@ pub fn read() -> Option<Snapshot> {
             memory_peak_bytes: file("memory.peak").as_deref().and_then(parse_limit),
             oom_kills: file("memory.events").as_deref().and_then(|t| keyed(t, "oom_kill")),
             cpu_usage_us: keyed(&stat, "usage_usec"),
+            node_cpu: read_node_cpu(),
         });
     }
     let controller = |name: &str| {
@@ -178,7 +208,12 @@ pub fn read() -> Option<Snapshot> {
             .and_then(|d| read_file(&d, "cpuacct.usage"))
             .and_then(|t| t.trim().parse::<u64>().ok())
             .map(|ns| ns / 1000),
+        node_cpu: read_node_cpu(),
     })
+}
+
+fn read_node_cpu() -> Option<NodeCpu> {
+    parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 
 /// The node's load and CPU count now (the CPUs online, not what this process's quota leaves it: the
@@ -224,6 +259,9 @@ mod tests {
         assert_eq!(parse_limit("2147483648\n"), Some(2 << 30));
         assert_eq!(parse_load("3.52 2.10 1.05 2/812 4242\n"), Some(3.52));
         assert_eq!(keyed("", "nr_throttled"), None, "a missing file reads as nothing, not zero");
+        let stat = "cpu  100 5 50 800 20 3 2 20 7 0\ncpu0 50 2 25 400 10 1 1 10 0 0\nintr 12\n";
+        assert_eq!(parse_proc_stat(stat), Some(NodeCpu { total: 1000, busy: 160, steal: 20 }));
+        assert_eq!(parse_proc_stat("intr 1\n"), None);
     }
 
     #[test]
@@ -238,6 +276,7 @@ mod tests {
         };
         let end = Snapshot { throttled_periods: Some(47), throttled_us: Some(2_370_000), ..start.clone() };
         let c = conditions_between(&start, &end, 4.0, Some((1.5, 16)), None);
+        assert_eq!((c.node_busy_share, c.node_steal_share), (None, None), "no /proc/stat in these snapshots");
         assert_eq!((c.throttled_periods, c.throttled_s), (Some(44), Some(2.27)));
         let problems = c.problems();
         assert_eq!(problems.len(), 1);

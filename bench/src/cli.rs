@@ -96,7 +96,7 @@ pub struct WorkloadArgs {
     pub seed: u64,
     /// How a worker waits for each kernel: spin (a CPU busy, the soonest answer), yield (spins, giving the CPU up
     /// between polls), blocking (sleeps until the GPU's interrupt: no CPU, a wake-up's latency added), or auto:
-    /// spin unless the worker's CPU quota is below one CPU per stream, then blocking.
+    /// spin unless the worker's CPU quota (a Pod's limits.cpu) is below one CPU per stream plus 0.5, then blocking.
     #[arg(long, value_enum, default_value = "auto", env = "SHAREBENCH_SYNC")]
     pub sync: SyncChoice,
 }

@@ -17,25 +17,37 @@ pub const INTERVAL: Duration = Duration::from_millis(200);
 /// The process lists (the costliest NVML queries) are read every this many samples, and once more at the end.
 pub const PROCESSES_EVERY: usize = 5;
 
-/// A running sampler; [`Sampler::finish`] stops it and returns what it saw.
+/// A sampler thread; [`Sampler::begin`] starts its samples, [`Sampler::finish`] stops it and returns what it saw.
 pub struct Sampler {
-    stop: std::sync::mpsc::Sender<()>,
+    control: std::sync::mpsc::Sender<Control>,
     thread: std::thread::JoinHandle<Telemetry>,
 }
 
+enum Control {
+    /// Sample from now on; times count from this instant (the measuring start).
+    Begin(Instant),
+    Stop,
+}
+
 impl Sampler {
-    /// Samples GPU `uuid` every `interval` from now on; times are counted from `origin` (the measuring start).
-    /// The thread sleeps between samples (no polling), so it takes nothing from the measuring thread but the
-    /// NVML calls themselves (calibrate measures that cost).
-    pub fn start(uuid: &str, origin: Instant, interval: Duration, who: &str) -> Sampler {
-        let (stop, stopped) = std::sync::mpsc::channel();
+    /// Loads NVML and finds GPU `uuid` on a thread of its own, now, so that this cost falls before the measuring
+    /// window (under a Pod's CPU quota it once throttled the window's first 60 ms); sampling waits for
+    /// [`Sampler::begin`]. The thread sleeps between samples (no polling), so it takes nothing from the
+    /// measuring thread but the NVML calls themselves (calibrate measures that cost).
+    pub fn start(uuid: &str, interval: Duration, who: &str) -> Sampler {
+        let (control, commands) = std::sync::mpsc::channel();
         let (uuid, who) = (uuid.to_string(), who.to_string());
-        let thread = std::thread::spawn(move || sample(&uuid, origin, interval, &who, &stopped));
-        Sampler { stop, thread }
+        let thread = std::thread::spawn(move || sample(&uuid, interval, &who, &commands));
+        Sampler { control, thread }
+    }
+
+    /// Starts sampling, with times counted from `origin`.
+    pub fn begin(&self, origin: Instant) {
+        let _ = self.control.send(Control::Begin(origin));
     }
 
     pub fn finish(self) -> Telemetry {
-        let _ = self.stop.send(());
+        let _ = self.control.send(Control::Stop);
         self.thread.join().unwrap_or_else(|_| Telemetry::unavailable("?", "the sampler thread failed".into()))
     }
 }
@@ -94,14 +106,19 @@ pub fn parse_timeslice(text: &str) -> Option<String> {
     (!lines.is_empty()).then(|| crate::units::printable(&lines.join("; ").chars().take(200).collect::<String>()))
 }
 
-fn sample(uuid: &str, origin: Instant, interval: Duration, who: &str, stop: &Receiver<()>) -> Telemetry {
-    let nvml = match Nvml::init() {
-        Ok(nvml) => nvml,
-        Err(e) => return Telemetry::unavailable(who, format!("NVML could not be loaded: {e}")),
+fn sample(uuid: &str, interval: Duration, who: &str, commands: &Receiver<Control>) -> Telemetry {
+    let nvml = Nvml::init();
+    let device = nvml
+        .as_ref()
+        .map_err(|e| format!("NVML could not be loaded: {e}"))
+        .and_then(|nvml| nvml.device_by_uuid(uuid).map_err(|e| format!("NVML does not know GPU {uuid}: {e}")));
+    let origin = match commands.recv() {
+        Ok(Control::Begin(origin)) => origin,
+        Ok(Control::Stop) | Err(_) => return Telemetry::unavailable(who, "stopped before measuring began".into()),
     };
-    let device = match nvml.device_by_uuid(uuid) {
+    let device = match device {
         Ok(d) => d,
-        Err(e) => return Telemetry::unavailable(who, format!("NVML does not know GPU {uuid}: {e}")),
+        Err(e) => return Telemetry::unavailable(who, e),
     };
     let own_pid = std::process::id();
     let mut t = Telemetry {
@@ -146,7 +163,7 @@ fn sample(uuid: &str, origin: Instant, interval: Duration, who: &str, stop: &Rec
             return t;
         }
         // Asleep until the next sample, or until told to stop (then one last sample, process lists included).
-        last = !matches!(stop.recv_timeout(interval), Err(RecvTimeoutError::Timeout));
+        last = !matches!(commands.recv_timeout(interval), Err(RecvTimeoutError::Timeout));
     }
 }
 
@@ -178,7 +195,9 @@ mod tests {
         if Nvml::init().is_ok() {
             return;
         }
-        let t = Sampler::start("GPU-x", Instant::now(), INTERVAL, "worker 0").finish();
+        let sampler = Sampler::start("GPU-x", INTERVAL, "worker 0");
+        sampler.begin(Instant::now());
+        let t = sampler.finish();
         assert!(t.source.starts_with("unavailable: NVML could not be loaded"), "{}", t.source);
         assert!(t.samples.is_empty());
     }

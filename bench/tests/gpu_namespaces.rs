@@ -189,3 +189,57 @@ fn sigterm_to_a_worker_as_pid_1_keeps_what_it_measured() {
     assert!(r["lanes"][0]["kernels"].as_u64().unwrap() > 100, "what was measured is kept");
     eprintln!("SIGTERM as pid 1: exited after {took:?} with {status:?}, {} kernels kept", r["lanes"][0]["kernels"]);
 }
+
+/// A worker in a cgroup v2 of its own with `cpu.max QUOTA 100000`, as kubelet makes one for a Pod's limits.cpu.
+fn run_in_cgroup(name: &str, quota: &str, sync: &str, dir: &Path) -> serde_json::Value {
+    let cgroup = Path::new("/sys/fs/cgroup").join(format!("sharebench-test-{name}-{}", std::process::id()));
+    let _ = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+cpu");
+    std::fs::create_dir_all(&cgroup).unwrap();
+    std::fs::write(cgroup.join("cpu.max"), format!("{quota} 100000")).unwrap();
+    let out = dir.join(format!("{name}.json"));
+    let script = format!("echo $$ > {}/cgroup.procs && exec \"$0\" \"$@\"", cgroup.display());
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .arg(common::binary())
+        .args(["run", "--mode", "timeslice", "--kernel", "fma", "--blocks", "16", "--duration", "2s"])
+        .args(["--sync", sync, "--out", out.to_str().unwrap()])
+        .env("CUDA_MPS_PIPE_DIRECTORY", dir.join("no-mps"))
+        .env_remove("JOB_COMPLETION_INDEX")
+        .status()
+        .unwrap();
+    let _ = std::fs::remove_dir(&cgroup);
+    assert!(status.success(), "{name}: {status:?}");
+    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+}
+
+fn report_text(result: &Path) -> String {
+    let out = common::sharebench().arg("report").arg(result).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU, root and cgroup v2"]
+fn a_spinning_worker_under_a_small_cpu_limit_is_flagged_and_auto_waits_blocking_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    // limits.cpu 500m: a worker that spins for its kernels is throttled, and the report says so (measured on an
+    // H200: 48-51% of the window).
+    let spin = run_in_cgroup("spin", "50000", "spin", dir.path());
+    let h = &spin["host_conditions"];
+    assert_eq!(h["cpu_quota"], 0.5, "{h}");
+    let throttled = h["throttled_s"].as_f64().unwrap() / h["window_s"].as_f64().unwrap();
+    assert!(throttled > 0.02, "spinning at 0.5 CPU throttled only {throttled}: {h}");
+    let text = report_text(&dir.path().join("spin.json"));
+    assert!(text.contains("throttled by its CPU limit (0.5 CPU)"), "{text}");
+    // The default (auto) sees the quota and waits blocking (about 0.09 CPU): not throttled, not flagged. (At
+    // 200m it still was, for a tenth of its window: its read-backs and telemetry come in bursts.)
+    let auto = run_in_cgroup("auto", "50000", "auto", dir.path());
+    assert!(
+        auto["config"]["sync"].as_str().unwrap().starts_with("blocking (auto: CPU quota 0.5"),
+        "{}",
+        auto["config"]
+    );
+    let h = &auto["host_conditions"];
+    let throttled = h["throttled_s"].as_f64().unwrap() / h["window_s"].as_f64().unwrap();
+    assert!(throttled <= 0.02, "blocking at 0.5 CPU throttled {throttled}: {h}");
+    assert!(!report_text(&dir.path().join("auto.json")).contains("throttled by its CPU limit"));
+}

@@ -27,6 +27,9 @@ pub struct ObserverRow {
     pub p99_ratio: Option<Spread>,
     /// CPUs each supervising worker used on average over its window.
     pub worker_cpus: Option<f64>,
+    /// The node's busy and stolen (hypervisor) shares of CPU time over the supervised windows, on average.
+    pub node_busy_share: Option<f64>,
+    pub node_steal_share: Option<f64>,
     /// Whether both medians are within [`TOLERANCE`].
     pub within_tolerance: bool,
 }
@@ -56,11 +59,15 @@ fn row(mode: &str, workers: u32, supervised: &Analysis, alone: &Analysis, ws: &[
     let throughput_ratio = spread(&|s, a| Some(s.kernels_per_s.value / a.kernels_per_s.value))?;
     let p99_ratio = spread(&|s, a| Some(p99(s)? / p99(a)?));
     let within = |r: &Spread| (r.median - 1.0).abs() <= TOLERANCE;
-    let cpus: Vec<f64> = ws
+    let conditions: Vec<&crate::result::host::HostConditions> = ws
         .iter()
         .filter(|w| w.mode == mode && w.config.workers == workers)
-        .filter_map(|w| w.host_conditions.as_ref()?.worker_cpus())
+        .filter_map(|w| w.host_conditions.as_ref())
         .collect();
+    let mean = |f: &dyn Fn(&crate::result::host::HostConditions) -> Option<f64>| {
+        let v: Vec<f64> = conditions.iter().filter_map(|c| f(c)).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
     Some(ObserverRow {
         mode: mode.into(),
         workers,
@@ -72,7 +79,9 @@ fn row(mode: &str, workers: u32, supervised: &Analysis, alone: &Analysis, ws: &[
         supervised_p99_ns: spread(&|s, _| p99(s)),
         alone_p99_ns: spread(&|_, a| p99(a)),
         p99_ratio,
-        worker_cpus: (!cpus.is_empty()).then(|| cpus.iter().sum::<f64>() / cpus.len() as f64),
+        worker_cpus: mean(&|c| c.worker_cpus()),
+        node_busy_share: mean(&|c| c.node_busy_share),
+        node_steal_share: mean(&|c| c.node_steal_share),
     })
 }
 
@@ -89,8 +98,8 @@ pub fn render_markdown(rows: &[ObserverRow]) -> String {
          Job run them), then alone (started by `compare` itself, protocol lines to files read afterwards, no \
          telemetry). Ratios are supervised over alone, paired repeat by repeat: median [95% interval across \
          repeats].\n\n\
-         | mode | Pods | repeats | req/s supervised | req/s alone | ratio | p99 ms supervised | p99 ms alone | p99 ratio | worker CPU | verdict |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+         | mode | Pods | repeats | req/s supervised | req/s alone | ratio | p99 ms supervised | p99 ms alone | p99 ratio | worker CPU | node busy / steal | verdict |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let verdict = match r.within_tolerance {
@@ -98,7 +107,7 @@ pub fn render_markdown(rows: &[ObserverRow]) -> String {
             false => format!("OUTSIDE {:.0}%", TOLERANCE * 100.0),
         };
         out += &format!(
-            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {verdict} |\n",
+            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {verdict} |\n",
             r.mode,
             r.workers,
             r.repeats.len(),
@@ -109,6 +118,10 @@ pub fn render_markdown(rows: &[ObserverRow]) -> String {
             ms(&r.alone_p99_ns),
             r.p99_ratio.as_ref().map(ratio).unwrap_or_else(|| "n/a".into()),
             r.worker_cpus.map(|c| format!("{c:.3}")).unwrap_or_else(|| "n/a".into()),
+            match (r.node_busy_share, r.node_steal_share) {
+                (Some(b), Some(s)) => format!("{:.0}% / {:.1}%", b * 100.0, s * 100.0),
+                _ => "n/a".into(),
+            },
         );
     }
     out

@@ -120,7 +120,8 @@ pub fn measure(gpu: &mut Gpu) -> Result<Calibration> {
     for _ in 0..15 {
         minimal.push(gpu::minimal_round_trip(&tiny_lane, n as u32)?.as_nanos() as f64 / n as f64);
         recorded.push(recorded_loop(&mut tiny_lane)?);
-        let sampler = telemetry::Sampler::start(&id.uuid, Instant::now(), telemetry::INTERVAL, "calibrate");
+        let sampler = telemetry::Sampler::start(&id.uuid, telemetry::INTERVAL, "calibrate");
+        sampler.begin(Instant::now());
         sampled.push(recorded_loop(&mut tiny_lane)?);
         telemetry_source = sampler.finish().source;
     }

@@ -107,13 +107,16 @@ pub fn run(settings: Settings, mut workload: Box<dyn Workload>) -> Result<i32> {
     let mut problems = Vec::new();
     let (mut measured_window, mut stopped_at_barrier) = (false, false);
     if prepared.ready {
+        // NVML is loaded before the barrier: its cost falls outside the window.
+        let sampler = settings.telemetry.then(|| {
+            let who = format!("worker {}", settings.worker_index);
+            telemetry::Sampler::start(&result.gpu.uuid, telemetry::INTERVAL, &who)
+        });
         match start(&settings) {
             Ok(start_unix_ns) => {
-                let sampler = settings.telemetry.then(|| {
-                    let who = format!("worker {}", settings.worker_index);
-                    let origin = rendezvous::start_instant(start_unix_ns);
-                    telemetry::Sampler::start(&result.gpu.uuid, origin, telemetry::INTERVAL, &who)
-                });
+                if let Some(s) = &sampler {
+                    s.begin(rendezvous::start_instant(start_unix_ns));
+                }
                 let (cgroup_before, cpu_before) = (cgroup::read(), cgroup::own_cpu_s());
                 let end_unix_ns = workload.measure(start_unix_ns)?;
                 let mut conditions = host_conditions(cgroup_before, cpu_before, start_unix_ns, end_unix_ns);

@@ -14,8 +14,15 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// File names sharebench writes that hold no worker result.
-pub const OWN_OUTPUTS: &[&str] =
-    &["report.json", "trace.json", "compare.json", "plan.json", "calibrate.json", "point-patch.json"];
+pub const OWN_OUTPUTS: &[&str] = &[
+    "report.json",
+    "trace.json",
+    "compare.json",
+    "plan.json",
+    "calibrate.json",
+    "point-patch.json",
+    "observer-effect.json",
+];
 
 /// What a walk of a directory found.
 #[derive(Debug, Default, PartialEq, Eq)]

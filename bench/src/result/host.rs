@@ -30,6 +30,12 @@ pub struct HostConditions {
     /// The node's 1-minute load average at the window's end, and its CPU count.
     pub load_1m: Option<f64>,
     pub node_cpus: Option<u32>,
+    /// Share of the node's CPU time over the window that was busy, and that the hypervisor took for other
+    /// guests (steal: on a cloud VM, its neighbours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_busy_share: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_steal_share: Option<f64>,
     /// The GPU's settings as this worker found them (read only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_settings: Option<GpuSettings>,
@@ -51,6 +57,8 @@ pub struct GpuSettings {
 
 /// Share of its window a worker may spend throttled before its figures are in doubt.
 pub const THROTTLED_SHARE_LIMIT: f64 = 0.02;
+/// Share of the node's CPU time the hypervisor may take before the figures are in doubt.
+pub const STEAL_SHARE_LIMIT: f64 = 0.02;
 
 impl HostConditions {
     /// CPUs the worker used on average over its window (`None` where not measured).
@@ -77,6 +85,12 @@ impl HostConditions {
             out.push(format!(
                 "{n} OOM kill(s) in its cgroup during the window: raise limits.memory (peak {})",
                 self.memory_peak_bytes.map(|b| format!("{} MiB", b >> 20)).unwrap_or_else(|| "unknown".into())
+            ));
+        }
+        if let Some(steal) = self.node_steal_share.filter(|&s| s > STEAL_SHARE_LIMIT) {
+            out.push(format!(
+                "the hypervisor took {:.0}% of the node's CPU time during the window (steal): the figures move with the host's other guests; measure on a node with dedicated CPUs, or repeat and compare",
+                steal * 100.0
             ));
         }
         if let Some(g) = &self.gpu_settings {

@@ -254,8 +254,10 @@ impl Context<'_> {
             phase.workers
         );
         let results = alone::run(&phase_alone)?;
-        let twin = specs.first().map(|s| self.results.join(format!("{}.json", s.label)));
-        let twin = twin.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| WorkerResult::from_json(&t).ok());
+        // The GPU as the supervised twin recorded it (run after this one in odd repeats: then an earlier phase's).
+        let read = |p: PathBuf| std::fs::read_to_string(p).ok().and_then(|t| WorkerResult::from_json(&t).ok());
+        let earlier = || std::fs::read_dir(&self.results).ok()?.flatten().find_map(|e| read(e.path()));
+        let twin = specs.first().and_then(|s| read(self.results.join(format!("{}.json", s.label)))).or_else(earlier);
         let out = run_dir.join("alone");
         std::fs::create_dir_all(&out).map_err(|e| Error::io("create directory", &out, e))?;
         for (spec, mut result) in specs.iter().zip(results) {
@@ -477,6 +479,19 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
                 }
             }
         }
+        // With --observer-effect the pair's order alternates (supervised first in even repeats, alone first in
+        // odd ones), so neither side always follows the other.
+        let alone_first = args.observer_effect && phase.repeat % 2 == 1;
+        let alone = |ctx: &Context| match args.observer_effect && !orchestrate::interrupted() {
+            true => ctx.run_alone(*phase),
+            false => Ok(()),
+        };
+        if alone_first {
+            if let Err(e) = alone(&ctx) {
+                ran = Err(e);
+                break;
+            }
+        }
         match ctx.run_phase(*phase) {
             Ok(o) => outcomes.push(o),
             Err(e) => {
@@ -484,8 +499,8 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
                 break;
             }
         }
-        if args.observer_effect && !orchestrate::interrupted() {
-            if let Err(e) = ctx.run_alone(*phase) {
+        if !alone_first {
+            if let Err(e) = alone(&ctx) {
                 ran = Err(e);
                 break;
             }
@@ -542,7 +557,8 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         })
         .chain(scope)
         .collect();
-    match super::report::produce(std::slice::from_ref(&results), true, Some(&dir), Overwrite::from_force(true), &notes) {
+    match super::report::produce(std::slice::from_ref(&results), true, Some(&dir), Overwrite::from_force(true), &notes)
+    {
         Ok((_, summary)) => print!("{summary}"),
         Err(e) => eprintln!("sharebench: error: no report: {e}"),
     }
