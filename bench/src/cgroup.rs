@@ -281,7 +281,7 @@ mod tests {
         let problems = c.problems();
         assert_eq!(problems.len(), 1);
         assert!(problems[0].contains("throttled by its CPU limit (0.5 CPU) for 57% of its window"), "{}", problems[0]);
-        assert!(problems[0].contains("raise limits.cpu"), "{}", problems[0]);
+        assert!(problems[0].contains("drop limits.cpu, or raise it to at least 1.5 per stream"), "{}", problems[0]);
         // Unlimited, or barely throttled: not flagged.
         let quiet =
             conditions_between(&start, &Snapshot { throttled_us: Some(110_000), ..start.clone() }, 4.0, None, None);

@@ -96,14 +96,20 @@ fn compute_policy(uuid: &str) -> Option<String> {
     parse_timeslice(&String::from_utf8_lossy(&output.stdout))
 }
 
-/// The time-slice lines of `nvidia-smi compute-policy -l`'s output (whatever their layout), joined.
+/// The time-slice value of `nvidia-smi compute-policy -l`'s table (`|   0   Timeslice       Default       |`):
+/// the words after `Timeslice` (`Default`, `Short`, ...), per GPU listed, joined.
 pub fn parse_timeslice(text: &str) -> Option<String> {
-    let lines: Vec<String> = text
+    let values: Vec<String> = text
         .lines()
-        .filter(|l| l.to_lowercase().contains("timeslice") || l.to_lowercase().contains("time slice"))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter_map(|line| {
+            let words: Vec<&str> =
+                line.split(|c: char| c == '|' || c.is_whitespace()).filter(|w| !w.is_empty()).collect();
+            let at = words.iter().position(|w| w.eq_ignore_ascii_case("timeslice"))?;
+            let value = words[at + 1..].join(" ");
+            (!value.is_empty()).then_some(value)
+        })
         .collect();
-    (!lines.is_empty()).then(|| crate::units::printable(&lines.join("; ").chars().take(200).collect::<String>()))
+    (!values.is_empty()).then(|| crate::units::printable(&values.join("; ").chars().take(200).collect::<String>()))
 }
 
 fn sample(uuid: &str, interval: Duration, who: &str, commands: &Receiver<Control>) -> Telemetry {
@@ -188,6 +194,16 @@ fn note_process(seen: &mut Vec<GpuProcess>, pid: u32, kind: &str, used: Option<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compute_policy_time_slice_is_read_from_nvidia_smis_table() {
+        // As nvidia-smi 580.159.04 printed it on the H200 (results/h200/worker-pod/gpu-settings.txt).
+        let table = "+-------------------------------------+\n| GPU compute policies:               |\n\
+                     | GPU     Name           Value        |\n|=====================================|\n\
+                     |   0   Timeslice       Default       |\n+-------------------------------------+\n";
+        assert_eq!(parse_timeslice(table).as_deref(), Some("Default"));
+        assert_eq!(parse_timeslice("No devices were found\n"), None);
+    }
 
     #[test]
     fn without_nvml_the_telemetry_says_why_and_the_run_goes_on() {

@@ -30,13 +30,19 @@ pub enum WarningKind {
     NotApplicable,
     /// A foreign command's own troubles that leave its numbers standing: it ignored SIGTERM, it reported nothing.
     Command,
+    /// A GPU setting that says what the figures are of (MIG mode: one instance, not the whole GPU).
+    GpuSetting,
 }
 
 impl WarningKind {
     pub fn severe(self) -> bool {
         !matches!(
             self,
-            WarningKind::FewSamples | WarningKind::NoTelemetry | WarningKind::NotApplicable | WarningKind::Command
+            WarningKind::FewSamples
+                | WarningKind::NoTelemetry
+                | WarningKind::NotApplicable
+                | WarningKind::Command
+                | WarningKind::GpuSetting
         )
     }
 
@@ -59,6 +65,7 @@ impl WarningKind {
             }
             WarningKind::NotApplicable => "not measured, because it does not apply",
             WarningKind::Command => "foreign commands: what they did besides their requests",
+            WarningKind::GpuSetting => "the GPU's settings: what the figures are of",
         }
     }
 }
@@ -104,6 +111,11 @@ pub fn of_group(g: &GroupSummary, members: &[&Worker], which: &str) -> Vec<Warni
             let text = format!("worker {}: {}", w.worker, problems.join("; "));
             warn(WarningKind::Conditions, format!("{which} worker {}: host {}", w.worker, problems.join("; ")), text);
         }
+    }
+    let notes: std::collections::BTreeSet<String> =
+        members.iter().filter_map(|w| w.host_conditions.as_ref()).flat_map(|h| h.notes()).collect();
+    for note in notes {
+        warn(WarningKind::GpuSetting, format!("{which}: {note}"), note);
     }
     if !g.invalid.is_empty() {
         warn(WarningKind::Invalid, format!("{which}: {}", g.invalid.join("; ")), g.invalid.join("; "));

@@ -74,7 +74,7 @@ impl HostConditions {
             if share > THROTTLED_SHARE_LIMIT {
                 let quota = self.cpu_quota.map(|q| format!("{q} CPU")).unwrap_or_else(|| "its quota".into());
                 out.push(format!(
-                    "throttled by its CPU limit ({quota}) for {:.0}% of its window ({:.2} of {:.2} s): the figures measure the CPU quota, not the GPU; raise limits.cpu (a worker that spins, --sync spin, needs 1 CPU per stream) or drop it, or wait with --sync blocking",
+                    "throttled by its CPU limit ({quota}) for {:.0}% of its window ({:.2} of {:.2} s): the figures measure the CPU quota, not the GPU; drop limits.cpu, or raise it to at least 1.5 per stream (a spinning worker takes 1 CPU per stream; below 1.5 `--sync auto` waits blocking, which needs about 0.5)",
                     share * 100.0,
                     throttled,
                     self.window_s
@@ -110,5 +110,35 @@ impl HostConditions {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stolen_cpu_and_a_prohibited_gpu_are_problems_and_mig_a_note() {
+        let quiet = HostConditions { window_s: 10.0, node_steal_share: Some(0.001), ..Default::default() };
+        assert!(quiet.problems().is_empty() && quiet.notes().is_empty());
+        let stolen = HostConditions { node_steal_share: Some(0.08), ..quiet.clone() };
+        assert!(
+            stolen.problems()[0].contains("the hypervisor took 8% of the node's CPU time"),
+            "{:?}",
+            stolen.problems()
+        );
+        let settings = |mode: &str, mig: &str| GpuSettings {
+            compute_mode: Some(mode.into()),
+            mig_mode: Some(mig.into()),
+            ..Default::default()
+        };
+        let prohibited = HostConditions { gpu_settings: Some(settings("prohibited", "disabled")), ..quiet.clone() };
+        assert!(prohibited.problems()[0].contains("compute mode is prohibited"));
+        let mig = HostConditions { gpu_settings: Some(settings("default", "enabled")), ..quiet.clone() };
+        assert!(mig.problems().is_empty());
+        assert!(mig.notes()[0].contains("MIG mode"), "{:?}", mig.notes());
+        // The worker's CPUs over its window.
+        let worker = HostConditions { worker_cpu_s: Some(0.1), ..quiet };
+        assert_eq!(worker.worker_cpus(), Some(0.01));
     }
 }
