@@ -385,11 +385,13 @@ mod tests {
         assert_eq!(p.arrivals, Arrivals::Poisson { rate_per_s: 500.0, seed: 1 });
         let p = plan(&run_args(&["--rate", "500", "--arrivals", "fixed"]).workload).unwrap();
         assert_eq!(p.arrivals, Arrivals::Fixed { rate_per_s: 500.0 });
-        assert!(Cli::try_parse_from(["sharebench", "run", "--arrivals", "fixed"]).is_err());
+        let err = Cli::try_parse_from(["sharebench", "run", "--arrivals", "fixed"]).unwrap_err().to_string();
+        assert!(err.contains("--rate"), "arrivals need a rate: {err}");
     }
 
     #[test]
     fn kernels_and_duration_conflict_at_parse_time() {
-        assert!(Cli::try_parse_from(["sharebench", "run", "--kernels", "5", "--duration", "1s"]).is_err());
+        let err = Cli::try_parse_from(["sharebench", "run", "--kernels", "5", "--duration", "1s"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict, "{err}");
     }
 }

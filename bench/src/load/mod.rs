@@ -402,14 +402,26 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn corrupted_results_are_errors_not_panics(cut in 0usize..2000, byte in 0usize..2000, with in proptest::char::any()) {
+        fn corrupted_results_never_panic_and_are_never_dropped_silently(cut in 1usize..2000, byte in 0usize..2000, with in proptest::char::any()) {
             let line = sample_result().to_json_line();
             let mut chars: Vec<char> = line.chars().collect();
             let at = byte % chars.len();
             chars[at] = with;
             let mutated: String = chars.into_iter().collect();
-            let _ = parse_log_text(&mutated);
-            let _ = parse_log_text(&line[..cut.min(line.len())]);
+            // A changed character may still leave a valid result (a digit for a digit): either way the line is
+            // accounted for, as a worker or as an exclusion with its reason, never lost.
+            let (workers, excluded) = parse_log_text(&mutated);
+            if mutated.starts_with(MARKER) && !mutated.contains('\n') {
+                proptest::prop_assert_eq!(workers.len() + excluded.len(), 1);
+                proptest::prop_assert!(excluded.iter().all(|e| !e.reason.is_empty()));
+            }
+            // A cut line is always an error.
+            let cut = cut.min(line.len() - 1);
+            let (workers, excluded) = parse_log_text(&line[..cut]);
+            if line[..cut].starts_with(MARKER) {
+                proptest::prop_assert!(workers.is_empty());
+                proptest::prop_assert_eq!(excluded.len(), 1);
+            }
         }
     }
 

@@ -160,6 +160,8 @@ impl Tenant {
         unsafe {
             cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from));
         }
+        // Stamped before the spawn: the command's time to get ready includes its start, never less than it took.
+        let started = Instant::now();
         let child = cmd.spawn().map_err(|e| {
             Error::new(format!("cannot start the command `{}`: {e}", command_text(command))).fix(
                 "check that the program exists in this image and is executable (give its full path if PATH differs)",
@@ -174,7 +176,7 @@ impl Tenant {
             fifo_writer,
             lines,
             reader: Some(reader),
-            started: Instant::now(),
+            started,
             exited: None,
             reported: Reported::default(),
         })
