@@ -443,3 +443,25 @@ fn check_expecting_time_slicing_does_not_pass_where_no_cuda_context_can_run() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("no CUDA context could run"), "{stdout}");
 }
+
+#[test]
+fn a_failed_plan_leaves_no_directory_the_user_did_not_ask_for() {
+    if !no_gpu() {
+        return;
+    }
+    let cwd = tempfile::tempdir().unwrap();
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/inference.toml");
+    for _ in 0..2 {
+        // Twice in a row: the second try must fail for the same reason, not on a stray directory.
+        let out = sharebench()
+            .current_dir(cwd.path())
+            .args(["plan", scenario.to_str().unwrap(), "--slo-p99", "5", "--max-pods", "2"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("no NVIDIA driver") && !stderr.contains("not empty"), "{stderr}");
+        let left: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}

@@ -333,9 +333,25 @@ fn stop_daemons(daemons: &mut Vec<PrivateDaemon>, logs: &Path, per_repeat: Optio
     stopped
 }
 
+/// `sharebench-compare-<invocation id>`: unique to this invocation, even a second after the last one.
 fn default_run_dir() -> PathBuf {
-    let secs = host::unix_now_ns() / 1_000_000_000;
-    PathBuf::from(format!("sharebench-compare-{secs}"))
+    PathBuf::from(format!("sharebench-compare-{}", host::invocation_id()))
+}
+
+/// Whether `dir` holds no file but those named in `made` (and empty directories): a run that failed before it
+/// measured or logged anything.
+pub fn holds_nothing_measured(dir: &Path, made: &[&str]) -> bool {
+    fn walk(dir: &Path, top: bool, made: &[&str]) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else { return true };
+        entries.flatten().all(|e| {
+            let path = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => walk(&path, false, made),
+                _ => top && made.iter().any(|m| e.file_name() == *m),
+            }
+        })
+    }
+    walk(dir, true, made)
 }
 
 /// Starts the private MPS daemon a run uses (its own pipe and log directories under /tmp).
@@ -679,6 +695,18 @@ mod tests {
             streams.iter().map(|s| (value(s, "--gpu"), value(s, "--streams"), value(s, "--worker-index"))).collect();
         assert_eq!(shape, [("0".into(), "2".into(), "0".into()), ("1".into(), "2".into(), "2".into())]);
         assert!(streams.iter().all(|s| value(s, "--workers") == "4"));
+    }
+
+    #[test]
+    fn a_run_directory_with_nothing_measured_is_told_apart_from_one_with_results_or_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        prepare_run_dir(dir.path(), false).unwrap();
+        std::fs::write(dir.path().join("scenario.toml"), "x").unwrap();
+        assert!(holds_nothing_measured(dir.path(), &["scenario.toml"]));
+        assert!(!holds_nothing_measured(dir.path(), &[]), "a file not named as made by the run");
+        std::fs::write(dir.path().join("logs").join("w0.log"), "worker 0 failed").unwrap();
+        assert!(!holds_nothing_measured(dir.path(), &["scenario.toml"]), "a worker's log is kept for diagnosis");
+        assert_ne!(default_run_dir(), default_run_dir(), "two invocations never share a directory");
     }
 
     #[test]

@@ -298,6 +298,19 @@ const SCENARIO_COPY: &str = "scenario.toml";
 
 pub fn execute(args: &PlanArgs) -> Result<i32> {
     validate(args)?;
+    // A directory named for the user (no --out) that a failure left with nothing measured in it goes again:
+    // the next try must not find a stray, non-empty `sharebench-plan-...` in its way.
+    let default_dir = args.out.is_none().then(|| PathBuf::from(format!("sharebench-plan-{}", host::invocation_id())));
+    let outcome = plan_in(args, args.out.clone().or_else(|| default_dir.clone()).expect("a directory"));
+    if let (Err(_), Some(dir)) = (&outcome, &default_dir) {
+        if super::compare::holds_nothing_measured(dir, &[SCENARIO_COPY]) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    outcome
+}
+
+fn plan_in(args: &PlanArgs, dir: PathBuf) -> Result<i32> {
     let text = std::fs::read_to_string(&args.scenario).map_err(|e| Error::io("read", &args.scenario, e))?;
     let scenario = Scenario::parse(&text, &args.scenario.display().to_string())?;
     let start_rate = match args.search {
@@ -306,10 +319,6 @@ pub fn execute(args: &PlanArgs) -> Result<i32> {
         })?),
         Search::Pods => None,
     };
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("sharebench-plan-{}", host::unix_now_ns() / 1_000_000_000)));
     prepare_run_dir(&dir, args.force)?;
     let dir = std::fs::canonicalize(&dir).map_err(|e| Error::io("resolve", &dir, e))?;
     let scenario_copy = dir.join(SCENARIO_COPY);
