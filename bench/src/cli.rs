@@ -60,6 +60,7 @@ pub const DEFAULT_FMA_ITERS: u32 = 70_000;
 
 /// What each worker launches.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Workload")]
 pub struct WorkloadArgs {
     /// Kernel: fma (compute-bound), stream (memory-bound) or tiny (one block, launch latency).
     #[arg(long, default_value = "fma", value_parser = clap::value_parser!(KernelKind))]
@@ -77,16 +78,16 @@ pub struct WorkloadArgs {
     #[arg(long, default_value = "256MiB", value_parser = parse_bytes)]
     pub bytes: u64,
     /// Kernels to record per worker (closed loop) [default: 1000; compare: 1 s of measurement per phase instead].
-    #[arg(long, conflicts_with = "duration")]
+    #[arg(short = 'n', long, conflicts_with = "duration", allow_hyphen_values = true)]
     pub kernels: Option<u64>,
     /// Record for this long instead of a kernel count (e.g. 10s).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(short = 'd', long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
     /// Unrecorded warm-up kernels before the measurement.
     #[arg(long, default_value_t = 10)]
     pub warmup: u32,
     /// Open loop: requests per second per worker (latency counts from each request's intended start).
-    #[arg(long, value_name = "PER_S")]
+    #[arg(long, value_name = "PER_S", allow_hyphen_values = true)]
     pub rate: Option<f64>,
     /// Inter-arrival times of the open loop.
     #[arg(long, value_enum, default_value = "poisson", requires = "rate")]
@@ -177,10 +178,10 @@ pub enum Telemetry {
 /// How a foreign command (`--exec`) is waited for and stopped.
 #[derive(Args, Debug, Clone)]
 pub struct TenantArgs {
-    /// Longest a command (`--exec`) may take to report `ready` (model loaded, warmed up).
+    /// Longest a tenant command may take to report `ready` (model loaded, warmed up).
     #[arg(long, default_value = "600s", value_parser = parse_duration)]
     pub ready_timeout: Duration,
-    /// After the window, how long a command has between SIGTERM and SIGKILL.
+    /// After the window, how long a tenant command has between SIGTERM and SIGKILL.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub stop_grace: Duration,
 }
@@ -199,6 +200,7 @@ impl TenantArgs {
 
 /// A foreign command as the workload (`run --exec`, `compare --exec`).
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Your own workload (a tenant command)")]
 pub struct ExecArgs {
     /// Run COMMAND (after `--`) as the workload instead of sharebench's kernels: in the verified mode, measured
     /// over the run's common window from the requests it reports (see bench/tenants/README.md); compare runs
@@ -210,7 +212,7 @@ pub struct ExecArgs {
     pub command: Vec<String>,
     /// The command does not speak the reporting protocol: it is a neighbour only, ready as soon as it starts,
     /// reported with its run time and exit status.
-    #[arg(long, requires = "exec")]
+    #[arg(long = "no-protocol", alias = "no-report", requires = "exec")]
     pub no_report: bool,
     #[command(flatten)]
     pub tenant: TenantArgs,
@@ -222,8 +224,8 @@ pub struct RunArgs {
     pub workload: WorkloadArgs,
     #[command(flatten)]
     pub foreign: ExecArgs,
-    /// Sharing mode to verify and record.
-    #[arg(long, value_enum, default_value = "unverified")]
+    /// Sharing mode to verify and record (unverified: record without checking, said on stderr).
+    #[arg(short = 'm', long, value_enum, default_value = "unverified")]
     pub mode: Mode,
     /// CUDA device ordinal.
     #[arg(long, default_value_t = 0)]
@@ -232,7 +234,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1, conflicts_with = "exec")]
     pub streams: u32,
     /// Number of workers in the run.
-    #[arg(long, default_value_t = 1)]
+    #[arg(short = 'w', long, default_value_t = 1, allow_hyphen_values = true)]
     pub workers: u32,
     /// This worker's index in 0..workers [default: $JOB_COMPLETION_INDEX, else 0].
     #[arg(long, env = "JOB_COMPLETION_INDEX")]
@@ -252,17 +254,17 @@ pub struct RunArgs {
     #[arg(long)]
     pub barrier_listen: Option<String>,
     /// How long to wait for all workers at the barrier.
-    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    #[arg(long, default_value = "120s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub barrier_timeout: Duration,
     /// A secret every worker of the run shares; the barrier admits no one without it (compare makes one per
     /// group; on Kubernetes the Secret `sharebench-barrier-token`, which `plan --kubernetes` makes per Job).
     #[arg(long, env = "SHAREBENCH_BARRIER_TOKEN", hide_env_values = true)]
     pub barrier_token: Option<String>,
     /// Write the result here instead of stdout.
-    #[arg(long)]
+    #[arg(short = 'o', long)]
     pub out: Option<PathBuf>,
     /// Replace an existing --out file.
-    #[arg(long)]
+    #[arg(short = 'f', long)]
     pub force: bool,
     #[command(flatten)]
     pub control: MpsControlArgs,
@@ -283,6 +285,7 @@ pub struct RunArgs {
 
 /// One worker of a plan point: the scenario gives its group, workload and MPS thread percentage by its index.
 #[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Scenario (set by plan)")]
 pub struct ScenarioWorkerArgs {
     /// Run as one Pod of this scenario (see bench/scenarios/*.toml): --worker-index picks the group and its
     /// workload (kernel, size, arrivals, rate, MPS active thread percentage); --rate overrides the swept rate.
@@ -298,12 +301,13 @@ pub struct ScenarioWorkerArgs {
 
 /// How to reach and judge the MPS control daemon.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "MPS")]
 pub struct MpsControlArgs {
     /// The control client to use [default: nvidia-cuda-mps-control on PATH].
     #[arg(long, value_name = "PATH")]
     pub mps_control: Option<PathBuf>,
     /// Deadline for each control-client call; a daemon that does not answer in time is reported as hung.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = crate::units::parse_positive_duration, allow_hyphen_values = true)]
     pub mps_timeout: Duration,
 }
 
@@ -360,14 +364,15 @@ pub struct ReportArgs {
     /// Run directories, result files, or - (stdin: worker output mixed with other log lines).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
-    /// Directory for report.json, report.md, report.html, summary.csv, trace.json and the charts.
-    #[arg(long, value_name = "DIR")]
+    /// Directory for report.json, report.md, report.html, summary.csv, trace.json and the charts [default: none,
+    /// the summary is printed only].
+    #[arg(short = 'o', long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Report the valid results and list the invalid ones as excluded, instead of stopping at the first.
     #[arg(long)]
     pub keep_going: bool,
     /// Replace an existing report in --out.
-    #[arg(long)]
+    #[arg(short = 'f', long)]
     pub force: bool,
     /// Print report.json to stdout instead of the summary table.
     #[arg(long)]
@@ -392,6 +397,9 @@ impl CompareMode {
     }
 }
 
+/// The most worker processes a compare runs at once (under MPS at most 48 per GPU: see `compare`).
+pub const MAX_WORKERS: u32 = 1024;
+
 /// Worker counts of a compare run, ascending and distinct.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerCounts(pub Vec<u32>);
@@ -401,8 +409,8 @@ pub fn parse_worker_counts(text: &str) -> Result<WorkerCounts, String> {
     let mut counts = Vec::new();
     for part in text.split(',') {
         let n: u32 = part.trim().parse().map_err(|_| format!("'{part}' is not a worker count (e.g. 4 or 1,2,4,8)"))?;
-        if n == 0 || n > 48 {
-            return Err(format!("{n} workers is not in 1..=48 (48 is the MPS client limit per GPU)"));
+        if n == 0 || n > MAX_WORKERS {
+            return Err(format!("{n} workers is not in 1..={MAX_WORKERS}"));
         }
         if !counts.contains(&n) {
             counts.push(n);
@@ -450,10 +458,10 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
     /// Worker processes; a list (1,2,4,8) sweeps the counts and adds a scaling chart.
-    #[arg(long, default_value = "4", value_parser = parse_worker_counts)]
+    #[arg(short = 'w', long, default_value = "4", value_parser = parse_worker_counts, allow_hyphen_values = true)]
     pub workers: WorkerCounts,
     /// Modes to run, in this order.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "timeslice,mps,streams")]
+    #[arg(short = 'm', long, value_enum, value_delimiter = ',', default_value = "timeslice,mps,streams")]
     pub modes: Vec<CompareMode>,
     /// Skip the one-worker run that slowdowns are measured against.
     #[arg(long)]
@@ -484,11 +492,11 @@ pub struct CompareArgs {
     /// With --gpus, the private MPS daemons: one per GPU (a daemon's failure stays on its GPU) or one for all.
     #[arg(long, value_enum, default_value = "per-gpu")]
     pub mps_daemons: MpsDaemons,
-    /// Run directory [default: ./sharebench-compare-<time>].
-    #[arg(long, value_name = "DIR")]
+    /// Run directory [default: ./sharebench-compare-<invocation id>].
+    #[arg(short = 'o', long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Reuse a non-empty run directory, replacing its results and report.
-    #[arg(long)]
+    #[arg(short = 'f', long)]
     pub force: bool,
     /// Use the MPS daemon of this pipe directory instead of starting a private one.
     #[arg(long, value_name = "DIR")]
@@ -496,7 +504,7 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub control: MpsControlArgs,
     /// How long workers wait for each other at the start barrier.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "120s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub barrier_timeout: Duration,
     /// Blast radius: worker 0 of every multi-worker phase triggers a real GPU fault (an illegal address) halfway
     /// through its kernels; the report shows which other workers it took down in each mode.
@@ -515,8 +523,8 @@ pub struct CompareArgs {
 pub struct PlanArgs {
     /// Scenario file (see bench/scenarios/*.toml).
     pub scenario: PathBuf,
-    /// The SLO: p99 latency of the scenario's SLO group, in milliseconds.
-    #[arg(long, value_name = "MS")]
+    /// The SLO: p99 latency of the scenario's SLO group, in milliseconds (5) or with a unit (5ms, 0.5s).
+    #[arg(long, value_name = "LATENCY", value_parser = crate::units::parse_millis, allow_hyphen_values = true)]
     pub slo_p99: f64,
     /// Requests per second per Pod of the swept groups (overrides the scenario's rate).
     #[arg(long, value_name = "PER_S")]
@@ -525,7 +533,7 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 16)]
     pub max_pods: u32,
     /// Modes to plan for.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "timeslice,mps")]
+    #[arg(short = 'm', long, value_enum, value_delimiter = ',', default_value = "timeslice,mps")]
     pub modes: Vec<CompareMode>,
     /// How long every point is measured.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
@@ -533,17 +541,17 @@ pub struct PlanArgs {
     /// CUDA device ordinal.
     #[arg(long, default_value_t = 0)]
     pub gpu: u32,
-    /// Output directory [default: ./sharebench-plan-<time>].
-    #[arg(long, value_name = "DIR")]
+    /// Output directory [default: ./sharebench-plan-<invocation id>].
+    #[arg(short = 'o', long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Reuse a non-empty output directory.
-    #[arg(long)]
+    #[arg(short = 'f', long)]
     pub force: bool,
     #[command(flatten)]
     pub control: MpsControlArgs,
     /// How long workers wait for each other at each point's start barrier (Pods of a Kubernetes point wait at
     /// least 300 s, for scheduling and image pulls).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "120s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub barrier_timeout: Duration,
     /// MPS knob: search once per active thread percentage given to the SLO group's neighbours (e.g. 25,50,100).
     #[arg(long, value_delimiter = ',', value_name = "PCT")]
@@ -570,6 +578,7 @@ pub struct PlanArgs {
 
 /// Running a plan's points as Kubernetes Jobs instead of local processes.
 #[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Kubernetes")]
 pub struct KubernetesPlanArgs {
     /// Run every point as an Indexed Job built from this kustomize overlay for the mode (repeat per mode), e.g.
     /// --kubernetes timeslice=manifests/overlays/dra-timeslicing --kubernetes mps=manifests/overlays/dra-mps.
@@ -634,11 +643,14 @@ mod tests {
         assert!(run.foreign.exec && !run.foreign.no_report);
         assert_eq!(run.foreign.command, ["python3", "serve.py", "--batch", "1"]);
         assert_eq!(run.foreign.tenant.ready_timeout, Duration::from_secs(30));
-        let Command::Compare(compare) = parse("compare --workers 2 --exec --no-report -- sleep 5").unwrap().command
+        let Command::Compare(compare) = parse("compare --workers 2 --exec --no-protocol -- sleep 5").unwrap().command
         else {
             panic!("not compare")
         };
         assert!(compare.foreign.exec && compare.foreign.no_report);
+        // The flag's earlier name still works.
+        let Command::Compare(old) = parse("compare --exec --no-report -- sleep 5").unwrap().command else { panic!() };
+        assert!(old.foreign.no_report);
         assert_eq!(compare.foreign.command, ["sleep", "5"]);
     }
 

@@ -6,6 +6,9 @@ use std::time::Duration;
 /// Parses `1.5s`, `500ms`, `250us`, `2m`, or a plain number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
+    if t.starts_with('-') {
+        return Err(format!("'{text}' is negative: give a duration of 0 or more (examples: 30s, 500ms, 2m)"));
+    }
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let value: f64 = number.parse().map_err(|_| format!("'{text}' is not a duration (examples: 30s, 500ms, 2m)"))?;
@@ -21,6 +24,46 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("'{text}' is out of range"));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// [`parse_duration`], refusing zero (a deadline of 0 s could never be met).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    match d.is_zero() {
+        true => Err(format!("'{text}' is zero: give a deadline longer than 0 (examples: 5s, 500ms)")),
+        false => Ok(d),
+    }
+}
+
+/// Checks a `HOST:PORT` address before anything uses it: a host, and a port in 1..=65535.
+pub fn check_host_port(text: &str) -> Result<(), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{text}' is not HOST:PORT (e.g. sharebench-0.sharebench:7777)"))?;
+    if host.is_empty() || host.trim_matches(['[', ']']).is_empty() {
+        return Err(format!("'{text}' has no host before the port (e.g. 127.0.0.1:7777)"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("'{port}' in '{text}' is not a port in 1..=65535")),
+    }
+}
+
+/// Parses a latency in milliseconds: a plain number (`5`, `0.5`) or a duration with its unit (`5ms`, `0.5s`,
+/// `800us`).
+pub fn parse_millis(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    if let Ok(ms) = t.parse::<f64>() {
+        return match ms.is_finite() && ms > 0.0 {
+            true => Ok(ms),
+            false => Err(format!("'{text}' is not a positive latency (examples: 5, 5ms, 0.5s)")),
+        };
+    }
+    let d = parse_duration(t)?;
+    match d.is_zero() {
+        true => Err(format!("'{text}' is not a positive latency (examples: 5, 5ms, 0.5s)")),
+        false => Ok(d.as_secs_f64() * 1e3),
+    }
 }
 
 /// Parses `256MiB`, `1GiB`, `64KiB`, `1G` (powers of 1000), or a plain number of bytes.

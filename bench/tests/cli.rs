@@ -51,7 +51,7 @@ fn bad_flags_name_the_flag_before_touching_the_gpu() {
         (&["run", "--streams", "3"], "--streams"),
         (&["run", "--workers", "2", "--worker-index", "5"], "--worker-index"),
         (&["compare", "--workers", "0"], "--workers"),
-        (&["compare", "--workers", "64"], "MPS client limit"),
+        (&["compare", "--workers", "64"], "the MPS server takes at most 48"),
         (&["run", "--kernel", "gemm"], "valid: fma, stream, tiny"),
         (&["run", "--duration", "soon"], "not a duration"),
         (&["compare", "--gpus", "0,0"], "GPU 0 is listed twice"),
@@ -464,4 +464,46 @@ fn a_failed_plan_leaves_no_directory_the_user_did_not_ask_for() {
         let left: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().flatten().map(|e| e.file_name()).collect();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
+}
+
+#[test]
+fn the_command_line_is_consistent_units_headings_short_flags_and_no_misleading_tips() {
+    // A negative time is named as such, not met with clap's tip to put it after `--` (which starts a command).
+    for args in [vec!["run", "--duration", "-1s"], vec!["compare", "--barrier-timeout", "-5s"]] {
+        let out = sharebench().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("is negative") && !stderr.contains("'-- -1"), "{args:?}: {stderr}");
+    }
+    // Every time flag takes units, the SLO too (a plain number stays milliseconds).
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/inference.toml");
+    for slo in ["5ms", "0.005s", "5"] {
+        let out = sharebench()
+            .args(["plan", scenario.to_str().unwrap(), "--slo-p99", slo, "--max-pods", "0"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("--max-pods") && !stderr.contains("--slo-p99"), "{slo}: {stderr}");
+    }
+    // Checked before the GPU: addresses and deadlines.
+    for (args, flag) in [
+        (vec!["run", "--barrier", "notahostport"], "--barrier"),
+        (vec!["run", "--barrier", "host:99999"], "--barrier"),
+        (vec!["run", "--mps-timeout", "0s"], "--mps-timeout"),
+    ] {
+        let out = sharebench().args(&args).output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag) && !stderr.contains("no NVIDIA driver"), "{args:?}: {stderr}");
+    }
+    // The 48-client limit is MPS's, per GPU: time-slicing may run 49 workers.
+    let out = sharebench().args(["compare", "--modes", "timeslice", "--workers", "49"]).output().unwrap();
+    assert!(!String::from_utf8(out.stderr).unwrap().contains("1..=48"));
+    // Help in sections, with short flags for the common options.
+    let help = String::from_utf8(sharebench().args(["run", "--help"]).output().unwrap().stdout).unwrap();
+    for part in ["Workload:", "MPS:", "-o, --out", "-m, --mode", "-d, --duration", "-n, --kernels", "-w, --workers"] {
+        assert!(help.contains(part), "run --help lacks {part:?}");
+    }
+    let help = String::from_utf8(sharebench().args(["plan", "--help"]).output().unwrap().stdout).unwrap();
+    assert!(help.contains("Kubernetes:") && !help.contains("(`--exec`)"), "{help}");
 }

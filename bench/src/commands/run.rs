@@ -99,6 +99,11 @@ pub fn validate(args: &RunArgs) -> Result<()> {
             "streams is sharebench's own one-process ceiling; a command runs as timeslice or mps",
         ));
     }
+    for (flag, address) in [("--barrier", &args.barrier), ("--barrier-listen", &args.barrier_listen)] {
+        if let Some(address) = address {
+            crate::units::check_host_port(address).map_err(|e| Error::flag(flag, e))?;
+        }
+    }
     if args.barrier_listen.is_some() && args.barrier.is_none() {
         return Err(Error::flag(
             "--barrier-listen",
@@ -227,6 +232,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     let args = &RunArgs { run_id: Some(resolved.run_id.clone().unwrap_or_else(default_run_id)), ..resolved };
     // Before anything that takes time: as pid 1 of a Pod, SIGTERM would otherwise be ignored.
     crate::termination::install();
+
     request_active_thread_percentage(args.mode, active_thread_percentage);
     let worker_index = args.worker_index.unwrap_or(0);
     let mut plan = LoopPlan { fault_after: args.inject_fault_after, ..plan(&args.workload)? };
@@ -299,7 +305,13 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
             config,
         ),
     };
-    lifecycle::run(settings, workload)
+    let code = lifecycle::run(settings, workload)?;
+    if args.mode == Mode::Unverified {
+        eprintln!(
+            "sharebench run: note: no --mode given: the result is recorded as unverified (no MPS check); pass --mode timeslice or --mode mps to verify it"
+        );
+    }
+    Ok(code)
 }
 
 /// The configuration a result records: the loop and the run's shape (the kernel is filled in once the GPU is
@@ -365,6 +377,9 @@ mod tests {
             (&["--mode", "streams", "--streams", "0"], "--streams"),
             (&["--rate", "0"], "--rate"),
             (&["--rate=-5"], "--rate"),
+            (&["--barrier", "notahostport"], "--barrier"),
+            (&["--barrier", "host:99999"], "--barrier"),
+            (&["--barrier", "a:1", "--barrier-listen", ":7777", "--run-id", "r"], "--barrier-listen"),
         ];
         for (argv, flag) in cases {
             let err = validate(&run_args(argv)).unwrap_err();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TenantReport {
-    /// Whether the command speaks the reporting protocol (`false`: `--no-report`, a neighbour only).
+    /// Whether the command speaks the reporting protocol (`false`: `--no-protocol`, a neighbour only).
     pub reports: bool,
     /// Seconds from its start until it reported `ready` (`None`: it never did).
     pub ready_after_s: Option<f64>,

@@ -137,7 +137,7 @@ impl Context<'_> {
                 a.push("--exec".into());
                 a.extend(self.args.foreign.tenant.to_args());
                 if self.args.foreign.no_report {
-                    a.push("--no-report".into());
+                    a.push("--no-protocol".into());
                 }
                 a
             }
@@ -333,6 +333,26 @@ fn stop_daemons(daemons: &mut Vec<PrivateDaemon>, logs: &Path, per_repeat: Optio
     stopped
 }
 
+/// The MPS server serves at most 48 clients per GPU (measured: the 49th is refused), so an MPS phase may not put
+/// more workers than that on one GPU; time-slicing has no such limit.
+fn check_mps_clients(counts: &[u32], modes: &[CompareMode], gpus: u32) -> Result<()> {
+    let most = counts.iter().copied().max().unwrap_or(0);
+    let per_gpu = most.div_ceil(gpus.max(1));
+    if modes.contains(&CompareMode::Mps) && per_gpu > MPS_CLIENTS_PER_GPU {
+        return Err(Error::flag(
+            "--workers",
+            format!(
+                "{most} workers put {per_gpu} MPS clients on a GPU: the MPS server takes at most {MPS_CLIENTS_PER_GPU}"
+            ),
+        )
+        .fix("use fewer workers, more --gpus, or --modes timeslice"));
+    }
+    Ok(())
+}
+
+/// Clients one MPS server serves per GPU.
+const MPS_CLIENTS_PER_GPU: u32 = 48;
+
 /// `sharebench-compare-<invocation id>`: unique to this invocation, even a second after the last one.
 fn default_run_dir() -> PathBuf {
     PathBuf::from(format!("sharebench-compare-{}", host::invocation_id()))
@@ -424,6 +444,7 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         eprintln!("sharebench compare: {note}");
     }
     let placement = Placement { gpus: args.gpus.as_ref().map(|g| g.0.clone()).unwrap_or_else(|| vec![args.gpu]) };
+    check_mps_clients(&args.workers.0, &modes, placement.gpus.len() as u32)?;
     let visible = gpu::visible_gpus()?;
     if let Some(missing) = placement.gpus.iter().find(|&&g| g >= visible) {
         let flag = if args.gpus.is_some() { "--gpus" } else { "--gpu" };
@@ -695,6 +716,19 @@ mod tests {
             streams.iter().map(|s| (value(s, "--gpu"), value(s, "--streams"), value(s, "--worker-index"))).collect();
         assert_eq!(shape, [("0".into(), "2".into(), "0".into()), ("1".into(), "2".into(), "2".into())]);
         assert!(streams.iter().all(|s| value(s, "--workers") == "4"));
+    }
+
+    #[test]
+    fn the_mps_client_limit_applies_per_gpu_and_only_to_mps() {
+        assert!(check_mps_clients(&[49], &[CompareMode::Timeslice], 1).is_ok());
+        let err = check_mps_clients(&[1, 49], &[CompareMode::Timeslice, CompareMode::Mps], 1).unwrap_err();
+        assert!(
+            err.problem.contains("49 MPS clients on a GPU") && err.problem.contains("at most 48"),
+            "{}",
+            err.problem
+        );
+        assert!(check_mps_clients(&[64], &[CompareMode::Mps], 2).is_ok(), "32 per GPU");
+        assert!(check_mps_clients(&[97], &[CompareMode::Mps], 2).is_err());
     }
 
     #[test]
