@@ -2,6 +2,7 @@
 # Opens a report.html in headless Chromium, as a reader's browser would, and fails on a broken page: script
 # errors, images that do not load, SVG charts that did not render (no size), or a page wider than the window
 # (layout overflow: wide tables must scroll inside their box). Writes a screenshot beside the check's output.
+# With MAX_HEIGHT_PX set, a page taller than that as it opens (collapsed sections closed) fails too.
 # Usage: bash bench/check-report-page.sh REPORT.html [SCREENSHOT.png] [WIDTH]
 # Needs Debian's chromium (apt-get install chromium); exits 2 when it is missing.
 set -euo pipefail
@@ -20,6 +21,9 @@ trap 'rm -rf "$work"' EXIT
 <script>
 window.addEventListener("load", function () {
   var r = {errors: window.__errors, brokenImages: [], emptySvgs: 0, overflowPx: 0, svgs: 0, images: 0};
+  // The page as it opens (collapsed sections closed), then every section opened to check what it holds.
+  r.heightPx = document.documentElement.scrollHeight;
+  document.querySelectorAll("details").forEach(function (d) { d.open = true; });
   document.querySelectorAll("img").forEach(function (i) { r.images++; if (!i.complete || i.naturalWidth === 0) r.brokenImages.push(i.src); });
   document.querySelectorAll("figure svg").forEach(function (s) { r.svgs++; var b = s.getBoundingClientRect(); if (b.width < 50 || b.height < 50) r.emptySvgs++; });
   r.overflowPx = Math.max(0, document.documentElement.scrollWidth - window.innerWidth);
@@ -41,14 +45,16 @@ if [ -n "$shot" ]; then
   "$browser" "${flags[@]}" --hide-scrollbars --screenshot="$(readlink -f "$(dirname "$shot")")/$(basename "$shot")" "file://$work/original.html" 2>/dev/null || true
 fi
 python3 - "$result" <<'PY'
-import json, sys
+import json, os, sys
 r = json.loads(sys.argv[1])
 problems = []
 if r["errors"]: problems.append("script errors: %s" % r["errors"])
 if r["brokenImages"]: problems.append("images that did not load: %s" % r["brokenImages"])
 if r["emptySvgs"]: problems.append("%d charts rendered empty" % r["emptySvgs"])
 if r["overflowPx"] > 0: problems.append("the page is %d px wider than the window" % r["overflowPx"])
+limit = int(os.environ.get("MAX_HEIGHT_PX", "0"))
+if limit and r["heightPx"] > limit: problems.append("the page opens %d px tall (at most %d)" % (r["heightPx"], limit))
 if problems:
     sys.exit("check-report-page: BROKEN: " + "; ".join(problems))
-print("check-report-page: ok (%d charts, %d images, no script error, no overflow)" % (r["svgs"], r["images"]))
+print("check-report-page: ok (%d charts, %d images, no script error, no overflow, %d px tall as it opens)" % (r["svgs"], r["images"], r["heightPx"]))
 PY

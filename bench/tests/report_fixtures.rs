@@ -89,7 +89,8 @@ fn a_noisy_tenant_names_a_winner_only_where_its_repeats_agree() {
         .arg(repeats().join("compare-resnet/results"))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    // An answer longer than a terminal line continues on indented lines.
+    let text = String::from_utf8_lossy(&out.stdout).replace(";\n      ", "; ");
     assert!(out.status.success(), "{text}");
     let line = |n: &str| text.lines().find(|l| l.contains(&format!(", {n} workers: "))).unwrap().to_string();
     assert!(line("4").contains("time-slicing's throughput over 5 repeats, each > 1; MPS lowers p99"), "{}", line("4"));
@@ -129,6 +130,19 @@ fn the_whole_results_tree_reports_without_keep_going() {
     assert!(matches!(out.status.code(), Some(0 | 5)), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("note: skipped ") && stdout.contains("of sharebench's own outputs"), "{stdout}");
     assert!(!stdout.contains("excluded:"), "{stdout}");
+    // The answer comes first, a plan is one entry with its capacity answer, and its points follow under it.
+    assert!(stdout.starts_with("\nthe answer:\n"), "{}", &stdout[..200.min(stdout.len())]);
+    let plan = "plan inference, SLO p99 5 ms, 9 points (";
+    let answer_end = stdout.find("\nrun ").or(stdout.find("\n===")).unwrap();
+    assert!(stdout[..answer_end].contains(plan), "{}", &stdout[..answer_end]);
+    assert!(stdout.contains("mps: at least 6 Pods per GPU meet the SLO"), "{stdout}");
+    assert!(stdout.contains(&format!("=== {plan}")), "its points under its heading");
+    assert!(stdout.lines().all(|l| l.chars().count() <= 400), "no line runs on");
+    // Exit 5 says why.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(5) {
+        assert!(stderr.contains("sharebench report: exit 5: ") && stderr.contains("stopped early"), "{stderr}");
+    }
 }
 
 /// Telemetry recorded on the H100: a CuPy process beside a compare is flagged in every mode and named; results

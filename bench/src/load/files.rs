@@ -30,6 +30,8 @@ pub struct Walk {
     pub files: Vec<PathBuf>,
     /// sharebench's own outputs seen and skipped.
     pub own_outputs: usize,
+    /// The plans among them (`plan.json`): each is a study, its points the runs under it.
+    pub plans: Vec<PathBuf>,
     /// Directories reached again through a symbolic link (each named once, not followed).
     pub loops: Vec<String>,
     /// What could not be walked or read, each with its path and why (e.g. a subdirectory without permission).
@@ -107,6 +109,9 @@ fn visit(dir: &Path, seen: &mut BTreeSet<(u64, u64)>, walk: &mut Walk) -> std::i
         } else if is_result_name(&path) {
             if is_own_output(&path) {
                 walk.own_outputs += 1;
+                if path.file_name().is_some_and(|n| n == "plan.json") {
+                    walk.plans.push(path);
+                }
             } else {
                 walk.files.push(path);
             }

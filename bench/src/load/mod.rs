@@ -7,6 +7,7 @@
 pub mod files;
 pub mod plausibility;
 pub mod runs;
+pub mod studies;
 
 use crate::error::{Error, Result};
 use crate::result::histogram;
@@ -110,6 +111,8 @@ pub struct Loaded {
     pub sources: usize,
     /// What loading did that a reader should know: outputs skipped, links not followed, runs kept apart.
     pub notes: Vec<String>,
+    /// The plans found in the inputs: their points' runs are listed under them.
+    pub studies: Vec<studies::Study>,
 }
 
 /// The sharing modes a worker can record (`sharebench run --mode`).
@@ -257,6 +260,7 @@ pub fn load(inputs: &[String], keep_going: bool) -> Result<Loaded> {
         if path.is_dir() {
             let walk = files::walk(&path).map_err(|e| Error::io("read directory", &path, e))?;
             own_outputs += walk.own_outputs;
+            loaded.studies.extend(walk.plans.iter().filter_map(|p| read_study(p)));
             loaded.notes.extend(walk.loops);
             loaded.excluded.extend(walk.unreadable.into_iter().map(|(source, reason)| Exclusion { source, reason }));
             if walk.files.is_empty() {
@@ -302,6 +306,13 @@ pub fn load(inputs: &[String], keep_going: bool) -> Result<Loaded> {
         return Err(Error::new("no valid results to report"));
     }
     Ok(loaded)
+}
+
+/// The study a `plan.json` describes, if it reads as one.
+fn read_study(path: &Path) -> Option<studies::Study> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let dir = path.parent()?.display().to_string();
+    studies::from_plan_json(&dir, &serde_json::from_str(&text).ok()?)
 }
 
 /// Maps `f` over `items` on all available cores, keeping order.

@@ -4,7 +4,7 @@
 
 use super::markdown::anchor;
 use super::model::Report;
-use super::sections::{sections, RunSection};
+use super::sections::{by_study, sections, RunSection};
 use super::table;
 use crate::load::runs::utc_stamp;
 
@@ -48,7 +48,17 @@ pub fn render(report: &Report, charts: &[(String, String, String, String)]) -> S
         report.sources,
         runs.len()
     );
-    for s in &runs {
+    let blocks = by_study(&report.studies, &runs);
+    for study in blocks.iter().filter_map(|b| b.study.map(|st| (st, b.runs.len()))) {
+        let (st, n) = study;
+        out += &format!("<p><b>{}</b> (<code>{}</code>):</p><ul>\n", escape(&st.title), escape(&st.dir));
+        for line in &st.answer {
+            out += &format!("<li>{}</li>\n", escape(line));
+        }
+        out += &format!("<li class=\"advisory\">the runs of its {n} points are in the index below</li></ul>\n");
+    }
+    let loose: Vec<&RunSection> = blocks.iter().filter(|b| b.study.is_none()).flat_map(|b| b.runs.clone()).collect();
+    for s in loose {
         out += &format!("<p><b>{}</b> on {}:</p><ul>\n", escape(&s.title(several_gpus)), escape(s.gpu_name));
         let shown = if runs.len() > super::markdown::ANSWER_RUNS { s.headline.len().saturating_sub(1) } else { 0 };
         for line in &s.headline[shown..] {
@@ -63,14 +73,19 @@ pub fn render(report: &Report, charts: &[(String, String, String, String)]) -> S
         out += "</ul>\n";
     }
     out += "</div>\n";
+    let ordered: Vec<(&RunSection, String)> = blocks
+        .iter()
+        .flat_map(|b| b.runs.iter().map(move |s| (*s, b.study.map(|st| st.dir.clone()).unwrap_or_else(|| "-".into()))))
+        .collect();
     if runs.len() > 1 {
-        out += "<h2>Runs</h2>\n<div class=\"scroll\"><table><tr><th>run</th><th>GPU</th><th>workload</th><th>started (UTC)</th><th>groups</th><th>severe warnings</th></tr>\n";
-        for s in &runs {
+        out += "<h2>Runs</h2>\n<div class=\"scroll\"><table><tr><th>run</th><th>plan</th><th>GPU</th><th>workload</th><th>started (UTC)</th><th>groups</th><th>severe warnings</th></tr>\n";
+        for (s, study) in &ordered {
             let title = s.title(several_gpus);
             out += &format!(
-                "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td><a href=\"#{}\">{}</a></td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 anchor(&format!("Run {title}")),
                 escape(&title),
+                escape(study),
                 escape(s.gpu_name),
                 escape(&s.workload),
                 utc_stamp(s.started_unix_ns),
@@ -80,9 +95,20 @@ pub fn render(report: &Report, charts: &[(String, String, String, String)]) -> S
         }
         out += "</table></div>\n";
     }
-    for s in &runs {
+    // Past a few runs, each run's section is collapsed (its summary names it and its answer): the page stays
+    // short enough to read, and the index links open the one asked for.
+    let collapse = runs.len() > super::markdown::ANSWER_RUNS;
+    for (s, _) in &ordered {
         // A one-run report's answer is its headline already.
-        out += &section(s, several_gpus, runs.len() > 1, charts);
+        let body = section(s, several_gpus, runs.len() > 1, charts);
+        out += &match collapse {
+            true => format!(
+                "<details><summary>Run {}: {}</summary>\n{body}</details>\n",
+                escape(&s.title(several_gpus)),
+                escape(s.headline.last().map(String::as_str).unwrap_or("-"))
+            ),
+            false => body,
+        };
     }
     if !report.notes.is_empty() || !report.excluded.is_empty() {
         out += "<section><h2>Loading</h2><ul>\n";

@@ -3,7 +3,7 @@
 //! charts); loading notes and exclusions last. Pure.
 
 use super::model::Report;
-use super::sections::{sections, RunSection};
+use super::sections::{by_study, sections, RunSection};
 use super::table;
 use super::write::ChartFile;
 use crate::load::runs::utc_stamp;
@@ -18,8 +18,18 @@ pub fn render(report: &Report, charts: &[ChartFile]) -> String {
     let mut out = String::from("# sharebench report\n\n");
     out += &format!("{} workers' results from {} sources, {} run(s).\n\n", report.workers, report.sources, runs.len());
     out += "## The answer\n\n";
-    if runs.len() <= ANSWER_RUNS {
-        for s in &runs {
+    let blocks = by_study(&report.studies, &runs);
+    for b in &blocks {
+        let Some(st) = b.study else { continue };
+        out += &format!("**{}** ({}):\n\n", md(&st.title), code(&st.dir));
+        for line in &st.answer {
+            out += &format!("- {}\n", md(line));
+        }
+        out += &format!("- the runs of its {} points are in the index below\n\n", b.runs.len());
+    }
+    let loose: Vec<&RunSection> = blocks.iter().filter(|b| b.study.is_none()).flat_map(|b| b.runs.clone()).collect();
+    if loose.len() <= ANSWER_RUNS {
+        for s in &loose {
             out += &format!("**{}** on {}:\n\n", md(&s.title(several_gpus)), md(s.gpu_name));
             for line in &s.headline {
                 out += &format!("- {}\n", md(line));
@@ -32,13 +42,18 @@ pub fn render(report: &Report, charts: &[ChartFile]) -> String {
     } else {
         out += "One line per run (its largest worker count); each run's section has the rest.\n\n";
     }
+    let ordered: Vec<(&RunSection, String)> = blocks
+        .iter()
+        .flat_map(|b| b.runs.iter().map(move |s| (*s, b.study.map(|st| st.dir.clone()).unwrap_or_else(|| "-".into()))))
+        .collect();
     if runs.len() > 1 {
-        out += "| run | GPU | workload | started (UTC) | groups | answer | severe warnings |\n|---|---|---|---|---|---|---|\n";
-        for s in &runs {
+        out += "| run | plan | GPU | workload | started (UTC) | groups | answer | severe warnings |\n|---|---|---|---|---|---|---|---|\n";
+        for (s, study) in &ordered {
             out += &format!(
-                "| [{}](#{}) | {} | {} | {} | {} | {} | {} |\n",
+                "| [{}](#{}) | {} | {} | {} | {} | {} | {} | {} |\n",
                 md(&s.title(several_gpus)),
                 anchor(&section_heading(s, several_gpus)),
+                code(study),
                 md(s.gpu_name),
                 code(&s.workload),
                 utc_stamp(s.started_unix_ns),
@@ -49,7 +64,7 @@ pub fn render(report: &Report, charts: &[ChartFile]) -> String {
         }
         out += "\n";
     }
-    for s in &runs {
+    for (s, _) in &ordered {
         // A one-run report's answer is its headline already.
         out += &section(s, several_gpus, runs.len() > 1, charts);
     }

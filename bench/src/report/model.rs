@@ -19,6 +19,9 @@ pub struct Report {
     pub excluded: Vec<Exclusion>,
     /// What loading did that a reader should know (outputs skipped, links not followed, runs kept apart).
     pub notes: Vec<String>,
+    /// The plans among the inputs, each with its capacity answer; the runs of their points are listed under them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub studies: Vec<crate::load::studies::Study>,
     #[serde(flatten)]
     pub analysis: Analysis,
 }
@@ -32,6 +35,7 @@ pub fn build(loaded: &Loaded) -> Report {
         workers: loaded.workers.len(),
         excluded: loaded.excluded.clone(),
         notes: loaded.notes.clone(),
+        studies: loaded.studies.clone(),
         analysis: analysis::analyze(&loaded.workers),
     }
 }

@@ -5,6 +5,7 @@
 use super::model::{describe_workload, Report};
 use super::table;
 use crate::analysis::{Comparison, GroupFigures, GroupSummary, Warning, WarningKind};
+use crate::load::studies::Study;
 
 /// Warnings of one kind, with the groups they concern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +24,70 @@ impl WarningGroup {
             format!("{}: {}", self.kind.title(), subjects.join(", "))
         }
     }
+
+    /// The group for a terminal: its title, then each distinct subject on a line of its own where one line
+    /// would run past [`LINE_WIDTH`].
+    pub fn lines(&self) -> Vec<String> {
+        let line = self.line();
+        if line.chars().count() <= LINE_WIDTH {
+            return vec![line];
+        }
+        let mut subjects: Vec<&str> = self.subjects.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        subjects.dedup();
+        let tail = common_tail(&subjects);
+        let mut out = vec![format!("{}:", self.kind.title())];
+        for s in &subjects {
+            out.push(format!("  - {}", s.strip_suffix(tail.unwrap_or("")).unwrap_or(s).trim_end_matches([':', ' '])));
+        }
+        if let Some(tail) = tail {
+            out.push(format!("  each: {tail}"));
+        }
+        out
+    }
 }
+
+/// What several subjects end with alike (a cause's consequence and fix), from a `: ` on, where that is long
+/// enough to be worth saying once.
+fn common_tail<'s>(subjects: &[&'s str]) -> Option<&'s str> {
+    let (first, rest) = subjects.split_first()?;
+    if rest.is_empty() {
+        return None;
+    }
+    let mut len = first.len();
+    for s in rest {
+        let same = first.bytes().rev().zip(s.bytes().rev()).take_while(|(a, b)| a == b).count();
+        len = len.min(same);
+    }
+    let tail = &first[first.len() - len..];
+    let from = tail.find(": ")? + 2;
+    let tail = &tail[from..];
+    (tail.len() >= 40 && first.is_char_boundary(first.len() - tail.len())).then_some(tail)
+}
+
+/// A plan and the runs of its points, or (`study: None`) the runs of no plan.
+pub struct StudyBlock<'r, 's, 'a> {
+    pub study: Option<&'r Study>,
+    pub runs: Vec<&'s RunSection<'a>>,
+}
+
+/// The runs in study order: each plan with its points' runs (in the order given), then the runs of no plan.
+pub fn by_study<'r, 's, 'a>(studies: &'r [Study], runs: &'s [RunSection<'a>]) -> Vec<StudyBlock<'r, 's, 'a>> {
+    let of = |s: &RunSection| studies.iter().position(|st| st.holds(s.source));
+    let mut blocks: Vec<StudyBlock> = studies
+        .iter()
+        .enumerate()
+        .map(|(i, st)| StudyBlock { study: Some(st), runs: runs.iter().filter(|s| of(s) == Some(i)).collect() })
+        .filter(|b| !b.runs.is_empty())
+        .collect();
+    let loose: Vec<&RunSection> = runs.iter().filter(|s| of(s).is_none()).collect();
+    if !loose.is_empty() {
+        blocks.push(StudyBlock { study: None, runs: loose });
+    }
+    blocks
+}
+
+/// Terminal lines past this many characters are split.
+pub const LINE_WIDTH: usize = 160;
 
 /// Groups warnings by kind, severe kinds first (one line each, whatever the number of groups affected).
 pub fn group_warnings<'a>(warnings: impl IntoIterator<Item = &'a Warning>) -> Vec<WarningGroup> {
@@ -88,6 +152,8 @@ pub fn conditions_rows(s: &RunSection) -> Vec<Vec<String>> {
 #[derive(Debug, Clone)]
 pub struct RunSection<'a> {
     pub run_id: &'a str,
+    /// Where its first worker's result was read (to place it under its plan).
+    pub source: &'a str,
     pub gpu_uuid: &'a str,
     pub gpu_name: &'a str,
     pub driver: &'a str,
@@ -154,6 +220,7 @@ pub fn sections(report: &Report) -> Vec<RunSection<'_>> {
             }
             None => out.push(RunSection {
                 run_id: &g.key.run_id,
+                source: g.per_worker.first().map(|w| w.source.as_str()).unwrap_or(""),
                 gpu_uuid: &g.key.gpu_uuid,
                 gpu_name: &g.gpu_name,
                 driver: g.driver_version.as_deref().unwrap_or("?"),
@@ -183,6 +250,27 @@ pub fn sections(report: &Report) -> Vec<RunSection<'_>> {
         s.headline = super::headline::headline(s);
     }
     out
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_warning_group_lists_each_subject_and_says_their_common_fix_once() {
+        let fix = "the figures measure the CPU quota, not the GPU; drop limits.cpu or raise it";
+        let group = WarningGroup {
+            kind: WarningKind::Conditions,
+            subjects: (0..4).map(|i| format!("ts x4 worker {i}: throttled for 5{i}% of its window: {fix}")).collect(),
+        };
+        let lines = group.lines();
+        assert_eq!(lines.len(), 6, "{lines:#?}");
+        assert_eq!(lines[1], "  - ts x4 worker 0: throttled for 50% of its window");
+        assert_eq!(lines[5], format!("  each: {fix}"));
+        assert!(lines.iter().all(|l| l.chars().count() <= LINE_WIDTH));
+        let short = WarningGroup { kind: WarningKind::Incomplete, subjects: vec!["mps x4 (3 reported)".into()] };
+        assert_eq!(short.lines(), vec![short.line()]);
+    }
 }
 
 #[cfg(test)]

@@ -226,9 +226,11 @@ pub fn repeat_row(g: &GroupSummary) -> Vec<String> {
 }
 
 /// Whether the report's comparisons span more than one GPU (then each line names its GPU).
+/// Whether a run of the report spans several GPUs (then its blocks and comparisons name their GPU; runs on one
+/// GPU each are told apart by their run ids, and their headers name the GPU).
 pub fn several_gpus(report: &Report) -> bool {
     let c = &report.analysis.comparisons;
-    c.iter().any(|x| x.gpu_uuid != c[0].gpu_uuid)
+    c.iter().any(|x| c.iter().any(|y| y.run_id == x.run_id && y.gpu_uuid != x.gpu_uuid))
 }
 
 /// A ratio with what its repeats say: `1.42x [1.31, 1.53] over 5 repeats (each > 1)`.
@@ -251,6 +253,12 @@ fn ratio_with_repeats(f: Option<&RatioFigure>) -> String {
 
 /// One comparison: `4 workers: throughput MPS / time-slicing 1.9x [1.8, 2.0] over 5 repeats (each > 1); ...`.
 pub fn comparison_line(c: &Comparison, several_gpus: bool) -> String {
+    let (head, parts) = comparison_parts(c, several_gpus);
+    format!("{head}: {}", parts.join("; "))
+}
+
+/// A comparison as its heading (`4 workers`, `1 worker on GPU-...`) and one entry per ratio, for a line each.
+pub fn comparison_parts(c: &Comparison, several_gpus: bool) -> (String, Vec<String>) {
     let on_gpu = if several_gpus { format!(" on {}", c.gpu_uuid) } else { String::new() };
     let mut parts =
         vec![format!("throughput MPS / time-slicing {}", ratio_with_repeats(c.mps_over_timeslice.as_ref()))];
@@ -263,7 +271,8 @@ pub fn comparison_line(c: &Comparison, several_gpus: bool) -> String {
     if c.p99_mps_over_timeslice.is_some() {
         parts.push(format!("p99 MPS / time-slicing {}", ratio_with_repeats(c.p99_mps_over_timeslice.as_ref())));
     }
-    format!("{} workers{on_gpu}: {}", c.workers, parts.join("; "))
+    let noun = if c.workers == 1 { "worker" } else { "workers" };
+    (format!("{} {noun}{on_gpu}", c.workers), parts)
 }
 
 /// Aligns rows under a header with two spaces between columns.
