@@ -124,12 +124,13 @@ pub struct Curve {
 }
 
 /// The mode's colour, lighter and thinner for fewer workers: the `rank`-th of `of` worker counts of that mode
-/// (0 = fewest) gets a shade from 60% white to the full colour, and a line 1 to 3 pixels wide.
+/// (0 = fewest) gets a shade from 35% white to the full colour, and a line 2 to 3 pixels wide (lighter or
+/// thinner than that, a one-worker line was hard to see on white).
 pub fn shade(base: RGBColor, rank: usize, of: usize) -> (RGBColor, u32) {
     let t = if of <= 1 { 1.0 } else { rank as f64 / (of - 1) as f64 };
-    let white = 0.6 * (1.0 - t);
+    let white = 0.35 * (1.0 - t);
     let mix = |c: u8| (c as f64 + (255.0 - c as f64) * white).round() as u8;
-    (RGBColor(mix(base.0), mix(base.1), mix(base.2)), 1 + (2.0 * t).round() as u32)
+    (RGBColor(mix(base.0), mix(base.1), mix(base.2)), 2 + t.round() as u32)
 }
 
 /// One panel of a two-panel chart: linear axes from 0, described, with whole-number ticks where they are whole.
@@ -137,7 +138,7 @@ fn linear_panel<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     x_max: f64,
     y_max: f64,
-    x_desc: &str,
+    (x_desc, whole_x): (&str, bool),
     y_desc: &str,
 ) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
     let mut chart = ChartBuilder::on(area)
@@ -152,7 +153,8 @@ fn linear_panel<'a, DB: DrawingBackend>(
         .light_line_style(TRANSPARENT)
         .x_desc(x_desc)
         .y_desc(y_desc)
-        .x_label_formatter(&|x| tick(*x))
+        // A count (workers, Pods) has no 0.5: such ticks are left blank.
+        .x_label_formatter(&|x| if whole_x && x.fract() != 0.0 { String::new() } else { tick(*x) })
         .y_label_formatter(&|y| tick(*y))
         .label_style((FAMILY, 12))
         .draw()
@@ -209,6 +211,8 @@ impl Chart for LatencyChart {
             .light_line_style(TRANSPARENT)
             .x_desc("percentile")
             .y_desc("latency, submit to completion (ms)")
+            // Ticks at 1, 2 and 5 of each decade, so a line at 0.6 ms has a tick below it.
+            .y_labels(16)
             .x_label_formatter(&|x| format!("{}%", tick((100.0 * (1.0 - 1.0 / x) * 1e3).round() / 1e3)))
             .y_label_formatter(&|y| tick(*y))
             .label_style((FAMILY, 13))
@@ -440,7 +444,7 @@ impl Chart for SweepChart {
             let max_y = all.flat_map(|s| s.1.iter().map(value)).filter(|v| v.is_finite()).fold(slo, f64::max) * 1.15;
             // Room right of the last count for the legend, so it covers no point.
             let x_end = max_w * 1.45;
-            let mut chart = linear_panel(area, x_end, max_y.max(1e-9), self.x_label, y_desc)?;
+            let mut chart = linear_panel(area, x_end, max_y.max(1e-9), (self.x_label, true), y_desc)?;
             if let (2, Some(slo)) = (pick, self.slo_ms) {
                 chart
                     .draw_series(LineSeries::new(vec![(0.0, slo), (x_end, slo)], BLACK.stroke_width(2)))
@@ -502,7 +506,7 @@ impl Chart for ConditionsChart {
             let value = |p: &(f64, Option<f64>, Option<f64>)| if pick == 1 { p.1 } else { p.2 };
             let max_y = self.series.iter().flat_map(|s| s.points.iter().filter_map(value)).fold(1.0, f64::max) * 1.15;
             let x_desc = "time since worker 0 started measuring (s)";
-            let mut chart = linear_panel(area, max_t * 1.02, max_y, x_desc, y_desc)?;
+            let mut chart = linear_panel(area, max_t * 1.02, max_y, (x_desc, false), y_desc)?;
             let all: Vec<(&str, u32)> = self.series.iter().map(|o| (o.mode.as_str(), o.workers)).collect();
             for (i, s) in self.series.iter().enumerate() {
                 let (c, width) = series_style(&all, &s.mode, s.workers, i);
@@ -590,7 +594,9 @@ mod tests {
         let base = RGBColor(31, 119, 180);
         let shades: Vec<(RGBColor, u32)> = (0..4).map(|r| shade(base, r, 4)).collect();
         assert_eq!(shades[3], (base, 3), "the most workers: the mode's own colour, widest");
-        assert_eq!(shades[0].1, 1);
+        assert_eq!(shades[0].1, 2, "the fewest still 2 px wide");
+        // And no lighter than 35% white: a one-worker line stays visible.
+        assert!(shades[0].0 .2 <= 180 + ((255 - 180) as f64 * 0.35).round() as u8);
         for pair in shades.windows(2) {
             assert_ne!(pair[0].0, pair[1].0);
             assert!(pair[0].0 .0 >= pair[1].0 .0, "fewer workers are lighter");

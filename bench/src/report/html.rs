@@ -175,7 +175,8 @@ fn section(
         out += &format!("<p class=\"{class}\">{tag}: {}</p>\n", escape(&w.line()));
     }
     for (_, _, title, svg) in charts.iter().filter(|c| c.0 == s.run_id && c.1 == s.gpu_uuid) {
-        out += &format!("<figure><figcaption>{}</figcaption>\n{}\n</figure>\n", escape(title), svg);
+        // The chart carries its title; the figure names it for screen readers only.
+        out += &format!("<figure aria-label=\"{}\">\n{}\n</figure>\n", escape(title), svg);
     }
     out + "</section>\n"
 }

@@ -234,9 +234,10 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
             );
         }
     }
-    // SVG: sharp at any size, a third of the PNG's bytes, and rendered by GitHub; the PNG sits beside it.
+    // SVG: sharp at any size, a third of the PNG's bytes, and rendered by GitHub; the PNG sits beside it. The
+    // chart carries its title: it is the image's alt text, not a heading said twice.
     for c in charts.iter().filter(|c| c.run_id == s.run_id && c.gpu_uuid == s.gpu_uuid) {
-        out += &format!("\n### {}\n\n![{}]({})\n", md(&c.title), md(&c.title), c.svg);
+        out += &format!("\n![{}]({})\n", md(&c.title), c.svg);
     }
     out
 }
