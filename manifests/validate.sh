@@ -78,3 +78,24 @@ if PYTHONPATH=.kv python3 -m kubernetes_validate -k "$K8S_VERSION" --strict --qu
   exit 1
 fi
 echo "ok: an unknown field is rejected"
+# wait-job.sh ends on the Job's outcome either way, against a stand-in kubectl that reports the conditions.
+mkdir -p "$out/bin"
+cat > "$out/bin/kubectl" <<'KUBECTL'
+#!/usr/bin/env bash
+case "$*" in
+  *"get job/"*) printf '%s' "$FAKE_CONDITIONS" ;;
+  *"get pods"*) echo "sharebench-0-abcde   0/1   Error" ;;
+  *logs*) echo "[pod/sharebench-0] sharebench: error: refusing to measure: this worker must be an MPS client" ;;
+esac
+KUBECTL
+chmod +x "$out/bin/kubectl"
+for case in "Complete:0" "SuccessCriteriaMet Complete:0" "FailureTarget Failed:1" ":2"; do
+  conditions=${case%:*} want=${case##*:}
+  got=0
+  FAKE_CONDITIONS="$conditions" KUBECTL="$out/bin/kubectl" bash manifests/wait-job.sh sharebench 1 > "$out/wait.txt" 2>&1 || got=$?
+  if [ "$got" != "$want" ]; then echo "error: wait-job.sh with conditions '$conditions' exited $got, not $want" >&2; cat "$out/wait.txt" >&2; exit 1; fi
+  if [ "$want" = 1 ] && ! grep -q "refusing to measure" "$out/wait.txt"; then
+    echo "error: wait-job.sh did not show the failed Pods' logs" >&2; exit 1
+  fi
+done
+echo "ok: wait-job.sh ends at once on a failed Job, with its Pods' last log lines"
