@@ -507,3 +507,16 @@ fn the_command_line_is_consistent_units_headings_short_flags_and_no_misleading_t
     let help = String::from_utf8(sharebench().args(["plan", "--help"]).output().unwrap().stdout).unwrap();
     assert!(help.contains("Kubernetes:") && !help.contains("(`--exec`)"), "{help}");
 }
+
+#[test]
+fn bad_input_is_named_with_what_a_result_is_and_keep_going_lists_what_it_excluded() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("foreign.json");
+    std::fs::write(&foreign, "{\"a\": 1}\n").unwrap();
+    let out = sharebench().args(["report", foreign.to_str().unwrap(), "--keep-going"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("all 1 input(s) were excluded"), "{stderr}");
+    assert!(stderr.contains("foreign.json: holds no sharebench result"), "names what it excluded: {stderr}");
+    assert!(stderr.contains("a result is the JSON document one worker writes"), "{stderr}");
+}

@@ -216,6 +216,10 @@ fn parse_text(text: &str, source: &str, strict_lines: bool) -> (Vec<Worker>, Vec
     (workers, excluded)
 }
 
+/// What a reader of an exclusion needs to know about the files `report` reads.
+const WHAT_A_RESULT_IS: &str = "a result is the JSON document one worker writes (`sharebench run --out`, or a line \
+     starting {\"format\":\"sharebench-result\" in its output), as compare and plan keep them in results/";
+
 fn load_file(path: &Path) -> (Vec<Worker>, Vec<Exclusion>) {
     let source = path.display().to_string();
     match files::read_text(path) {
@@ -223,11 +227,17 @@ fn load_file(path: &Path) -> (Vec<Worker>, Vec<Exclusion>) {
         Ok(text) => {
             let (workers, mut excluded) = parse_text(&text, &source, true);
             if workers.is_empty() && excluded.is_empty() {
-                excluded.push(Exclusion { source, reason: "holds no sharebench result (truncated or empty?)".into() });
+                excluded.push(Exclusion {
+                    source,
+                    reason: format!("holds no sharebench result (truncated or empty?); {WHAT_A_RESULT_IS}"),
+                });
             } else if workers.is_empty() && excluded.iter().all(|e| e.reason == "not a sharebench result line") {
                 let (w, ex) = parse_text(&text, &source, false);
                 return if w.is_empty() && ex.is_empty() {
-                    (vec![], vec![Exclusion { source, reason: "holds no sharebench result".into() }])
+                    (
+                        vec![],
+                        vec![Exclusion { source, reason: format!("holds no sharebench result; {WHAT_A_RESULT_IS}") }],
+                    )
                 } else {
                     (w, ex)
                 };
@@ -303,7 +313,20 @@ pub fn load(inputs: &[String], keep_going: bool) -> Result<Loaded> {
         }
     }
     if loaded.workers.is_empty() {
-        return Err(Error::new("no valid results to report"));
+        let listed: Vec<String> =
+            loaded.excluded.iter().take(3).map(|e| format!("{}: {}", e.source, e.reason)).collect();
+        let more = loaded.excluded.len().saturating_sub(3);
+        let mut err = Error::new(match loaded.excluded.len() {
+            0 => "no valid results to report".to_string(),
+            n => format!("no valid results to report: all {n} input(s) were excluded"),
+        });
+        if !listed.is_empty() {
+            let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+            err = err.observed(format!("{}{more}", listed.join("; ")));
+        }
+        return Err(
+            err.fix("point report at worker results: a run directory's results/, result files, or - for kubectl logs")
+        );
     }
     Ok(loaded)
 }
