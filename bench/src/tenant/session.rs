@@ -149,13 +149,18 @@ fn problems(report: &TenantReport, settings: Settings, early: Option<f64>) -> Ve
     out
 }
 
-/// Fills the report with how the command ended.
-fn record_ending(report: &mut TenantReport, ending: Ending) {
-    let (how, status) = match ending {
+/// How a command ended, in the report's words: `exited`, `terminated` or `killed`, and its exit status.
+pub fn describe_ending(ending: Ending) -> (&'static str, Option<String>) {
+    match ending {
         Ending::Exited(status) => ("exited", Some(supervise::describe_status(&status))),
         Ending::Terminated(status) => ("terminated", Some(supervise::describe_status(&status))),
         Ending::Killed => ("killed", Some("killed by signal 9 (SIGKILL) after ignoring SIGTERM".to_string())),
-    };
+    }
+}
+
+/// Fills the report with how the command ended.
+fn record_ending(report: &mut TenantReport, ending: Ending) {
+    let (how, status) = describe_ending(ending);
     if report.ending.is_empty() {
         report.ending = how.into();
     }

@@ -258,19 +258,14 @@ impl Tenant {
         let ending = match self.exited {
             Some(status) => Ending::Exited(status),
             None => {
-                let _ = killpg(group, Signal::SIGTERM);
-                let deadline = Instant::now() + grace;
-                loop {
-                    self.pump(Duration::from_millis(20));
-                    if let Some(status) = self.exited {
-                        break Ending::Terminated(status);
-                    }
-                    if Instant::now() >= deadline {
-                        let _ = killpg(group, Signal::SIGKILL);
-                        let _ = self.child.wait();
-                        break Ending::Killed;
-                    }
+                let ending = terminate_group(self.child.id(), grace, |wait| {
+                    self.pump(wait);
+                    self.exited
+                });
+                if ending == Ending::Killed {
+                    let _ = self.child.wait();
                 }
+                ending
             }
         };
         // Whatever the command left behind in its group goes too.
@@ -283,6 +278,23 @@ impl Tenant {
             self.take(line);
         }
         ending
+    }
+}
+
+/// Ends the process group `pid` leads: SIGTERM, then `poll` (given how long it may wait) until it reports the
+/// leader's exit status, SIGKILL to the group after `grace`. The caller reaps a killed leader.
+pub fn terminate_group(pid: u32, grace: Duration, mut poll: impl FnMut(Duration) -> Option<ExitStatus>) -> Ending {
+    let group = Pid::from_raw(pid as i32);
+    let _ = killpg(group, Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    loop {
+        if let Some(status) = poll(Duration::from_millis(20)) {
+            return Ending::Terminated(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = killpg(group, Signal::SIGKILL);
+            return Ending::Killed;
+        }
     }
 }
 

@@ -15,8 +15,8 @@ use crate::lifecycle::command::{self, Identity};
 use crate::result::tenant::TenantReport;
 use crate::result::{RunConfig, RunStatus, WorkerResult};
 use crate::tenant::protocol::{self, env, Message};
-use crate::tenant::session::requests_lane;
-use crate::tenant::supervise::{describe_status, Reported};
+use crate::tenant::session::{describe_ending, requests_lane};
+use crate::tenant::supervise::{terminate_group, Ending, Reported};
 use crate::tenant::window::Window;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -144,26 +144,21 @@ fn wait_ready(running: &mut [Running], timeout: Duration) -> bool {
 
 /// Stops a command (SIGTERM to its group, SIGKILL after `grace`); returns its ending and exit status.
 fn stop(r: &mut Running, grace: Duration) -> (String, Option<String>) {
-    let group = Pid::from_raw(r.child.id() as i32);
-    if let Some(status) = r.exited.or_else(|| r.child.try_wait().ok().flatten()) {
-        let _ = killpg(group, Signal::SIGKILL);
-        return ("exited".into(), Some(describe_status(&status)));
-    }
-    let _ = killpg(group, Signal::SIGTERM);
-    let deadline = Instant::now() + grace;
-    let ending = loop {
-        if let Some(status) = r.child.try_wait().ok().flatten() {
-            break ("terminated".into(), Some(describe_status(&status)));
-        }
-        if Instant::now() >= deadline {
-            let _ = killpg(group, Signal::SIGKILL);
-            let _ = r.child.wait();
-            break ("killed".into(), Some("killed by signal 9 (SIGKILL) after ignoring SIGTERM".into()));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let pid = r.child.id();
+    let ending = match r.exited.or_else(|| r.child.try_wait().ok().flatten()) {
+        Some(status) => Ending::Exited(status),
+        None => terminate_group(pid, grace, |wait| {
+            std::thread::sleep(wait);
+            r.child.try_wait().ok().flatten()
+        }),
     };
-    let _ = killpg(group, Signal::SIGKILL);
-    ending
+    if ending == Ending::Killed {
+        let _ = r.child.wait();
+    }
+    // Whatever the command left behind in its group goes too.
+    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    let (how, status) = describe_ending(ending);
+    (how.to_string(), status)
 }
 
 /// What a protocol file says, each request placed by its own `start_ns` (a file has no arrival times).
