@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Keeps results/ light (CI holds it under 15 MB) without losing a measurement: every report is regenerated from
 # its worker results by the current binary (report.md embeds SVG charts), then what `sharebench report`
-# regenerates and GitHub does not show is dropped (report.html, report.json, trace.json, plan.html, PNG charts),
+# regenerates and GitHub does not show is dropped (report.html, report.json, trace.json, PNG charts; a plan.html
+# kept is kept: `sharebench plan-pages DIR` writes one again),
 # and the raw worker results and logs are gzip-compressed (`sharebench report` reads *.json.gz as they are;
 # logs: `zcat logs-mps.txt.gz | sharebench report -`). A plan point's pods.log keeps its log lines but not the
 # result lines, which its results.jsonl holds already. Idempotent.
@@ -16,7 +17,7 @@ done
 find "$R" -name plan.md -exec sed -i 's/(capacity\.png)/(capacity.svg)/' {} +
 # Charts that are not regenerated (a plan's capacity.svg) are compacted as the binary now writes them.
 find "$R" -name '*.svg' -exec sed -i 's/ opacity="1"//g' {} +
-find "$R" -type f \( -name report.html -o -name report.json -o -name trace.json -o -name plan.html -o -name '*.png' \) ! -name report-page.png -delete
+find "$R" -type f \( -name report.html -o -name report.json -o -name trace.json -o -name '*.png' \) ! -name report-page.png -delete
 find "$R" -type f \( -name '*.json' -o -name '*.jsonl' \) -print0 | xargs -0 -r grep -l --null '"sharebench-result"' | xargs -0 -r gzip -9n
 find "$R" -type f -name pods.log | while read -r log; do
   if [ -f "$(dirname "$log")/results.jsonl.gz" ] || [ -f "$(dirname "$log")/results.jsonl" ]; then

@@ -29,6 +29,15 @@ pub enum Command {
     Report(ReportArgs),
     /// Measure this GPU's ceilings (copy bandwidth, FP32 peak) and sharebench's own overhead.
     Calibrate(CalibrateArgs),
+    /// Write a plan directory's pages again (plan.txt, plan.md, plan.csv, plan.html, the capacity chart) from its
+    /// plan.json, as this sharebench writes them; nothing is measured.
+    PlanPages(PlanPagesArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanPagesArgs {
+    /// The directory `sharebench plan` wrote (it holds plan.json).
+    pub dir: PathBuf,
 }
 
 /// The sharing mode a worker runs under; `mps` and `timeslice` are verified before measuring.

@@ -35,6 +35,7 @@ fn main() {
         Command::Plan(args) => commands::plan::execute(args),
         Command::Report(args) => commands::report::execute(args),
         Command::Calibrate(args) => commands::calibrate::execute(args),
+        Command::PlanPages(args) => commands::plan::rerender(&args.dir),
     };
     let code = match outcome {
         Ok(code) => code,

@@ -75,7 +75,7 @@ fn plan_answer(dir: &Path) -> String {
         recorded["capacity"].as_array().unwrap().iter().map(|c| c[0].as_str().unwrap().into()).collect();
     let capacity = modes.iter().map(|m| (m.clone(), capacity::max_pods(&points, m))).collect();
     let plan = PlanReport {
-        format: "sharebench-plan",
+        format: "sharebench-plan".into(),
         scenario,
         slo_p99_ms: slo_ms,
         rate_override: None,

@@ -211,7 +211,7 @@ esac"#,
         .assert()
         .code(5);
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
-    assert!(stdout.contains("timeslice: at most 1 Pods per GPU meet the SLO"), "{stdout}");
+    assert!(stdout.contains("timeslice: at most 1 Pod per GPU meets the SLO"), "{stdout}");
     assert!(stdout.contains("ran as Kubernetes Jobs"), "{stdout}");
     let plan = std::fs::read_to_string(out.join("plan.json")).unwrap();
     assert!(
@@ -519,4 +519,46 @@ fn bad_input_is_named_with_what_a_result_is_and_keep_going_lists_what_it_exclude
     assert!(stderr.contains("all 1 input(s) were excluded"), "{stderr}");
     assert!(stderr.contains("foreign.json: holds no sharebench result"), "names what it excluded: {stderr}");
     assert!(stderr.contains("a result is the JSON document one worker writes"), "{stderr}");
+}
+
+#[test]
+fn plan_pages_are_written_again_from_plan_json_and_no_committed_plan_contradicts_itself() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = root.join("results/h200/repeats/plan-inference/plan.json");
+    std::fs::copy(&plan, dir.path().join("plan.json")).unwrap();
+    let out = sharebench().args(["plan-pages", dir.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for page in ["plan.txt", "plan.md", "plan.csv", "plan.html", "capacity.svg"] {
+        assert!(dir.path().join(page).is_file(), "{page} written");
+    }
+    let md = std::fs::read_to_string(dir.path().join("plan.md")).unwrap();
+    assert!(md.contains("mps: at least 6 Pods per GPU meet the SLO"), "{md}");
+    // Every committed plan page says "at least" exactly where the most tried point still met the SLO.
+    for entry in walk(&root.join("results")) {
+        if entry.file_name().is_some_and(|n| n == "plan.md" || n == "plan.txt") {
+            let text = std::fs::read_to_string(&entry).unwrap();
+            for line in text.lines() {
+                assert!(!(line.contains("at most") && line.contains("the most tried")), "{}: {line}", entry.display());
+                assert!(!line.contains(" 1 Pods per GPU"), "{}: {line}", entry.display());
+            }
+        }
+    }
+    // A directory without a plan is named.
+    let err = sharebench().args(["plan-pages", "/nonexistent"]).output().unwrap();
+    assert_eq!(err.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&err.stderr).contains("plan.json"));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

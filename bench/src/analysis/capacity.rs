@@ -13,7 +13,7 @@ use serde::Serialize;
 /// Samples a point's duration aims for behind its p99 (a bound exists from 368; 1000 gives a tighter one).
 pub const MIN_SAMPLES_P99: u64 = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The p99's upper bound within the SLO, every repeat within it, every worker complete.
@@ -27,7 +27,7 @@ pub enum Verdict {
 }
 
 /// One repeat of a point.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RepeatPoint {
     pub repeat: u32,
     pub latency: LatencySummary,
@@ -36,7 +36,7 @@ pub struct RepeatPoint {
 }
 
 /// One point of the search: a mode at a Pod count.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Point {
     pub mode: String,
     pub pods: u32,
@@ -185,7 +185,7 @@ pub fn point(
 }
 
 /// What one worker's GPU fault did to the others at one point.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BlastRadius {
     pub mode: String,
     pub pods: u32,

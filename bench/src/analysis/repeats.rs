@@ -28,14 +28,14 @@ pub fn t_quantile_975(df: usize) -> f64 {
 }
 
 /// A 95% interval across repeats.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Interval {
     pub low: f64,
     pub high: f64,
 }
 
 /// One figure over its repeats.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Spread {
     /// Median of the repeats' values.
     pub median: f64,

@@ -5,7 +5,8 @@ use crate::result::histogram::LatencyHistogram;
 use serde::Serialize;
 
 /// The percentiles every latency summary reports, with the sample count behind them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, Default)]
+#[serde(default)]
 pub struct LatencySummary {
     pub samples: u64,
     pub mean_ns: f64,

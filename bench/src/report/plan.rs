@@ -6,9 +6,9 @@ use crate::scenario::Scenario;
 use crate::units::format_ns;
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct PlanReport {
-    pub format: &'static str,
+    pub format: String,
     pub scenario: Scenario,
     pub slo_p99_ms: f64,
     pub rate_override: Option<f64>,
@@ -20,8 +20,10 @@ pub struct PlanReport {
     /// Most Pods per GPU meeting the SLO, per mode (`None`: not even one).
     pub capacity: Vec<(String, Option<u32>)>,
     /// With `--search rate`: (setting, Pods, highest rate per Pod meeting the SLO).
+    #[serde(default)]
     pub max_rate: Vec<(String, u32, Option<f64>)>,
     /// With `--inject-fault`: which workers one worker's GPU fault took down, per mode.
+    #[serde(default)]
     pub blast_radius: Vec<BlastRadius>,
 }
 
@@ -77,11 +79,13 @@ fn conditions_lines(plan: &PlanReport, indent: &str) -> String {
 /// How sure a point's verdict is, from its repeats: `every repeat within 5 ms (upper bound 4.6 ms)`,
 /// `failed in 2 of 3 repeats`.
 fn confidence(p: &Point, slo_ms: f64) -> String {
-    let n = p.repeats.len() as u32;
+    // Plans written before repeats existed ran every point once and recorded no repeat.
+    let n = (p.repeats.len() as u32).max(1);
     let upper = p.p99_upper_ns.map(|u| format!(", p99 upper bound {}", format_ns(u))).unwrap_or_default();
     match p.verdict {
         capacity::Verdict::Meets if n == 1 => format!("its one repeat within {slo_ms} ms{upper}"),
         capacity::Verdict::Meets => format!("every one of {n} repeats within {slo_ms} ms{upper}"),
+        capacity::Verdict::Violates if n == 1 => format!("over {slo_ms} ms in its one repeat"),
         capacity::Verdict::Violates if p.repeats_within == 0 => format!("over {slo_ms} ms in every one of {n} repeats"),
         capacity::Verdict::Violates if p.repeats_within == n => {
             format!("every repeat within {slo_ms} ms, but not the bound{upper}")
@@ -89,6 +93,15 @@ fn confidence(p: &Point, slo_ms: f64) -> String {
         capacity::Verdict::Violates => format!("over {slo_ms} ms in {} of {n} repeats", n - p.repeats_within),
         capacity::Verdict::Invalid => "too few samples for a p99 bound".into(),
         capacity::Verdict::Failed => "workers failed".into(),
+    }
+}
+
+/// `1 Pod per GPU meets`, `4 Pods per GPU meet`.
+fn pods_meet(n: u32) -> String {
+    if n == 1 {
+        "1 Pod per GPU meets".into()
+    } else {
+        format!("{n} Pods per GPU meet")
     }
 }
 
@@ -110,7 +123,7 @@ pub fn answer(plan: &PlanReport) -> Vec<String> {
                     None => String::new(),
                 };
                 let bound = if most_tried { "at least" } else { "at most" };
-                format!("{mode}: {bound} {n} Pods per GPU meet the SLO{sure}{beyond}")
+                format!("{mode}: {bound} {} the SLO{sure}{beyond}", pods_meet(*n))
             }
             None => match next_failure(0) {
                 Some(p) => {
@@ -291,7 +304,7 @@ mod tests {
         let mut point = crate::analysis::capacity::tests::at("mps", 4, Verdict::Meets);
         (point.slo_latency, point.slo_group_throughput, point.total_throughput) = (Default::default(), 800.0, 800.0);
         PlanReport {
-            format: "sharebench-plan",
+            format: "sharebench-plan".into(),
             scenario: Scenario::parse(&text, "inference.toml").unwrap(),
             slo_p99_ms: 5.0,
             rate_override: None,

@@ -353,7 +353,7 @@ fn plan_in(args: &PlanArgs, dir: PathBuf) -> Result<i32> {
         Search::Rate => Vec::new(),
     };
     let plan = PlanReport {
-        format: "sharebench-plan",
+        format: "sharebench-plan".into(),
         scenario,
         slo_p99_ms: args.slo_p99,
         rate_override: args.rate,
@@ -447,38 +447,66 @@ fn search(planner: &mut Planner, start_rate: Option<f64>) -> Result<Searched> {
 
 /// plan.txt/md/json/csv/html and the capacity chart; prints the table.
 fn write_outputs(args: &PlanArgs, plan: &PlanReport, dir: &Path) -> Result<()> {
-    let x_of = |p: &Point| match args.search {
+    let labels: Vec<String> = settings(args).iter().map(|m| m.label()).collect();
+    let json = serde_json::to_string_pretty(plan).map_err(|e| Error::new(e.to_string()))?;
+    fsio::write_atomic(&dir.join("plan.json"), json.as_bytes(), Overwrite::Allow)?;
+    write_pages(plan, args.search, &labels, dir)
+}
+
+/// `sharebench plan-pages DIR`: the plan's pages again, from its plan.json, as this sharebench writes them.
+pub fn rerender(dir: &Path) -> Result<i32> {
+    let path = dir.join("plan.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+    let plan: PlanReport = serde_json::from_str(&text).map_err(|e| {
+        Error::new(format!("{}: not a plan this sharebench reads: {e}", path.display()))
+            .fix("give the directory `sharebench plan` wrote (it holds plan.json)")
+    })?;
+    if plan.format != "sharebench-plan" {
+        return Err(Error::new(format!("{}: format {:?} is not a sharebench plan", path.display(), plan.format)));
+    }
+    let (search, labels): (Search, Vec<String>) = match plan.max_rate.is_empty() {
+        true => (Search::Pods, plan.capacity.iter().map(|(m, _)| m.clone()).collect()),
+        false => (Search::Rate, plan.max_rate.iter().map(|(m, _, _)| m.clone()).collect()),
+    };
+    write_pages(&plan, search, &labels, dir)?;
+    Ok(exit::OK)
+}
+
+/// The pages of `plan` for its settings (`labels`) into `dir` (plan.txt, .md, .csv, .html and the capacity
+/// chart; plan.json is the caller's); prints the table.
+fn write_pages(plan: &PlanReport, search: Search, labels: &[String], dir: &Path) -> Result<()> {
+    let x_of = |p: &Point| match search {
         Search::Pods => p.pods,
         Search::Rate => p.rate_per_pod.unwrap_or(0.0).round() as u32,
     };
-    let series = settings(args)
+    let series = labels
         .iter()
         .map(|m| {
             let mut pts: Vec<(u32, f64, f64)> = plan
                 .points
                 .iter()
-                .filter(|p| p.mode == m.label())
+                .filter(|p| &p.mode == m)
                 .map(|p| (x_of(p), p.slo_group_throughput, p.slo_latency.p99_ns as f64 / 1e6))
                 .collect();
             pts.sort_by_key(|p| p.0);
-            (m.label().to_string(), pts)
+            (m.clone(), pts)
         })
         .collect();
-    let repeats = settings(args)
+    let repeats = labels
         .iter()
         .map(|m| {
             let pts = plan
                 .points
                 .iter()
-                .filter(|p| p.mode == m.label())
+                .filter(|p| &p.mode == m)
                 .flat_map(|p| {
                     p.repeats.iter().map(move |r| (x_of(p), r.slo_group_throughput, r.latency.p99_ns as f64 / 1e6))
                 })
                 .collect();
-            (m.label().to_string(), pts)
+            (m.clone(), pts)
         })
         .collect();
-    let x_label = match args.search {
+    let x_label = match search {
         Search::Pods => "Pods per GPU",
         Search::Rate => "requests/s per Pod",
     };
@@ -493,8 +521,6 @@ fn write_outputs(args: &PlanArgs, plan: &PlanReport, dir: &Path) -> Result<()> {
         repeats,
     };
     let (svg, _png) = charts::save(&chart, dir, "capacity", Overwrite::Allow)?;
-    let json = serde_json::to_string_pretty(plan).map_err(|e| Error::new(e.to_string()))?;
-    fsio::write_atomic(&dir.join("plan.json"), json.as_bytes(), Overwrite::Allow)?;
     fsio::write_atomic(&dir.join("plan.md"), markdown(plan, &[(title, svg.clone())]).as_bytes(), Overwrite::Allow)?;
     fsio::write_atomic(&dir.join("plan.csv"), report::plan::csv(plan).as_bytes(), Overwrite::Allow)?;
     let chart_svg = std::fs::read_to_string(dir.join(&svg)).unwrap_or_default();
