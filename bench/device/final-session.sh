@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The GPU tests with this session's final binary, and one short real compare through the new lifecycle (kernels and
+# a tenant command, with its observer-effect baseline), as a last check on the H200.
+# Usage (repo root, binaries in dist/): bash bench/device/final-session.sh OUTDIR
+set -u
+O=${1:?output directory}; mkdir -p "$O"
+export PATH=/usr/local/nvidia/bin:$PATH SHAREBENCH_BIN=$(readlink -f dist/sharebench)
+dist/gpu-tests --ignored --test-threads 1 > "$O/gpu-tests.txt" 2>&1; grep -E "^test |test result" "$O/gpu-tests.txt"
+dist/gpu-namespaces-tests --ignored --test-threads 1 --nocapture > "$O/gpu-namespaces-tests.txt" 2>&1
+grep -E "^test |test result|SIGTERM as pid 1" "$O/gpu-namespaces-tests.txt"
+"$SHAREBENCH_BIN" compare -w 2 -m timeslice,mps --repeat 2 -d 2s -o "$O/tenant" --exec --observer-effect \
+  -- python3 bench/tenants/minimal.py > "$O/tenant.txt" 2>&1
+echo "compare --exec --observer-effect exit=$?"; tail -8 "$O/tenant.txt"
