@@ -6,9 +6,7 @@
 set -u
 O=${1:?output directory}; mkdir -p "$O"
 export PATH=/usr/local/nvidia/bin:$PATH SHAREBENCH_BIN=$(readlink -f dist/sharebench)
-dist/gpu-tests --ignored --test-threads 1 > "$O/gpu-tests.txt" 2>&1; grep -E "test result" "$O/gpu-tests.txt"
-dist/gpu-namespaces-tests --ignored --test-threads 1 --nocapture > "$O/gpu-namespaces-tests.txt" 2>&1
-grep -E "^test |test result|SIGTERM as pid 1|panicked" "$O/gpu-namespaces-tests.txt"
+bash "$(dirname "$0")/gpu-tests.sh" "$O"
 grep -E "^cpu " /proc/stat
 timeout 300 bash "$(dirname "$0")/observer-effect.sh" "$O/observer" 8 10s > "$O/observer.txt" 2>&1
 grep -E "^cpu " /proc/stat

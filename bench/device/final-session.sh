@@ -5,9 +5,7 @@
 set -u
 O=${1:?output directory}; mkdir -p "$O"
 export PATH=/usr/local/nvidia/bin:$PATH SHAREBENCH_BIN=$(readlink -f dist/sharebench)
-dist/gpu-tests --ignored --test-threads 1 > "$O/gpu-tests.txt" 2>&1; grep -E "^test |test result" "$O/gpu-tests.txt"
-dist/gpu-namespaces-tests --ignored --test-threads 1 --nocapture > "$O/gpu-namespaces-tests.txt" 2>&1
-grep -E "^test |test result|SIGTERM as pid 1" "$O/gpu-namespaces-tests.txt"
+bash "$(dirname "$0")/gpu-tests.sh" "$O"
 "$SHAREBENCH_BIN" compare -w 2 -m timeslice,mps --repeat 2 -d 2s -o "$O/tenant" --exec --observer-effect \
   -- python3 bench/tenants/minimal.py > "$O/tenant.txt" 2>&1
 echo "compare --exec --observer-effect exit=$?"; tail -8 "$O/tenant.txt"
