@@ -27,6 +27,12 @@ window.addEventListener("load", function () {
   document.querySelectorAll("img").forEach(function (i) { r.images++; if (!i.complete || i.naturalWidth === 0) r.brokenImages.push(i.src); });
   document.querySelectorAll("figure svg").forEach(function (s) { r.svgs++; var b = s.getBoundingClientRect(); if (b.width < 50 || b.height < 50) r.emptySvgs++; });
   r.overflowPx = Math.max(0, document.documentElement.scrollWidth - window.innerWidth);
+  // A chart carries its title (drawn inside it; its figure names it in aria-label): the same words again in a
+  // heading or caption beside it are said twice.
+  var inCharts = {};
+  document.querySelectorAll("figure[aria-label]").forEach(function (f) { inCharts[f.getAttribute("aria-label").trim()] = true; });
+  r.titlesTwice = [];
+  document.querySelectorAll("h1,h2,h3,h4,figcaption").forEach(function (h) { var s = h.textContent.trim(); if (inCharts[s]) r.titlesTwice.push(s); });
   var pre = document.createElement("pre"); pre.id = "sharebench-page-check"; pre.textContent = JSON.stringify(r);
   document.body.appendChild(pre);
 });
@@ -52,6 +58,7 @@ if r["errors"]: problems.append("script errors: %s" % r["errors"])
 if r["brokenImages"]: problems.append("images that did not load: %s" % r["brokenImages"])
 if r["emptySvgs"]: problems.append("%d charts rendered empty" % r["emptySvgs"])
 if r["overflowPx"] > 0: problems.append("the page is %d px wider than the window" % r["overflowPx"])
+if r.get("titlesTwice"): problems.append("chart titles said twice (in the chart and outside it): %s" % r["titlesTwice"][:3])
 limit = int(os.environ.get("MAX_HEIGHT_PX", "0"))
 if limit and r["heightPx"] > limit: problems.append("the page opens %d px tall (at most %d)" % (r["heightPx"], limit))
 if problems:
