@@ -153,8 +153,7 @@ fn linear_panel<'a, DB: DrawingBackend>(
         .light_line_style(TRANSPARENT)
         .x_desc(x_desc)
         .y_desc(y_desc)
-        // A count (workers, Pods) has no 0.5: such ticks are left blank.
-        .x_label_formatter(&|x| if whole_x && x.fract() != 0.0 { String::new() } else { tick(*x) })
+        .x_label_formatter(&|x| if whole_x { count_tick(*x) } else { tick(*x) })
         .y_label_formatter(&|y| tick(*y))
         .label_style((FAMILY, 12))
         .draw()
@@ -170,6 +169,15 @@ fn series_style(all: &[(&str, u32)], mode: &str, workers: u32, i: usize) -> (RGB
     counts.dedup();
     let rank = counts.iter().position(|&n| n == workers).unwrap_or(0);
     shade(mode_color(mode, i), rank, counts.len())
+}
+
+/// A tick on a count axis (workers, Pods): a count has no 0.5, so such ticks are left blank.
+pub fn count_tick(v: f64) -> String {
+    if v.fract() == 0.0 {
+        tick(v)
+    } else {
+        String::new()
+    }
 }
 
 /// An axis tick: whole numbers without decimals (`5000`, not `5000.0`), others with three significant digits.
@@ -602,6 +610,12 @@ mod tests {
             assert!(pair[0].0 .0 >= pair[1].0 .0, "fewer workers are lighter");
         }
         assert_eq!(shade(base, 0, 1), (base, 3), "a single count keeps the full colour");
+    }
+
+    #[test]
+    fn a_count_axis_shows_whole_counts_only() {
+        let labels: Vec<String> = [0.0, 0.5, 1.0, 1.5, 2.0, 12.0].iter().map(|&v| count_tick(v)).collect();
+        assert_eq!(labels, ["0", "", "1", "", "2", "12"]);
     }
 
     #[test]
