@@ -1,6 +1,8 @@
 //! Writes synthetic worker results in the real result format, for the report's scale benchmark
 //! (`bench/benches/report_scale.sh`). The records are made up (MPS-like: workers' kernels overlap, with jitter);
-//! they measure nothing and are never committed under results/.
+//! they measure nothing and are never committed under results/. They are plausible in every way `report` checks
+//! (host windows that hold the device intervals, closed-loop lanes that never overlap themselves, histograms that
+//! match the records, a share of the SMs that fits the GPU), and `bench/tests/synth.rs` holds them to that.
 //!
 //! Usage: cargo run --release --example synth_results -- DIR WORKERS KERNELS
 
@@ -8,6 +10,12 @@ use sharebench::result::{self, histogram, records, GpuIdentity, HostIdentity, La
 use sharebench::result::{SharingEvidence, SharingVerdict, WorkerResult};
 use sharebench::workload::{KernelKind, KernelShape};
 
+/// Wall-clock time (Unix ns) at which every synthetic worker starts measuring, as after a barrier.
+const WALL_START_NS: u64 = 1_796_000_000_000_000_000;
+/// SMs each worker's kernel uses: 64 workers x 2 blocks fit one 132-SM GPU side by side.
+const BLOCKS: u32 = 2;
+
+#[allow(dead_code)]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 4 {
@@ -16,7 +24,12 @@ fn main() {
     }
     let dir = std::path::PathBuf::from(&args[1]);
     let (workers, kernels): (u32, u64) = (args[2].parse().expect("WORKERS"), args[3].parse().expect("KERNELS"));
-    std::fs::create_dir_all(&dir).expect("create DIR");
+    generate(&dir, workers, kernels);
+}
+
+/// Writes `workers` result files of `kernels` records each into `dir`.
+pub fn generate(dir: &std::path::Path, workers: u32, kernels: u64) {
+    std::fs::create_dir_all(dir).expect("create DIR");
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
         rng ^= rng << 13;
@@ -26,20 +39,25 @@ fn main() {
     };
     for w in 0..workers {
         let mut h = histogram::new_latency_histogram();
-        let mut t = 1_700_000_000_000_000_000u64 + w as u64 * 37_000;
+        // A closed loop: each kernel is submitted when the last one came back, runs a little after its launch,
+        // and the device clock (`%globaltimer`, shared by all workers) runs beside the host's.
+        let device_base = 1_000_000_000_000u64 + w as u64 * 37_000;
+        let mut host = 0u64;
         let recs: Vec<records::KernelRecord> = (0..kernels)
-            .map(|k| {
+            .map(|_| {
+                let launch = 4_000 + next() % 2_000;
                 let duration = 600_000 + next() % 60_000;
-                let latency = duration + 8_000 + next() % 4_000;
+                let latency = launch + duration + 4_000;
                 histogram::record(&mut h, latency);
+                let start = device_base + host + launch;
                 let r = records::KernelRecord {
-                    submit_ns: k * 612_000,
+                    submit_ns: host,
                     latency_ns: latency,
-                    device_start_ns: t,
-                    device_end_ns: t + duration,
-                    sm_count: 132,
+                    device_start_ns: start,
+                    device_end_ns: start + duration,
+                    sm_count: BLOCKS as u16,
                 };
-                t += duration + 10_000;
+                host += latency;
                 r
             })
             .collect();
@@ -74,7 +92,7 @@ fn main() {
             config: RunConfig {
                 shape: Some(KernelShape {
                     kernel: KernelKind::Fma,
-                    blocks: 132,
+                    blocks: BLOCKS,
                     threads: 256,
                     iters: 70_000,
                     bytes: 0,
@@ -97,13 +115,13 @@ fn main() {
             telemetry: None,
             tenant: None,
             host_conditions: None,
-            started_unix_ns: 0,
-            finished_unix_ns: 0,
+            started_unix_ns: WALL_START_NS,
+            finished_unix_ns: WALL_START_NS + host + 1_000_000,
             lanes: vec![LaneResult {
                 worker: w,
                 kernels,
                 latency_histogram: histogram::to_base64(&h),
-                records: records::encode(&recs, 0).expect("encode"),
+                records: records::encode(&recs, WALL_START_NS).expect("encode"),
                 device_stamps: true,
             }],
         };
