@@ -2,9 +2,8 @@
 //! `report.md`: the answer, an index of the runs, one section per run, loading notes. Wide tables scroll inside
 //! their box, so the page itself never overflows. Pure.
 
-use super::markdown::anchor;
 use super::model::Report;
-use super::sections::{by_study, sections, RunSection};
+use super::sections::{anchor, by_study, sections, RunSection, ANSWER_RUNS};
 use super::table;
 use crate::load::runs::utc_stamp;
 
@@ -60,7 +59,7 @@ pub fn render(report: &Report, charts: &[(String, String, String, String)]) -> S
     let loose: Vec<&RunSection> = blocks.iter().filter(|b| b.study.is_none()).flat_map(|b| b.runs.clone()).collect();
     for s in loose {
         out += &format!("<p><b>{}</b> on {}:</p><ul>\n", escape(&s.title(several_gpus)), escape(s.gpu_name));
-        let shown = if runs.len() > super::markdown::ANSWER_RUNS { s.headline.len().saturating_sub(1) } else { 0 };
+        let shown = if runs.len() > ANSWER_RUNS { s.headline.len().saturating_sub(1) } else { 0 };
         for line in &s.headline[shown..] {
             out += &format!("<li>{}</li>\n", escape(line));
         }
@@ -97,7 +96,7 @@ pub fn render(report: &Report, charts: &[(String, String, String, String)]) -> S
     }
     // Past a few runs, each run's section is collapsed (its summary names it and its answer): the page stays
     // short enough to read, and the index links open the one asked for.
-    let collapse = runs.len() > super::markdown::ANSWER_RUNS;
+    let collapse = runs.len() > ANSWER_RUNS;
     for (s, _) in &ordered {
         // A one-run report's answer is its headline already.
         let body = section(s, several_gpus, runs.len() > 1, charts);

@@ -2,15 +2,10 @@
 //! (what ran where and when, its table, comparisons, concurrency, grouped warnings, per-worker figures and its
 //! charts); loading notes and exclusions last. Pure.
 
-use super::model::Report;
-use super::sections::{by_study, sections, RunSection};
+use super::model::{ChartFile, Report};
+use super::sections::{anchor, by_study, sections, RunSection, ANSWER_RUNS};
 use super::table;
-use super::write::ChartFile;
 use crate::load::runs::utc_stamp;
-
-/// Up to this many runs, the answer lists every headline line; past it, one line per run (here in the index,
-/// in report.html in the answer box).
-pub const ANSWER_RUNS: usize = 4;
 
 pub fn render(report: &Report, charts: &[ChartFile]) -> String {
     let runs = sections(report);
@@ -125,19 +120,6 @@ fn cells(row: &[String]) -> String {
 
 fn section_heading(s: &RunSection, several_gpus: bool) -> String {
     format!("Run {}", s.title(several_gpus))
-}
-
-/// GitHub's anchor for a heading: lower case, spaces to dashes, punctuation other than `-` and `_` dropped.
-pub fn anchor(heading: &str) -> String {
-    heading
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
 }
 
 fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[ChartFile]) -> String {

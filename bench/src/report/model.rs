@@ -26,6 +26,16 @@ pub struct Report {
     pub analysis: Analysis,
 }
 
+/// A chart of one run's section, with its files' paths relative to the report directory.
+#[derive(Debug, Clone)]
+pub struct ChartFile {
+    pub run_id: String,
+    pub gpu_uuid: String,
+    pub title: String,
+    pub svg: String,
+    pub png: String,
+}
+
 pub fn build(loaded: &Loaded) -> Report {
     Report {
         format: FORMAT,

@@ -86,6 +86,23 @@ pub fn by_study<'r, 's, 'a>(studies: &'r [Study], runs: &'s [RunSection<'a>]) ->
     blocks
 }
 
+/// Up to this many runs, the answer lists every headline line; past it, one line per run (in report.md's index,
+/// in report.html's answer box), and report.html collapses the runs' sections.
+pub const ANSWER_RUNS: usize = 4;
+
+/// GitHub's anchor for a heading: lower case, spaces to dashes, punctuation other than `-` and `_` dropped.
+pub fn anchor(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Terminal lines past this many characters are split.
 pub const LINE_WIDTH: usize = 160;
 

@@ -5,7 +5,7 @@
 //! chart folders and temporary files go first, so no stale chart is shown beside new figures.
 
 use super::charts::{self, LatencyChart, SweepChart, TimelineChart};
-use super::model::{describe_workload, Report};
+use super::model::{describe_workload, ChartFile, Report};
 use crate::analysis::GroupKey;
 use crate::error::{Error, Result};
 use crate::fsio::{self, Overwrite};
@@ -26,16 +26,6 @@ pub fn run_folder(run: &str, gpu: &str) -> String {
     let hash = crate::units::fnv1a(run.bytes().chain([0]).chain(gpu.bytes()));
     let (run, gpu) = (slug(run), slug(gpu));
     format!("runs/{}-{}-{:08x}", crate::units::first_chars(&run, 40), crate::units::first_chars(&gpu, 12), hash as u32)
-}
-
-/// A chart of one run's section, with its files' paths relative to the report directory.
-#[derive(Debug, Clone)]
-pub struct ChartFile {
-    pub run_id: String,
-    pub gpu_uuid: String,
-    pub title: String,
-    pub svg: String,
-    pub png: String,
 }
 
 /// Where one run's charts go.
