@@ -112,7 +112,7 @@ pub struct Loaded {
     /// What loading did that a reader should know: outputs skipped, links not followed, runs kept apart.
     pub notes: Vec<String>,
     /// The plans found in the inputs: their points' runs are listed under them.
-    pub studies: Vec<studies::Study>,
+    pub plans: Vec<studies::PlanFile>,
 }
 
 /// The sharing modes a worker can record (`sharebench run --mode`).
@@ -270,7 +270,7 @@ pub fn load(inputs: &[String], keep_going: bool) -> Result<Loaded> {
         if path.is_dir() {
             let walk = files::walk(&path).map_err(|e| Error::io("read directory", &path, e))?;
             own_outputs += walk.own_outputs;
-            loaded.studies.extend(walk.plans.iter().filter_map(|p| read_study(p)));
+            loaded.plans.extend(walk.plans.iter().filter_map(|p| read_plan(p)));
             loaded.notes.extend(walk.loops);
             loaded.excluded.extend(walk.unreadable.into_iter().map(|(source, reason)| Exclusion { source, reason }));
             if walk.files.is_empty() {
@@ -331,11 +331,10 @@ pub fn load(inputs: &[String], keep_going: bool) -> Result<Loaded> {
     Ok(loaded)
 }
 
-/// The study a `plan.json` describes, if it reads as one.
-fn read_study(path: &Path) -> Option<studies::Study> {
+/// A `plan.json` and its directory, if it reads as JSON.
+fn read_plan(path: &Path) -> Option<studies::PlanFile> {
     let text = std::fs::read_to_string(path).ok()?;
-    let dir = path.parent()?.display().to_string();
-    studies::from_plan_json(&dir, &serde_json::from_str(&text).ok()?)
+    Some(studies::PlanFile { dir: path.parent()?.display().to_string(), json: serde_json::from_str(&text).ok()? })
 }
 
 /// Maps `f` over `items` on all available cores, keeping order.

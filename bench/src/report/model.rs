@@ -45,7 +45,7 @@ pub fn build(loaded: &Loaded) -> Report {
         workers: loaded.workers.len(),
         excluded: loaded.excluded.clone(),
         notes: loaded.notes.clone(),
-        studies: loaded.studies.clone(),
+        studies: loaded.plans.iter().filter_map(|p| super::plan::study(&p.dir, &p.json)).collect(),
         analysis: analysis::analyze(&loaded.workers),
     }
 }

@@ -4,9 +4,9 @@
 use crate::analysis::capacity::{self, BlastRadius, Point};
 use crate::scenario::Scenario;
 use crate::units::format_ns;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PlanReport {
     pub format: String,
     pub scenario: Scenario,
@@ -57,6 +57,20 @@ fn point_cells(p: &Point) -> [String; 11] {
         format!("{:.0}", p.total_throughput),
         format!("{:?}{}", p.verdict, if p.conditions.is_empty() { "" } else { " (flagged conditions)" }).to_lowercase(),
     ]
+}
+
+/// The study a plan's `plan.json` makes in a report of many runs: its title and its own capacity answer
+/// (`None`: not a plan this sharebench reads).
+pub fn study(dir: &str, json: &serde_json::Value) -> Option<crate::load::studies::Study> {
+    let plan = PlanReport::deserialize(json).ok().filter(|p| p.format == "sharebench-plan")?;
+    let title = format!(
+        "plan {}, SLO p99 {} ms, {} points",
+        crate::units::printable(&plan.scenario.name),
+        plan.slo_p99_ms,
+        plan.points.len()
+    );
+    let answer = answer(&plan).iter().map(|l| crate::units::printable(l)).collect();
+    Some(crate::load::studies::Study { dir: dir.to_string(), title, answer })
 }
 
 /// The capacity table as text: one line per point, then the answer per mode.
@@ -348,6 +362,18 @@ mod tests {
             "{:?}",
             answer(&plan)
         );
+    }
+
+    #[test]
+    fn a_plan_is_one_study_of_a_report_with_its_own_answer_and_its_points_under_it() {
+        let plan = sample();
+        let json = serde_json::to_value(&plan).unwrap();
+        let s = study("results/plan-inference", &json).unwrap();
+        assert_eq!(s.title, "plan inference, SLO p99 5 ms, 1 points");
+        assert_eq!(s.answer, answer(&plan), "the plan's own words");
+        assert!(s.holds("results/plan-inference/points/mps-8/r1/results.jsonl.gz"));
+        assert!(!s.holds("results/plan-inference-k8s/points/mps-8/r1/results.jsonl.gz"));
+        assert_eq!(study("x", &serde_json::json!({"format": "sharebench-result"})), None);
     }
 
     #[test]
