@@ -38,7 +38,6 @@ impl Workload for MockWorkload {
             sharing: lifecycle::mode::unverified(),
             shape: None,
             sync: Some("spin (mock)".into()),
-            gpu_settings: None,
             ready: true,
         })
     }

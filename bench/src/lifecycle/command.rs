@@ -14,7 +14,7 @@ use crate::tenant::protocol::env;
 use crate::tenant::session::{Finished, Session, Settings as SessionSettings};
 use crate::tenant::supervise::Tenant;
 use crate::tenant::window::Window;
-use crate::{host, telemetry, units};
+use crate::{host, units};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -114,10 +114,9 @@ impl Workload for Command {
             }
             session.report.membership_at_ready = at_ready;
         }
-        let gpu_settings = Some(telemetry::gpu_settings(&gpu.uuid));
         self.session = Some(session);
         self.own_sharing = Some(own_sharing.clone());
-        Ok(Prepared { gpu, sharing: own_sharing, shape: None, sync: None, gpu_settings, ready })
+        Ok(Prepared { gpu, sharing: own_sharing, shape: None, sync: None, ready })
     }
 
     fn measure(&mut self, start_unix_ns: u64) -> Result<u64> {

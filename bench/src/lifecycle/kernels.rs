@@ -9,7 +9,7 @@ use crate::gpu::{Gpu, KernelLane, Waiting};
 use crate::result::{histogram, records, LaneResult};
 use crate::worker::{self, LaneRecording, LoopPlan};
 use crate::workload::KernelShape;
-use crate::{host, telemetry, units};
+use crate::{host, units};
 
 /// How the kernel worker is set up.
 pub struct KernelSettings {
@@ -83,14 +83,8 @@ impl Workload for Kernels {
         for lane in &self.lanes {
             worker::warm_up(lane, &s.plan)?;
         }
-        let prepared = Prepared {
-            gpu: gpu.identity().clone(),
-            sharing,
-            shape: Some(shape),
-            sync: Some(sync),
-            gpu_settings: Some(telemetry::gpu_settings(&gpu.identity().uuid)),
-            ready: true,
-        };
+        let prepared =
+            Prepared { gpu: gpu.identity().clone(), sharing, shape: Some(shape), sync: Some(sync), ready: true };
         self.gpu = Some(gpu);
         Ok(prepared)
     }

@@ -15,7 +15,7 @@ pub mod mode;
 
 use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
-use crate::result::host::{GpuSettings, HostConditions};
+use crate::result::host::HostConditions;
 use crate::result::tenant::TenantReport;
 use crate::result::{GpuIdentity, LaneResult, RunConfig, RunStatus, SharingEvidence, WorkerResult};
 use crate::workload::KernelShape;
@@ -65,8 +65,6 @@ pub struct Prepared {
     pub shape: Option<KernelShape>,
     /// How the worker waits for its GPU work (`spin`, `yield`, `blocking`, and why), where it launches any.
     pub sync: Option<String>,
-    /// The GPU's settings as found.
-    pub gpu_settings: Option<GpuSettings>,
     /// False when it never got ready (a command that never said `ready`): nothing is measured, the result
     /// still says what happened.
     pub ready: bool,
@@ -107,7 +105,8 @@ pub fn run(settings: Settings, mut workload: Box<dyn Workload>) -> Result<i32> {
     let mut problems = Vec::new();
     let (mut measured_window, mut stopped_at_barrier) = (false, false);
     if prepared.ready {
-        // NVML is loaded before the barrier: its cost falls outside the window.
+        // The GPU's settings are read, and NVML loaded, before the barrier: their cost falls outside the window.
+        let gpu_settings = telemetry::gpu_settings(&result.gpu.uuid);
         let sampler = settings.telemetry.then(|| {
             let who = format!("worker {}", settings.worker_index);
             telemetry::Sampler::start(&result.gpu.uuid, telemetry::INTERVAL, &who)
@@ -121,7 +120,7 @@ pub fn run(settings: Settings, mut workload: Box<dyn Workload>) -> Result<i32> {
                 let end_unix_ns = workload.measure(start_unix_ns)?;
                 let mut conditions = host_conditions(cgroup_before, cpu_before, start_unix_ns, end_unix_ns);
                 if let Some(c) = conditions.as_mut() {
-                    c.gpu_settings = prepared.gpu_settings.clone();
+                    c.gpu_settings = Some(gpu_settings);
                 }
                 result.host_conditions = conditions;
                 result.telemetry = sampler.map(telemetry::Sampler::finish);
