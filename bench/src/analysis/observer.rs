@@ -42,13 +42,19 @@ pub fn compare(supervised: &Analysis, alone: &Analysis, supervised_workers: &[Wo
     keys.into_iter().filter_map(|(mode, workers)| row(&mode, workers, supervised, alone, supervised_workers)).collect()
 }
 
-fn row(mode: &str, workers: u32, supervised: &Analysis, alone: &Analysis, ws: &[Worker]) -> Option<ObserverRow> {
-    let of = |a: &'_ Analysis| -> Vec<GroupSummary> {
-        a.groups.iter().filter(|g| g.key.mode == mode && g.key.workers == workers).cloned().collect()
+fn row<'a>(
+    mode: &str,
+    workers: u32,
+    supervised: &'a Analysis,
+    alone: &'a Analysis,
+    ws: &[Worker],
+) -> Option<ObserverRow> {
+    let of = |a: &'a Analysis| -> Vec<&'a GroupSummary> {
+        a.groups.iter().filter(|g| g.key.mode == mode && g.key.workers == workers).collect()
     };
     let (sup, alo) = (of(supervised), of(alone));
     let pairs: Vec<(&GroupSummary, &GroupSummary)> =
-        sup.iter().filter_map(|s| alo.iter().find(|a| a.repeat == s.repeat).map(|a| (s, a))).collect();
+        sup.iter().filter_map(|s| alo.iter().find(|a| a.repeat == s.repeat).map(|a| (*s, *a))).collect();
     if pairs.is_empty() {
         return None;
     }
