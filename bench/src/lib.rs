@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod load;
 pub mod mps;
 pub mod orchestrate;
+pub mod parallel;
 pub mod rendezvous;
 pub mod report;
 pub mod result;

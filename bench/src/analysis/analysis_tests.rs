@@ -38,8 +38,7 @@ pub fn synthetic(mode: &str, workers: u32, index: u32, start: u64, kernels: u64,
         started_unix_ns: base.started_unix_ns,
         finished_unix_ns: base.finished_unix_ns,
         histogram: histogram::Recorded::of(&h),
-        records,
-        host_base_unix_ns: start,
+        records: crate::load::lane::Records::of(&records, start),
         device_stamps: true,
         telemetry: None,
         tenant: None,
@@ -51,10 +50,9 @@ pub fn synthetic(mode: &str, workers: u32, index: u32, start: u64, kernels: u64,
 /// from `start` (Unix ns), no device stamps, `items` items each.
 pub fn command_worker(mode: &str, workers: u32, index: u32, start: u64, requests: u64, latency: u64) -> Worker {
     let mut w = synthetic(mode, workers, index, 0, requests, latency, 0);
-    for r in &mut w.records {
-        (r.device_start_ns, r.device_end_ns, r.sm_count) = (0, 0, 0);
-    }
-    w.host_base_unix_ns = start;
+    let host_only: Vec<KernelRecord> =
+        w.records.iter().map(|r| KernelRecord { device_start_ns: 0, device_end_ns: 0, sm_count: 0, ..r }).collect();
+    w.records = crate::load::lane::Records::of(&host_only, start);
     w.device_stamps = false;
     w.config.shape = None;
     w.config.command = Some(vec!["python3".into(), "serve.py".into()]);

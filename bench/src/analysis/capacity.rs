@@ -103,7 +103,7 @@ pub fn judge(repeats: &[LatencySummary], slo_ns: u64, complete: bool) -> Verdict
 fn throughput<'a>(workers: impl Iterator<Item = &'a Worker> + Clone) -> f64 {
     let members: Vec<&Worker> = workers.collect();
     let kernels: usize = members.iter().map(|w| w.records.len()).sum();
-    match super::span(&members, Clock::common(members.iter().copied())) {
+    match super::group::span(&members, Clock::common(members.iter().copied())) {
         (first, last) if last > first => kernels as f64 / ((last - first) as f64 / 1e9),
         _ => 0.0,
     }

@@ -7,6 +7,7 @@
 pub mod capacity;
 pub mod conditions;
 pub mod figures;
+pub mod group;
 pub mod observer;
 pub mod overlap;
 pub mod percentile_bounds;
@@ -18,7 +19,7 @@ pub use figures::{Comparison, GroupFigures, RatioFigure};
 pub use warnings::{Warning, WarningKind};
 
 use crate::load::{Clock, Worker};
-use crate::result::histogram::{self, LatencyHistogram};
+use crate::result::histogram;
 use crate::result::SharingVerdict;
 use crate::workload::KernelShape;
 use serde::Serialize;
@@ -142,161 +143,6 @@ impl Default for Method {
     }
 }
 
-fn verified(mode: &str, verdict: SharingVerdict) -> bool {
-    match mode {
-        "mps" => verdict == SharingVerdict::MpsJoined,
-        "timeslice" | "streams" => matches!(verdict, SharingVerdict::NoDaemon | SharingVerdict::MpsNotJoined),
-        _ => false,
-    }
-}
-
-/// Kernels finishing in each of `WINDOWS` equal windows of [first, last], as rates (kernels/s).
-fn window_rates(ends: impl Iterator<Item = u64>, first: u64, last: u64) -> Vec<f64> {
-    let span = (last - first).max(1);
-    let mut counts = vec![0u64; WINDOWS];
-    for end in ends {
-        let i = (((end - first) as u128 * WINDOWS as u128) / span as u128).min(WINDOWS as u128 - 1) as usize;
-        counts[i] += 1;
-    }
-    let window_s = span as f64 / 1e9 / WINDOWS as f64;
-    counts.into_iter().map(|c| c as f64 / window_s).collect()
-}
-
-fn mean_latency(h: &LatencyHistogram) -> f64 {
-    if h.is_empty() {
-        f64::NAN
-    } else {
-        h.mean()
-    }
-}
-
-fn summarize_group(key: GroupKey, repeat: u32, members: &[&Worker], solo_mean_latency: Option<f64>) -> GroupSummary {
-    let clock = Clock::common(members.iter().copied());
-    let overlap = overlap::overlap(members.iter().map(|w| w.intervals(clock).collect()).collect());
-    let kernels: u64 = members.iter().map(|w| w.records.len() as u64).sum();
-    let makespan_s = overlap.makespan_ns.max(1) as f64 / 1e9;
-    let rates = group_rates(members, clock);
-    let seed = key.workers as u64 * 7919 + key.mode.len() as u64;
-    let mut kernels_per_s =
-        stats::mean_estimate(&rates, RESAMPLES, seed).unwrap_or(Estimate { value: 0.0, ci_low: 0.0, ci_high: 0.0 });
-    kernels_per_s.value = kernels as f64 / makespan_s;
-    let merged = histogram::merged(members.iter().map(|w| &w.histogram));
-    let per_worker: Vec<WorkerSummary> = members
-        .iter()
-        .map(|w| {
-            let own = w.histogram.to_histogram();
-            let n = w.records.len().max(1) as f64;
-            let span = match (
-                w.intervals(clock).map(|(start, _)| start).min(),
-                w.intervals(clock).map(|(_, end)| end).max(),
-            ) {
-                (Some(s), Some(e)) if e > s => (e - s) as f64 / 1e9,
-                _ => f64::NAN,
-            };
-            let on_device = |f: fn(&crate::result::records::KernelRecord) -> f64| {
-                w.device_stamps.then(|| w.records.iter().map(f).sum::<f64>() / n)
-            };
-            WorkerSummary {
-                worker: w.worker,
-                source: w.source.clone(),
-                host: w.host.pod.clone().unwrap_or_else(|| w.host.hostname.clone()),
-                pid: w.host.pid,
-                verdict: w.verdict,
-                complete: w.status.complete,
-                error: w.status.error.clone(),
-                kernels: w.records.len() as u64,
-                kernels_per_s: w.records.len() as f64 / span,
-                latency: LatencySummary::of(&own),
-                mean_device_ns: on_device(|r| r.device_duration_ns() as f64),
-                mean_sm_count: on_device(|r| r.sm_count as f64),
-                neighbour: w.neighbour_only().then(|| neighbour_text(w)),
-                slowdown_vs_solo: solo_mean_latency.map(|solo| mean_latency(&own) / solo),
-            }
-        })
-        .collect();
-    // Fairness is among the workers whose own requests are known: a silent neighbour has no share to judge.
-    let shares: Vec<f64> = per_worker
-        .iter()
-        .filter(|w| w.neighbour.is_none())
-        .map(|w| if w.kernels_per_s.is_finite() { w.kernels_per_s } else { 0.0 })
-        .collect();
-    let shape = members[0].config.shape;
-    let per_launch = |work: fn(&KernelShape) -> u64| {
-        shape.map(|s| work(&s)).filter(|&w| w > 0).map(|w| kernels as f64 * w as f64 / makespan_s)
-    };
-    let per_second = |count: fn(&crate::result::tenant::TenantReport) -> Option<u64>| {
-        let counts: Vec<u64> = members.iter().filter_map(|w| w.tenant.as_ref().and_then(count)).collect();
-        (!counts.is_empty()).then(|| counts.iter().sum::<u64>() as f64 / makespan_s)
-    };
-    let on_device = clock == Clock::Device;
-    let has_requests = members.iter().any(|w| !w.neighbour_only());
-    let flop_per_s = per_launch(KernelShape::flop_per_launch);
-    let mut invalid = figures::invalid_reasons(overlap.makespan_ns, merged.len(), has_requests);
-    invalid.extend(figures::above_peak(flop_per_s, &members[0].gpu));
-    GroupSummary {
-        repeat,
-        invalid,
-        gpu_name: members[0].gpu.name.clone(),
-        driver_version: members[0].gpu.driver_version.clone(),
-        started_unix_ns: members.iter().map(|w| w.started_unix_ns).min().unwrap_or(0),
-        command_line: members[0].config.command_line.clone(),
-        shape,
-        command: members.iter().find_map(|w| w.config.command.clone()),
-        clock,
-        verified_workers: members.iter().filter(|w| verified(&key.mode, w.verdict)).count() as u32,
-        workers_reported: members.len() as u32,
-        // Settled in `analyze`, which sees the run's workers on every GPU.
-        complete: members.iter().all(|w| w.status.complete),
-        kernels,
-        makespan_ns: overlap.makespan_ns,
-        busy_ns: on_device.then_some(overlap.busy_ns),
-        overlap_ns: on_device.then_some(overlap.overlap_ns),
-        overlap_fraction: on_device.then(|| overlap.overlap_fraction()),
-        mean_concurrency: on_device.then(|| overlap.mean_concurrency()),
-        time_at_concurrency_ns: if on_device { overlap.time_at_concurrency_ns.clone() } else { vec![] },
-        kernels_per_s,
-        flop_per_s,
-        bytes_per_s: per_launch(KernelShape::bytes_per_launch),
-        items_per_s: per_second(|t| t.items),
-        tokens_per_s: per_second(|t| t.tokens),
-        latency: LatencySummary::of(&merged),
-        fairness_jain: stats::jain_index(&shares),
-        per_worker,
-        conditions: members.iter().find_map(|w| w.telemetry.as_ref()).map(|t| {
-            let pids: Vec<u32> = members.iter().flat_map(|w| w.own_pids()).collect();
-            conditions::judge(t, &pids)
-        }),
-        key,
-    }
-}
-
-/// A silent neighbour in words: how long its command ran and how it ended.
-pub(crate) fn neighbour_text(w: &Worker) -> String {
-    match &w.tenant {
-        Some(t) => format!(
-            "a neighbour only (reported no request): ran {:.1} s, {} ({})",
-            t.ran_s,
-            t.ending,
-            t.exit_status.as_deref().unwrap_or("?")
-        ),
-        None => "a neighbour only".into(),
-    }
-}
-
-/// Earliest start and latest end of a group's records on `clock`.
-pub fn span(members: &[&Worker], clock: Clock) -> (u64, u64) {
-    let all = || members.iter().flat_map(|w| w.intervals(clock));
-    let first = all().map(|(start, _)| start).min().unwrap_or(0);
-    let last = all().map(|(_, end)| end).max().unwrap_or(first);
-    (first, last)
-}
-
-/// The window rates of a group again, for ratio intervals.
-fn group_rates(members: &[&Worker], clock: Clock) -> Vec<f64> {
-    let (first, last) = span(members, clock);
-    window_rates(members.iter().flat_map(|w| w.intervals(clock).map(|(_, end)| end)), first, last)
-}
-
 impl GroupSummary {
     /// Mean over workers of their slowdown against the solo run, when there is one.
     pub fn mean_slowdown(&self) -> Option<f64> {
@@ -397,13 +243,16 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
             let members = groups
                 .get(&(solo.clone(), repeat))
                 .or_else(|| groups.range((solo.clone(), 0)..=(solo, u32::MAX)).next().map(|(_, m)| m))?;
-            Some(mean_latency(&histogram::merged(members.iter().map(|w| &w.histogram))))
+            Some(group::mean_latency(&histogram::merged(members.iter().map(|w| &w.histogram))))
         })
     };
-    let mut summaries: Vec<GroupSummary> = groups
-        .iter()
-        .map(|((key, repeat), members)| summarize_group(key.clone(), *repeat, members, solo_latency(key, *repeat)))
-        .collect();
+    // Each repeat of each group on its own core (and a large one's sweep on all of them).
+    let repeats: Vec<(&(GroupKey, u32), &Vec<&Worker>)> = groups.iter().collect();
+    let summarised = crate::parallel::map(&repeats, |((key, repeat), members)| {
+        group::summarize_group(key.clone(), *repeat, members, solo_latency(key, *repeat))
+    });
+    let (mut summaries, mut window_rates): (Vec<GroupSummary>, Vec<Vec<f64>>) =
+        summarised.into_iter().map(|s| (s.summary, s.window_rates)).unzip();
     for g in &mut summaries {
         let spread = &run_wide[&(g.key.run_id.clone(), g.key.workers, g.key.mode.clone(), g.repeat)];
         g.complete = spread.reported == g.key.workers && spread.complete == spread.reported;
@@ -433,12 +282,8 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
     // Comparisons: per run, worker count and GPU, each mode's repeats with their window rates.
     type Modes<'a> = BTreeMap<String, BTreeMap<u32, figures::RepeatOfMode<'a>>>;
     let mut runs: BTreeMap<(String, u32, String), Modes> = BTreeMap::new();
-    for g in &summaries {
-        let members = &groups[&(g.key.clone(), g.repeat)];
-        let repeat = figures::RepeatOfMode {
-            summary: g,
-            window_rates: group_rates(members, Clock::common(members.iter().copied())),
-        };
+    for (g, window_rates) in summaries.iter().zip(window_rates.iter_mut()) {
+        let repeat = figures::RepeatOfMode { summary: g, window_rates: std::mem::take(window_rates) };
         runs.entry((g.key.run_id.clone(), g.key.workers, g.key.gpu_uuid.clone()))
             .or_default()
             .entry(g.key.mode.clone())

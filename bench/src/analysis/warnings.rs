@@ -137,7 +137,7 @@ pub fn of_group(g: &GroupSummary, members: &[&Worker], which: &str) -> Vec<Warni
             warn(
                 WarningKind::Command,
                 subject,
-                format!("worker {}: its command is {}", w.worker, super::neighbour_text(w)),
+                format!("worker {}: its command is {}", w.worker, super::group::neighbour_text(w)),
             );
         }
     }

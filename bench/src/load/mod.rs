@@ -5,13 +5,14 @@
 //! (`runs`). Every problem names its source; with `keep_going` bad sources are excluded and listed instead.
 
 pub mod files;
+pub mod lane;
 pub mod plausibility;
 pub mod runs;
 pub mod studies;
 
 use crate::error::{Error, Result};
 use crate::result::histogram;
-use crate::result::records::{self, KernelRecord};
+use crate::result::records;
 use crate::result::telemetry::Telemetry;
 use crate::result::tenant::TenantReport;
 use crate::result::{GpuIdentity, HostIdentity, RunConfig, RunStatus, SharingVerdict, WorkerResult};
@@ -40,9 +41,8 @@ pub struct Worker {
     pub finished_unix_ns: u64,
     /// Its latency histogram, as the buckets it recorded ([`histogram::Recorded`]: compact in memory).
     pub histogram: histogram::Recorded,
-    pub records: Vec<KernelRecord>,
-    /// Wall-clock time (Unix ns) the records' host offsets count from.
-    pub host_base_unix_ns: u64,
+    /// Its kernel records (or a command's requests), with their extents and totals.
+    pub records: lane::Records,
     /// Whether the records carry device times; a foreign command's requests have host times only.
     pub device_stamps: bool,
     /// The GPU telemetry its process sampled (worker 0; on its first lane only).
@@ -76,13 +76,7 @@ impl Clock {
 impl Worker {
     /// Each record's (start, end) on `clock`.
     pub fn intervals(&self, clock: Clock) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.records.iter().map(move |r| match clock {
-            Clock::Device => (r.device_start_ns, r.device_end_ns),
-            Clock::Host => {
-                let start = self.host_base_unix_ns.saturating_add(r.submit_ns);
-                (start, start.saturating_add(r.latency_ns))
-            }
-        })
+        (0..self.records.len()).map(move |i| self.records.interval(i, clock))
     }
 
     /// A foreign command that reported no request: a neighbour whose own latency is unknown.
@@ -131,7 +125,7 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
         .map(|lane| {
             let histogram =
                 histogram::from_base64(&lane.latency_histogram).map_err(|e| format!("worker {}: {e}", lane.worker))?;
-            let records = records::decode(&lane.records).map_err(|e| format!("worker {}: {e}", lane.worker))?;
+            let records = records::unpack(&lane.records).map_err(|e| format!("worker {}: {e}", lane.worker))?;
             let bounds = plausibility::Bounds {
                 host_base_unix_ns: lane.records.host_base_unix_ns,
                 started_unix_ns: result.started_unix_ns,
@@ -162,8 +156,7 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
                 started_unix_ns: result.started_unix_ns,
                 finished_unix_ns: result.finished_unix_ns,
                 histogram: histogram::Recorded::of(&histogram),
-                records,
-                host_base_unix_ns: lane.records.host_base_unix_ns,
+                records: lane::Records::new(records, lane.records.host_base_unix_ns),
                 device_stamps: lane.device_stamps,
                 telemetry: telemetry.take(),
                 tenant: result.tenant.clone(),
@@ -285,7 +278,7 @@ pub fn load(inputs: &[String], keep_going: bool) -> Result<Loaded> {
         }
     }
     loaded.sources = files.len() + stdin_text.is_some() as usize;
-    let parsed = parallel_map(&files, |p| load_file(p));
+    let parsed = crate::parallel::map(&files, |p| load_file(p));
     for (workers, excluded) in parsed {
         loaded.workers.extend(workers);
         loaded.excluded.extend(excluded);
@@ -335,27 +328,6 @@ pub fn load(inputs: &[String], keep_going: bool) -> Result<Loaded> {
 fn read_plan(path: &Path) -> Option<studies::PlanFile> {
     let text = std::fs::read_to_string(path).ok()?;
     Some(studies::PlanFile { dir: path.parent()?.display().to_string(), json: serde_json::from_str(&text).ok()? })
-}
-
-/// Maps `f` over `items` on all available cores, keeping order.
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(items.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut slots: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
-    let results = std::sync::Mutex::new(&mut slots);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                if let Ok(mut slots) = results.lock() {
-                    slots[i] = Some(r);
-                }
-            });
-        }
-    });
-    slots.into_iter().flatten().collect()
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //!
 //! Pure.
 
-use crate::result::records::KernelRecord;
+use crate::result::records::Packed;
 
 /// Slack on the worker's measuring window: clock reads before and after it, and host clock steps.
 pub const WINDOW_TOLERANCE_NS: u64 = 1_000_000_000;
@@ -33,13 +33,15 @@ pub struct Bounds {
 }
 
 /// The first impossible record: its index and what is wrong with it.
-pub fn first_implausible(records: &[KernelRecord], b: &Bounds) -> Option<(usize, String)> {
+pub fn first_implausible(records: &Packed, b: &Bounds) -> Option<(usize, String)> {
     let window = b.finished_unix_ns.saturating_sub(b.started_unix_ns);
     let (earliest, latest) =
         (b.started_unix_ns.saturating_sub(WINDOW_TOLERANCE_NS), b.finished_unix_ns + WINDOW_TOLERANCE_NS);
     let device_origin = records.iter().map(|r| r.device_start_ns).min().unwrap_or(0);
     let ms = |ns: u64| ns as f64 / 1e6;
+    let mut previous_end: Option<u64> = None;
     records.iter().enumerate().find_map(|(i, r)| {
+        let previous = previous_end.replace(r.device_end_ns);
         let submit = b.host_base_unix_ns.saturating_add(r.submit_ns);
         let done = submit.saturating_add(r.latency_ns);
         let why = if !b.device_stamps && (r.device_start_ns | r.device_end_ns | r.sm_count as u64) != 0 {
@@ -62,13 +64,10 @@ pub fn first_implausible(records: &[KernelRecord], b: &Bounds) -> Option<(usize,
                 ms(r.device_end_ns - device_origin),
                 ms(window)
             )
-        } else if b.device_stamps
-            && i > 0
-            && r.device_start_ns + LATENCY_TOLERANCE_NS < records[i - 1].device_end_ns
-        {
+        } else if let Some(previous) = previous.filter(|&p| b.device_stamps && r.device_start_ns + LATENCY_TOLERANCE_NS < p) {
             format!(
                 "started on the device {:.3} ms before the previous kernel of its stream ended (records repeated or copied?)",
-                ms(records[i - 1].device_end_ns - r.device_start_ns)
+                ms(previous - r.device_start_ns)
             )
         } else if r.device_duration_ns() > r.latency_ns + LATENCY_TOLERANCE_NS {
             format!(
@@ -87,7 +86,7 @@ pub fn first_implausible(records: &[KernelRecord], b: &Bounds) -> Option<(usize,
 /// largest latency than the records' (beyond the histogram's 3-digit precision). A worker that stopped early
 /// (`complete` false) may hold samples whose records it had not read back yet: then the histogram may hold more,
 /// never fewer.
-pub fn histogram_mismatch(records: &[KernelRecord], samples: u64, max_ns: u64, complete: bool) -> Option<String> {
+pub fn histogram_mismatch(records: &Packed, samples: u64, max_ns: u64, complete: bool) -> Option<String> {
     let n = records.len() as u64;
     if samples < n || (complete && samples != n) {
         return Some(format!("its latency histogram holds {samples} samples but the lane has {n} records"));
@@ -109,6 +108,7 @@ pub fn histogram_mismatch(records: &[KernelRecord], samples: u64, max_ns: u64, c
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::result::records::KernelRecord;
 
     const START: u64 = 1_795_000_000_000_000_000;
 
@@ -120,6 +120,10 @@ mod tests {
             gpu_sm_count: 132,
             device_stamps: true,
         }
+    }
+
+    fn packed(records: &[KernelRecord]) -> Packed {
+        Packed::of(records).unwrap()
     }
 
     /// Ten 0.6 ms kernels, one a millisecond, with 20 us of host overhead each.
@@ -137,8 +141,8 @@ mod tests {
 
     #[test]
     fn real_records_pass() {
-        assert_eq!(first_implausible(&good(), &bounds()), None);
-        assert_eq!(first_implausible(&[], &bounds()), None);
+        assert_eq!(first_implausible(&packed(&good()), &bounds()), None);
+        assert_eq!(first_implausible(&packed(&[]), &bounds()), None);
     }
 
     #[test]
@@ -152,7 +156,7 @@ mod tests {
             device_end_ns: 5_000_000_000 + (1 << 48) - 1 + (1 << 40) - 1,
             sm_count: u16::MAX,
         };
-        let (index, why) = first_implausible(&records, &bounds()).unwrap();
+        let (index, why) = first_implausible(&packed(&records), &bounds()).unwrap();
         assert_eq!(index, 3);
         assert!(why.contains("65535 SMs, but the GPU has 132"), "{why}");
     }
@@ -162,7 +166,7 @@ mod tests {
         let check = |edit: &dyn Fn(&mut KernelRecord)| {
             let mut records = good();
             edit(&mut records[5]);
-            first_implausible(&records, &bounds())
+            first_implausible(&packed(&records), &bounds())
         };
         let (i, why) = check(&|r| r.submit_ns = 10_000_000_000).unwrap();
         assert!(i == 5 && why.contains("outside the worker's window"), "{why}");
@@ -182,19 +186,19 @@ mod tests {
     fn records_repeated_within_a_lane_overlap_themselves_and_are_refused() {
         let mut records = good();
         records.extend(good());
-        let (i, why) = first_implausible(&records, &bounds()).unwrap();
+        let (i, why) = first_implausible(&packed(&records), &bounds()).unwrap();
         assert_eq!(i, 10);
         assert!(why.contains("before the previous kernel of its stream ended"), "{why}");
         // A command's requests (host times only) may overlap: several in flight.
         let host = Bounds { device_stamps: false, ..bounds() };
         let requests: Vec<KernelRecord> =
             records.iter().map(|r| KernelRecord { device_start_ns: 0, device_end_ns: 0, sm_count: 0, ..*r }).collect();
-        assert_eq!(first_implausible(&requests, &host), None);
+        assert_eq!(first_implausible(&packed(&requests), &host), None);
     }
 
     #[test]
     fn a_histogram_that_is_not_its_records_is_named() {
-        let records = good();
+        let records = packed(&good());
         assert_eq!(histogram_mismatch(&records, 10, 620_000, true), None);
         assert_eq!(histogram_mismatch(&records, 10, 620_300, true), None, "within the histogram's precision");
         let one = histogram_mismatch(&records, 1, 5_000_000_000, true).unwrap();

@@ -15,7 +15,7 @@ pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
         .iter()
         .flat_map(|(_, ws)| ws.iter())
         .filter(|w| w.device_stamps)
-        .filter_map(|w| w.records.first().map(|r| r.device_start_ns))
+        .filter_map(|w| w.records.iter().next().map(|r| r.device_start_ns))
         .min()
         .unwrap_or(0);
     let mut out = String::from("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n");

@@ -127,8 +127,53 @@ pub fn encode(records: &[KernelRecord], host_base_unix_ns: u64) -> Result<Encode
     })
 }
 
-/// Decodes records back to absolute device times.
-pub fn decode(encoded: &EncodedRecords) -> Result<Vec<KernelRecord>, RecordError> {
+/// A lane's records as they are stored (24 bytes each): what `report` keeps in memory, 40% less than as
+/// [`KernelRecord`]s, each unpacked when it is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Packed {
+    raw: Vec<u8>,
+    device_base_ns: u64,
+}
+
+impl Packed {
+    /// Packs records (for tests and callers that built them in memory).
+    pub fn of(records: &[KernelRecord]) -> Result<Packed, RecordError> {
+        unpack(&encode(records, 0)?)
+    }
+
+    pub fn len(&self) -> usize {
+        self.raw.len() / RECORD_BYTES
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// Record `index`, with absolute device times; panics past the end, like a slice.
+    pub fn get(&self, index: usize) -> KernelRecord {
+        let c = &self.raw[index * RECORD_BYTES..(index + 1) * RECORD_BYTES];
+        let device_start_ns = self.device_base_ns.saturating_add(get(&c[11..17]));
+        KernelRecord {
+            submit_ns: get(&c[0..6]),
+            latency_ns: get(&c[6..11]),
+            device_start_ns,
+            device_end_ns: device_start_ns.saturating_add(get(&c[17..22])),
+            sm_count: get(&c[22..24]) as u16,
+        }
+    }
+
+    pub fn first(&self) -> Option<KernelRecord> {
+        (!self.is_empty()).then(|| self.get(0))
+    }
+
+    /// Every record, in the order recorded.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = KernelRecord> + ExactSizeIterator + Clone + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// Checks and unpacks stored records, base64 decoded straight into their packed form.
+pub fn unpack(encoded: &EncodedRecords) -> Result<Packed, RecordError> {
     if encoded.encoding != ENCODING {
         return Err(RecordError::UnknownEncoding(encoded.encoding.clone()));
     }
@@ -138,19 +183,12 @@ pub fn decode(encoded: &EncodedRecords) -> Result<Vec<KernelRecord>, RecordError
     if raw.len() as u64 != encoded.count.saturating_mul(RECORD_BYTES as u64) {
         return Err(RecordError::WrongLength { expected: encoded.count, bytes: raw.len() });
     }
-    Ok(raw
-        .chunks_exact(RECORD_BYTES)
-        .map(|c| {
-            let device_start_ns = encoded.device_base_ns.saturating_add(get(&c[11..17]));
-            KernelRecord {
-                submit_ns: get(&c[0..6]),
-                latency_ns: get(&c[6..11]),
-                device_start_ns,
-                device_end_ns: device_start_ns.saturating_add(get(&c[17..22])),
-                sm_count: get(&c[22..24]) as u16,
-            }
-        })
-        .collect())
+    Ok(Packed { raw, device_base_ns: encoded.device_base_ns })
+}
+
+/// Decodes records back to absolute device times.
+pub fn decode(encoded: &EncodedRecords) -> Result<Vec<KernelRecord>, RecordError> {
+    Ok(unpack(encoded)?.iter().collect())
 }
 
 #[cfg(test)]
@@ -225,7 +263,10 @@ mod tests {
             }).collect();
             let enc = encode(&records, 1).unwrap();
             prop_assert_eq!(enc.data.len(), records.len() * 32);
-            prop_assert_eq!(decode(&enc).unwrap(), records);
+            prop_assert_eq!(decode(&enc).unwrap(), records.clone());
+            let packed = Packed::of(&records).unwrap();
+            prop_assert_eq!(packed.len(), records.len());
+            prop_assert_eq!(packed.iter().rev().collect::<Vec<_>>(), records.iter().rev().copied().collect::<Vec<_>>());
         }
     }
 }
