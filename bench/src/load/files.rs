@@ -148,8 +148,25 @@ pub struct CappedText {
     pub too_long: Vec<usize>,
 }
 
-/// Reads `reader` by lines within the caps.
+/// Reads `reader` by lines within the caps. Text no longer than one line's cap is read whole (no line in it can
+/// be too long) and checked as UTF-8 at once; longer text is read line by line from there.
 pub fn read_capped(reader: impl Read) -> std::io::Result<CappedText> {
+    read_capped_expecting(reader, 0)
+}
+
+/// [`read_capped`] of a reader expected to hold about `bytes` (a file's size): read into one allocation.
+fn read_capped_expecting(mut reader: impl Read, bytes: u64) -> std::io::Result<CappedText> {
+    let mut head = Vec::with_capacity(bytes.min(MAX_LINE_BYTES as u64 + 1) as usize);
+    (&mut reader).take(MAX_LINE_BYTES as u64 + 1).read_to_end(&mut head)?;
+    if head.len() <= MAX_LINE_BYTES {
+        let text = String::from_utf8(head).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        return Ok(CappedText { text, too_long: vec![] });
+    }
+    read_capped_lines(std::io::Cursor::new(head).chain(reader))
+}
+
+/// Reads `reader` line by line within the caps.
+fn read_capped_lines(reader: impl Read) -> std::io::Result<CappedText> {
     use std::io::BufRead;
     let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
     let mut out = CappedText::default();
@@ -211,7 +228,7 @@ pub fn read_capped_file(path: &Path) -> std::io::Result<CappedText> {
         }
         Ok(text)
     } else {
-        read_capped(file)
+        read_capped_expecting(file, meta.len())
     }
 }
 

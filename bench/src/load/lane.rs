@@ -123,6 +123,11 @@ impl Records {
         self.on(clock).in_order
     }
 
+    /// Device time of all the records together, ns.
+    pub fn device_ns_total(&self) -> u128 {
+        self.device_ns_total
+    }
+
     /// Mean device time of the records (0 without records).
     pub fn mean_device_ns(&self) -> f64 {
         self.device_ns_total as f64 / self.len().max(1) as f64

@@ -7,8 +7,9 @@
 use crate::analysis::{GroupKey, GroupSummary};
 use crate::error::{Error, Result};
 use crate::fsio::{self, Overwrite};
-use crate::load::Worker;
+use crate::load::{Clock, Worker};
 use crate::result::histogram;
+use crate::result::records::KernelRecord;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -247,11 +248,13 @@ impl Chart for LatencyChart {
 }
 
 /// One mode's kernels inside the chart window, per worker, in ms from the group's first start.
+#[derive(Clone)]
 pub struct Lane {
     pub worker: u32,
     pub kernels: Vec<(f64, f64, u16)>,
 }
 
+#[derive(Clone)]
 pub struct TimelinePanel {
     pub mode: String,
     pub lanes: Vec<Lane>,
@@ -263,15 +266,18 @@ pub fn timeline_panels(groups: &[(&GroupKey, &[&Worker])], window_ns: u64) -> Ve
         .iter()
         .map(|(key, workers)| {
             let origin =
-                workers.iter().filter_map(|w| w.records.iter().map(|r| r.device_start_ns).min()).min().unwrap_or(0);
+                workers.iter().filter_map(|w| w.records.extent(Clock::Device)).map(|e| e.first).min().unwrap_or(0);
+            let in_window = |r: &KernelRecord| r.device_start_ns < origin + window_ns;
             let lanes = workers
                 .iter()
                 .map(|w| Lane {
                     worker: w.worker,
+                    // Records in order end at the first one past the window: the rest is not read.
                     kernels: w
                         .records
                         .iter()
-                        .filter(|r| r.device_start_ns < origin + window_ns)
+                        .take_while(|r| !w.records.in_order(Clock::Device) || in_window(r))
+                        .filter(in_window)
                         .map(|r| {
                             (
                                 (r.device_start_ns - origin) as f64 / 1e6,

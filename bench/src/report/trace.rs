@@ -10,6 +10,16 @@ use std::fmt::Write;
 /// Most kernel slices written in all, shared evenly by the workers (a trace Perfetto opens quickly).
 pub const MAX_KERNELS: usize = 250_000;
 
+/// Nanoseconds written as microseconds with three decimals, exactly, from integers (a trace holds a quarter
+/// million of them: no float formatting).
+struct Micros(u64);
+
+impl std::fmt::Display for Micros {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
+    }
+}
+
 pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
     let origin = groups
         .iter()
@@ -23,40 +33,37 @@ pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
     let total_workers = groups.iter().map(|(_, ws)| ws.len()).sum::<usize>().max(1);
     let per_worker = (MAX_KERNELS / total_workers).max(1);
     let mut capped = false;
-    let mut push = |out: &mut String, event: String| {
-        if !first {
+    // Events are separated by ",\n"; the first has nothing before it.
+    let mut next_event = |out: &mut String| {
+        if !std::mem::take(&mut first) {
             out.push_str(",\n");
         }
-        first = false;
-        out.push_str(&event);
     };
     for (pid, (key, workers)) in groups.iter().enumerate() {
         let name = serde_json::to_string(&format!("{} x{} {} ({})", key.mode, key.workers, key.run_id, key.gpu_uuid))
             .unwrap_or_default();
-        push(
-            &mut out,
-            format!("{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{pid},\"args\":{{\"name\":{name}}}}}"),
-        );
+        next_event(&mut out);
+        let _ = write!(out, "{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{pid},\"args\":{{\"name\":{name}}}}}");
         for w in workers {
-            push(&mut out, format!("{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{pid},\"tid\":{},\"args\":{{\"name\":\"worker {}\"}}}}", w.worker, w.worker));
+            next_event(&mut out);
+            let _ = write!(out, "{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{pid},\"tid\":{},\"args\":{{\"name\":\"worker {}\"}}}}", w.worker, w.worker);
             // A foreign command's requests have no device times: its track stays empty.
             if !w.device_stamps {
                 continue;
             }
             capped |= w.records.len() > per_worker;
+            let kernel = w.config.shape.map(|s| s.kernel.to_string()).unwrap_or_default();
             for (i, r) in w.records.iter().take(per_worker).enumerate() {
-                let mut e = String::with_capacity(120);
+                next_event(&mut out);
                 let _ = write!(
-                    e,
-                    "{{\"ph\":\"X\",\"name\":\"{}\",\"pid\":{pid},\"tid\":{},\"ts\":{:.3},\"dur\":{:.3},\"args\":{{\"kernel\":{i},\"sms\":{},\"latency_us\":{:.3}}}}}",
-                    w.config.shape.map(|s| s.kernel.to_string()).unwrap_or_default(),
+                    out,
+                    "{{\"ph\":\"X\",\"name\":\"{kernel}\",\"pid\":{pid},\"tid\":{},\"ts\":{},\"dur\":{},\"args\":{{\"kernel\":{i},\"sms\":{},\"latency_us\":{}}}}}",
                     w.worker,
-                    (r.device_start_ns - origin) as f64 / 1e3,
-                    r.device_duration_ns() as f64 / 1e3,
+                    Micros(r.device_start_ns - origin),
+                    Micros(r.device_duration_ns()),
                     r.sm_count,
-                    r.latency_ns as f64 / 1e3
+                    Micros(r.latency_ns)
                 );
-                push(&mut out, e);
             }
         }
     }

@@ -91,11 +91,9 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
             if members.is_empty() {
                 continue;
             }
-            let durations: Vec<u64> = members
-                .iter()
-                .flat_map(|(_, ws)| ws.iter().flat_map(|w| w.records.iter().map(|r| r.device_duration_ns())))
-                .collect();
-            let mean = durations.iter().sum::<u64>() / durations.len().max(1) as u64;
+            let lanes = || members.iter().flat_map(|(_, ws)| ws.iter().map(|w| &w.records));
+            let kernels = lanes().map(|r| r.len() as u128).sum::<u128>();
+            let mean = (lanes().map(|r| r.device_ns_total()).sum::<u128>() / kernels.max(1)) as u64;
             let makespan = report
                 .analysis
                 .groups
@@ -108,6 +106,7 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
             let first = members[0].1[0];
             let shape = describe_workload(first.config.shape.as_ref(), first.config.command.as_deref());
             let sms = members[0].1[0].gpu.sm_count;
+            let panels = charts::timeline_panels(&members, window_ns);
             for occupancy in [false, true] {
                 let (what, name) =
                     if occupancy { ("SM occupancy", "occupancy") } else { ("Kernel timeline", "timeline") };
@@ -115,7 +114,7 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
                 let chart = TimelineChart {
                     title: title.clone(),
                     window_ms: window_ns as f64 / 1e6,
-                    panels: charts::timeline_panels(&members, window_ns),
+                    panels: panels.clone(),
                     occupancy_of_sms: occupancy.then_some(sms),
                 };
                 out.push(place.save(&chart, &format!("{name}-{n}w"), title)?);
@@ -192,6 +191,11 @@ fn clear_earlier_report(dir: &Path) -> Result<()> {
 /// The stems of the charts a report writes.
 const CHART_NAMES: [&str; 6] = ["latency", "timeline-", "occupancy-", "conditions", "sweep", "capacity"];
 
+/// A scoped thread's value, or its panic passed on.
+fn joined<T>(result: std::thread::Result<T>) -> T {
+    result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// Writes every report file into `dir`.
 pub fn write_all(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwrite) -> Result<Vec<String>> {
     let whole = dir.join("report.json").exists();
@@ -209,8 +213,19 @@ pub fn write_all(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwr
     clear_earlier_report(dir)?;
     // Nothing of a whole report is left to protect now: its leftovers are replaced.
     let overwrite = Overwrite::Allow;
-    let charts = write_charts(report, loaded, dir, overwrite)?;
-    let json = serde_json::to_string_pretty(report).map_err(|e| Error::new(format!("serializing the report: {e}")))?;
+    // The charts are drawn while the trace and report.json are rendered on other cores.
+    let (charts, json, trace) = std::thread::scope(|scope| {
+        let trace = scope.spawn(|| {
+            let groups = crate::analysis::group_workers(&loaded.workers);
+            let ordered: Vec<(GroupKey, Vec<&Worker>)> = groups.into_iter().collect();
+            super::trace::render(&ordered)
+        });
+        let json = scope.spawn(|| serde_json::to_string_pretty(report));
+        let charts = write_charts(report, loaded, dir, overwrite);
+        (charts, joined(json.join()), joined(trace.join()))
+    });
+    let charts = charts?;
+    let json = json.map_err(|e| Error::new(format!("serializing the report: {e}")))?;
     fsio::write_atomic(&dir.join("summary.csv"), super::csv::render(report).as_bytes(), overwrite)?;
     fsio::write_atomic(&dir.join("report.md"), super::markdown::render(report, &charts).as_bytes(), overwrite)?;
     let inline: Vec<(String, String, String, String)> = charts
@@ -221,9 +236,7 @@ pub fn write_all(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwr
         })
         .collect();
     fsio::write_atomic(&dir.join("report.html"), super::html::render(report, &inline).as_bytes(), overwrite)?;
-    let groups = crate::analysis::group_workers(&loaded.workers);
-    let ordered: Vec<(GroupKey, Vec<&Worker>)> = groups.into_iter().collect();
-    fsio::write_atomic(&dir.join("trace.json"), super::trace::render(&ordered).as_bytes(), overwrite)?;
+    fsio::write_atomic(&dir.join("trace.json"), trace.as_bytes(), overwrite)?;
     // Last: report.json marks the report whole.
     fsio::write_atomic(&dir.join("report.json"), json.as_bytes(), overwrite)?;
     let mut files =
