@@ -22,7 +22,7 @@ pub fn produce(
     let mut summary = terminal::render(&report);
     if let Some(dir) = out {
         let files = write::write_all(&report, &loaded, dir, overwrite)?;
-        summary += &format!("\nwrote {} files to {}: {}\n", files.len(), dir.display(), files.join(", "));
+        summary += &format!("\n{}\n", terminal::wrote_line(dir, &files));
     }
     Ok((report, summary))
 }

@@ -111,6 +111,30 @@ fn run_block(s: &RunSection, several_gpus: bool) -> String {
     out
 }
 
+/// The last line after `report --out`: how many files went where, and the two a person opens, at any size (a
+/// whole tree's report writes hundreds of charts; they are counted, not listed).
+pub fn wrote_line(dir: &std::path::Path, files: &[String]) -> String {
+    let charts = files.iter().filter(|f| f.ends_with(".svg") || f.ends_with(".png")).count();
+    let folders: std::collections::BTreeSet<&str> =
+        files.iter().filter_map(|f| f.strip_prefix("runs/")).filter_map(|f| f.split('/').next()).collect();
+    let place = match folders.len() {
+        0 => String::new(),
+        1 => " in runs/".to_string(),
+        n => format!(" in {n} run folders under runs/"),
+    };
+    let open = ["report.html", "report.md"].map(|f| dir.join(f).display().to_string());
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "wrote {} to {}: {} and {}{place}; open {} or {}",
+        count(files.len(), "file"),
+        dir.display(),
+        count(files.len() - charts, "report file"),
+        count(charts, "chart"),
+        open[0],
+        open[1]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +186,21 @@ mod tests {
         assert!(text.contains("warning: workers on several GPUs"), "{text}");
         assert_eq!(text.matches("mps x4 on 2 GPUs").count(), 2, "once per GPU's block: {text}");
         assert!(!text.contains("workers reported"), "a run complete across GPUs is complete: {text}");
+    }
+
+    #[test]
+    fn the_line_after_writing_counts_files_instead_of_listing_them() {
+        let mut files: Vec<String> =
+            ["report.json", "report.md", "report.html", "summary.csv", "trace.json"].map(String::from).to_vec();
+        for run in 0..300 {
+            files.push(format!("runs/r{run}-GPU-1-0000/latency.svg"));
+            files.push(format!("runs/r{run}-GPU-1-0000/latency.png"));
+        }
+        let line = wrote_line(std::path::Path::new("out"), &files);
+        assert_eq!(line, "wrote 605 files to out: 5 report files and 600 charts in 300 run folders under runs/; open out/report.html or out/report.md");
+        let one_run = wrote_line(std::path::Path::new("out"), &files[..7]);
+        assert!(one_run.contains("7 files to out: 5 report files and 2 charts in runs/; open"), "{one_run}");
+        let top = wrote_line(std::path::Path::new("out"), &["report.json".into(), "latency.svg".into()]);
+        assert!(top.contains("2 files to out: 1 report file and 1 chart; open out/report.html"), "{top}");
     }
 }

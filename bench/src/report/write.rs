@@ -48,119 +48,138 @@ impl Place<'_> {
 /// Renders the charts of every run, each run's in its own folder (`runs/<run>-<gpu>/`) when there are several.
 fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwrite) -> Result<Vec<ChartFile>> {
     let groups = crate::analysis::group_workers(&loaded.workers);
-    let mut out = Vec::new();
     let mut by_run: BTreeMap<(String, String), Vec<&GroupKey>> = BTreeMap::new();
     for key in groups.keys() {
         by_run.entry((key.run_id.clone(), key.gpu_uuid.clone())).or_default().push(key);
     }
-    for ((run, gpu), keys) in &by_run {
-        let folder = if by_run.len() > 1 {
-            let f = run_folder(run, gpu);
-            std::fs::create_dir_all(dir.join(&f)).map_err(|e| Error::io("create directory", &dir.join(&f), e))?;
-            f + "/"
-        } else {
-            String::new()
-        };
-        let place = Place { dir, folder, run, gpu, overwrite };
-        let series = keys
-            .iter()
-            .map(|k| {
-                let h = histogram::merged(groups[k].iter().map(|w| &w.histogram));
-                charts::Curve {
-                    label: format!("{} x{} (n={})", k.mode, k.workers, h.len()),
-                    mode: k.mode.clone(),
-                    workers: k.workers,
-                    points: charts::percentile_curve(&h),
-                }
-            })
-            .collect();
-        let title = "Latency by percentile (colour: mode; shade and width: worker count)".to_string();
-        let chart = LatencyChart { title: title.clone(), series };
-        out.push(place.save(&chart, "latency", title)?);
+    // Each run's charts on a core of its own.
+    let runs: Vec<(&(String, String), &Vec<&GroupKey>)> = by_run.iter().collect();
+    let in_folder = runs.len() > 1;
+    let per_run = crate::parallel::map(&runs, |((run, gpu), keys)| {
+        write_run_charts(report, &groups, (run, gpu, keys), dir, in_folder, overwrite)
+    });
+    let mut out = Vec::new();
+    for charts in per_run {
+        out.extend(charts?);
+    }
+    Ok(out)
+}
 
-        let mut counts: Vec<u32> = keys.iter().map(|k| k.workers).filter(|&n| n > 1).collect();
-        counts.sort_unstable();
-        counts.dedup();
-        for n in counts {
-            // Timelines are drawn from device stamps: groups with a foreign command's workers have none.
-            let members: Vec<(&GroupKey, &[&Worker])> = keys
-                .iter()
-                .filter(|k| k.workers == n && groups[k].iter().all(|w| w.device_stamps))
-                .map(|k| (*k, groups[k].as_slice()))
-                .collect();
-            if members.is_empty() {
-                continue;
+/// The charts of one run on one GPU, in its own folder when the report holds several.
+fn write_run_charts(
+    report: &Report,
+    groups: &BTreeMap<GroupKey, Vec<&Worker>>,
+    (run, gpu, keys): (&str, &str, &[&GroupKey]),
+    dir: &Path,
+    in_folder: bool,
+    overwrite: Overwrite,
+) -> Result<Vec<ChartFile>> {
+    let mut out = Vec::new();
+    let folder = if in_folder {
+        let f = run_folder(run, gpu);
+        std::fs::create_dir_all(dir.join(&f)).map_err(|e| Error::io("create directory", &dir.join(&f), e))?;
+        f + "/"
+    } else {
+        String::new()
+    };
+    let place = Place { dir, folder, run, gpu, overwrite };
+    let series = keys
+        .iter()
+        .map(|k| {
+            let h = histogram::merged(groups[k].iter().map(|w| &w.histogram));
+            charts::Curve {
+                label: format!("{} x{} (n={})", k.mode, k.workers, h.len()),
+                mode: k.mode.clone(),
+                workers: k.workers,
+                points: charts::percentile_curve(&h),
             }
-            let lanes = || members.iter().flat_map(|(_, ws)| ws.iter().map(|w| &w.records));
-            let kernels = lanes().map(|r| r.len() as u128).sum::<u128>();
-            let mean = (lanes().map(|r| r.device_ns_total()).sum::<u128>() / kernels.max(1)) as u64;
-            let makespan = report
-                .analysis
-                .groups
-                .iter()
-                .filter(|g| g.key.run_id == *run && g.key.workers == n)
-                .map(|g| g.makespan_ns)
-                .min()
-                .unwrap_or(0);
-            let window_ns = makespan.min((mean * 12 * n as u64).max(1)).max(1);
-            let first = members[0].1[0];
-            let shape = describe_workload(first.config.shape.as_ref(), first.config.command.as_deref());
-            let sms = members[0].1[0].gpu.sm_count;
-            let panels = charts::timeline_panels(&members, window_ns);
-            for occupancy in [false, true] {
-                let (what, name) =
-                    if occupancy { ("SM occupancy", "occupancy") } else { ("Kernel timeline", "timeline") };
-                let title = format!("{what}: {n} workers, {shape}");
-                let chart = TimelineChart {
-                    title: title.clone(),
-                    window_ms: window_ns as f64 / 1e6,
-                    panels: panels.clone(),
-                    occupancy_of_sms: occupancy.then_some(sms),
-                };
-                out.push(place.save(&chart, &format!("{name}-{n}w"), title)?);
-            }
-        }
-        let conditions: Vec<charts::ConditionsSeries> = keys
+        })
+        .collect();
+    let title = "Latency by percentile (colour: mode; shade and width: worker count)".to_string();
+    let chart = LatencyChart { title: title.clone(), series };
+    out.push(place.save(&chart, "latency", title)?);
+
+    let mut counts: Vec<u32> = keys.iter().map(|k| k.workers).filter(|&n| n > 1).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    for n in counts {
+        // Timelines are drawn from device stamps: groups with a foreign command's workers have none.
+        let members: Vec<(&GroupKey, &[&Worker])> = keys
             .iter()
-            .filter_map(|k| {
-                let t = groups[k].iter().find_map(|w| w.telemetry.as_ref()).filter(|t| !t.samples.is_empty())?;
-                Some(charts::ConditionsSeries {
-                    label: format!("{} x{}", k.mode, k.workers),
-                    mode: k.mode.clone(),
-                    workers: k.workers,
-                    points: t
-                        .samples
-                        .iter()
-                        .map(|s| (s.t_ms as f64 / 1e3, s.sm_mhz.map(f64::from), s.power_mw.map(|mw| mw as f64 / 1e3)))
-                        .collect(),
-                })
-            })
+            .filter(|k| k.workers == n && groups[k].iter().all(|w| w.device_stamps))
+            .map(|k| (*k, groups[k].as_slice()))
             .collect();
-        if !conditions.is_empty() {
-            let title = "GPU conditions: SM clock and power during each group (NVML, worker 0)".to_string();
-            out.push(place.save(
-                &charts::ConditionsChart { title: title.clone(), series: conditions },
-                "conditions",
-                title,
-            )?);
+        if members.is_empty() {
+            continue;
         }
-        let summaries: Vec<_> =
-            report.analysis.groups.iter().filter(|g| g.key.run_id == *run && g.key.gpu_uuid == *gpu).collect();
-        let figures: Vec<_> =
-            report.analysis.figures.iter().filter(|f| f.key.run_id == *run && f.key.gpu_uuid == *gpu).collect();
-        let distinct: std::collections::BTreeSet<u32> = summaries.iter().map(|g| g.key.workers).collect();
-        if distinct.len() > 1 || figures.iter().any(|f| f.repeats.len() > 1) {
-            let title = "Throughput and p99 against worker count: median (line) and each repeat (rings)".to_string();
-            let chart = SweepChart {
+        let lanes = || members.iter().flat_map(|(_, ws)| ws.iter().map(|w| &w.records));
+        let kernels = lanes().map(|r| r.len() as u128).sum::<u128>();
+        let mean = (lanes().map(|r| r.device_ns_total()).sum::<u128>() / kernels.max(1)) as u64;
+        let makespan = report
+            .analysis
+            .groups
+            .iter()
+            .filter(|g| g.key.run_id == *run && g.key.workers == n)
+            .map(|g| g.makespan_ns)
+            .min()
+            .unwrap_or(0);
+        let window_ns = makespan.min((mean * 12 * n as u64).max(1)).max(1);
+        let first = members[0].1[0];
+        let shape = describe_workload(first.config.shape.as_ref(), first.config.command.as_deref());
+        let sms = members[0].1[0].gpu.sm_count;
+        let panels = charts::timeline_panels(&members, window_ns);
+        for occupancy in [false, true] {
+            let (what, name) = if occupancy { ("SM occupancy", "occupancy") } else { ("Kernel timeline", "timeline") };
+            let title = format!("{what}: {n} workers, {shape}");
+            let chart = TimelineChart {
                 title: title.clone(),
-                series: charts::sweep_series(&figures),
-                x_label: "workers",
-                throughput_label: super::table::Unit::of(&summaries).throughput_axis(),
-                slo_ms: None,
-                repeats: charts::repeat_points(&summaries),
+                window_ms: window_ns as f64 / 1e6,
+                panels: panels.clone(),
+                occupancy_of_sms: occupancy.then_some(sms),
             };
-            out.push(place.save(&chart, "sweep", title)?);
+            out.push(place.save(&chart, &format!("{name}-{n}w"), title)?);
         }
+    }
+    let conditions: Vec<charts::ConditionsSeries> = keys
+        .iter()
+        .filter_map(|k| {
+            let t = groups[k].iter().find_map(|w| w.telemetry.as_ref()).filter(|t| !t.samples.is_empty())?;
+            Some(charts::ConditionsSeries {
+                label: format!("{} x{}", k.mode, k.workers),
+                mode: k.mode.clone(),
+                workers: k.workers,
+                points: t
+                    .samples
+                    .iter()
+                    .map(|s| (s.t_ms as f64 / 1e3, s.sm_mhz.map(f64::from), s.power_mw.map(|mw| mw as f64 / 1e3)))
+                    .collect(),
+            })
+        })
+        .collect();
+    if !conditions.is_empty() {
+        let title = "GPU conditions: SM clock and power during each group (NVML, worker 0)".to_string();
+        out.push(place.save(
+            &charts::ConditionsChart { title: title.clone(), series: conditions },
+            "conditions",
+            title,
+        )?);
+    }
+    let summaries: Vec<_> =
+        report.analysis.groups.iter().filter(|g| g.key.run_id == *run && g.key.gpu_uuid == *gpu).collect();
+    let figures: Vec<_> =
+        report.analysis.figures.iter().filter(|f| f.key.run_id == *run && f.key.gpu_uuid == *gpu).collect();
+    let distinct: std::collections::BTreeSet<u32> = summaries.iter().map(|g| g.key.workers).collect();
+    if distinct.len() > 1 || figures.iter().any(|f| f.repeats.len() > 1) {
+        let title = "Throughput and p99 against worker count: median (line) and each repeat (rings)".to_string();
+        let chart = SweepChart {
+            title: title.clone(),
+            series: charts::sweep_series(&figures),
+            x_label: "workers",
+            throughput_label: super::table::Unit::of(&summaries).throughput_axis(),
+            slo_ms: None,
+            repeats: charts::repeat_points(&summaries),
+        };
+        out.push(place.save(&chart, "sweep", title)?);
     }
     Ok(out)
 }
