@@ -112,9 +112,6 @@ fn write_run_charts(
         if members.is_empty() {
             continue;
         }
-        let lanes = || members.iter().flat_map(|(_, ws)| ws.iter().map(|w| &w.records));
-        let kernels = lanes().map(|r| r.len() as u128).sum::<u128>();
-        let mean = (lanes().map(|r| r.device_ns_total()).sum::<u128>() / kernels.max(1)) as u64;
         let makespan = report
             .analysis
             .groups
@@ -123,7 +120,7 @@ fn write_run_charts(
             .map(|g| g.makespan_ns)
             .min()
             .unwrap_or(0);
-        let window_ns = makespan.min((mean * 12 * n as u64).max(1)).max(1);
+        let window_ns = charts::timeline_window_ns(&members, makespan);
         let first = members[0].1[0];
         let shape = describe_workload(first.config.shape.as_ref(), first.config.command.as_deref());
         let sms = members[0].1[0].gpu.sm_count;
