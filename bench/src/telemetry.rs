@@ -209,6 +209,7 @@ mod tests {
     fn without_nvml_the_telemetry_says_why_and_the_run_goes_on() {
         // CI machines have no NVIDIA driver: the sampler must stop at once and explain.
         if Nvml::init().is_ok() {
+            eprintln!("skipped: NVML loads on this machine, and this test is of one without it");
             return;
         }
         let sampler = Sampler::start("GPU-x", INTERVAL, "worker 0");

@@ -104,3 +104,57 @@ fn by_mode(points: impl Iterator<Item = (String, (u32, f64, f64))>) -> Vec<Sweep
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numbers of `name="..."` attributes in an SVG element.
+    fn attr(element: &str, name: &str) -> f64 {
+        let at = element.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        element[at..].split('"').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn the_legend_covers_no_point_even_the_highest_at_the_most_workers() {
+        // The highest points near the most workers: where an upper-right legend would sit on an axis ending there.
+        let series = vec![
+            (
+                "mps".to_string(),
+                vec![(1, 900.0, 0.6), (2, 1500.0, 0.7), (6, 2900.0, 1.1), (7, 3000.0, 1.3), (8, 2950.0, 2.0)],
+            ),
+            ("streams".to_string(), vec![(1, 890.0, 0.6), (2, 1700.0, 0.7), (4, 2500.0, 1.0), (8, 2900.0, 1.9)]),
+            ("timeslice".to_string(), vec![(1, 880.0, 0.6), (2, 1000.0, 1.3), (4, 1100.0, 2.6), (8, 1150.0, 5.1)]),
+        ];
+        let chart = SweepChart {
+            title: "sweep".into(),
+            repeats: series.clone(),
+            series,
+            x_label: "workers",
+            throughput_label: "aggregate throughput (kernels/s)",
+            slo_ms: Some(5.0),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (svg, _) = save(&chart, dir.path(), "sweep", crate::fsio::Overwrite::Refuse).unwrap();
+        let svg = std::fs::read_to_string(dir.path().join(svg)).unwrap();
+        let elements = |tag: &str| -> Vec<String> {
+            svg.split('<').filter(|e| e.starts_with(tag)).map(|e| format!(" {}", &e[tag.len()..])).collect()
+        };
+        // The legends' borders: unfilled black rectangles.
+        let legends: Vec<(f64, f64, f64, f64)> = elements("rect ")
+            .iter()
+            .filter(|r| r.contains("fill=\"none\"") && r.contains("stroke=\"#000000\""))
+            .map(|r| (attr(r, "x"), attr(r, "y"), attr(r, "width"), attr(r, "height")))
+            .collect();
+        assert_eq!(legends.len(), 2, "one legend a panel");
+        let points: Vec<(f64, f64, f64)> =
+            elements("circle ").iter().map(|c| (attr(c, "cx"), attr(c, "cy"), attr(c, "r"))).collect();
+        assert_eq!(points.len(), 2 * (13 + 13), "every median and every repeat, on both panels");
+        for (x, y, w, h) in &legends {
+            for (cx, cy, r) in &points {
+                let inside = *cx + r > *x && *cx - r < x + w && *cy + r > *y && *cy - r < y + h;
+                assert!(!inside, "the point at ({cx}, {cy}) lies under the legend at ({x}, {y}, {w} x {h})");
+            }
+        }
+    }
+}
