@@ -264,6 +264,15 @@ esac"#,
     let arg_after = |v: &serde_json::Value, flag: &str| arg_after(v, flag).unwrap_or_default();
     assert_eq!((arg_after(&first, "--repeat"), arg_after(&second, "--repeat")), ("0".into(), "1".into()));
     assert_eq!(arg_after(&first, "--run-id"), arg_after(&second, "--run-id"));
+    // The overlay a dry run writes names its base relative to itself, not to where plan ran: it builds from anywhere.
+    let point = dry.join("points/timeslice-1/r1");
+    let kustomization = std::fs::read_to_string(point.join("kustomization.yaml")).unwrap();
+    let base = kustomization.split("resources:\n  - ").nth(1).and_then(|r| r.lines().next()).unwrap();
+    assert!(!base.starts_with('/'), "{base}");
+    assert_eq!(
+        point.join(base).canonicalize().unwrap(),
+        std::path::Path::new(&format!("{root}/manifests/overlays/dra-timeslicing")).canonicalize().unwrap()
+    );
 }
 
 #[test]
