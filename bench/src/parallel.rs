@@ -8,6 +8,15 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
+/// [`map`] when `worth_it` (work enough to pay for the threads), else on the calling thread.
+pub fn map_if<'a, T: Sync, R: Send>(worth_it: bool, items: &'a [T], f: impl Fn(&'a T) -> R + Sync) -> Vec<R> {
+    if worth_it {
+        map(items, f)
+    } else {
+        items.iter().map(f).collect()
+    }
+}
+
 /// Maps `f` over `items` on all available cores, keeping order; on the calling thread when one would do.
 pub fn map<'a, T: Sync, R: Send>(items: &'a [T], f: impl Fn(&'a T) -> R + Sync) -> Vec<R> {
     let threads = cores().min(items.len());

@@ -177,7 +177,8 @@ pub fn span(members: &[&Worker], clock: Clock) -> (u64, u64) {
 fn group_rates(members: &[&Worker], clock: Clock) -> Vec<f64> {
     let (first, last) = span(members, clock);
     let span = (last - first).max(1);
-    let counts = crate::parallel::map(members, |w| {
+    let records: usize = members.iter().map(|w| w.records.len()).sum();
+    let counts = crate::parallel::map_if(records > overlap::PARALLEL_ABOVE, members, |w| {
         let mut counts = [0u64; WINDOWS];
         for i in 0..w.records.len() {
             let end = w.records.interval(i, clock).1;

@@ -16,7 +16,7 @@ use std::collections::binary_heap::{BinaryHeap, PeekMut};
 pub type Interval = (u64, u64);
 
 /// Intervals in slices of time swept apart, above this many (below it one sweep is quicker than the threads).
-const PARALLEL_ABOVE: usize = 200_000;
+pub const PARALLEL_ABOVE: usize = 200_000;
 
 /// One worker's intervals, by index in the order it recorded them.
 pub trait Lane: Sync {
@@ -249,8 +249,10 @@ pub fn overlap<L: Lane>(lanes: &[L]) -> Overlap {
 
 /// [`overlap`], with the makespan cut into `slices` equal slices of time swept on all cores.
 fn overlap_in_slices<L: Lane>(lanes: &[L], slices: u64) -> Overlap {
-    let ordered: Vec<Ordered<L>> =
-        crate::parallel::map(lanes, |lane| Ordered::of(lane)).into_iter().filter(|o| o.len() > 0).collect();
+    let ordered: Vec<Ordered<L>> = crate::parallel::map_if(slices > 1, lanes, |lane| Ordered::of(lane))
+        .into_iter()
+        .filter(|o| o.len() > 0)
+        .collect();
     if ordered.is_empty() {
         return Overlap { time_at_concurrency_ns: vec![0], ..Default::default() };
     }

@@ -80,18 +80,6 @@ impl Records {
         self.packed.is_empty()
     }
 
-    pub fn get(&self, index: usize) -> KernelRecord {
-        self.packed.get(index)
-    }
-
-    pub fn packed(&self) -> &Packed {
-        &self.packed
-    }
-
-    pub fn host_base_unix_ns(&self) -> u64 {
-        self.host_base_unix_ns
-    }
-
     /// Every record, in the order recorded.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = KernelRecord> + ExactSizeIterator + Clone + '_ {
         self.packed.iter()
@@ -121,11 +109,6 @@ impl Records {
     /// Whether starts and ends on `clock` never go back from one record to the next.
     pub fn in_order(&self, clock: Clock) -> bool {
         self.on(clock).in_order
-    }
-
-    /// Device time of all the records together, ns.
-    pub fn device_ns_total(&self) -> u128 {
-        self.device_ns_total
     }
 
     /// Mean device time of the records (0 without records).

@@ -74,11 +74,6 @@ impl Clock {
 }
 
 impl Worker {
-    /// Each record's (start, end) on `clock`.
-    pub fn intervals(&self, clock: Clock) -> impl Iterator<Item = (u64, u64)> + '_ {
-        (0..self.records.len()).map(move |i| self.records.interval(i, clock))
-    }
-
     /// A foreign command that reported no request: a neighbour whose own latency is unknown.
     pub fn neighbour_only(&self) -> bool {
         self.tenant.as_ref().is_some_and(TenantReport::neighbour_only)

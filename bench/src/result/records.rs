@@ -162,10 +162,6 @@ impl Packed {
         }
     }
 
-    pub fn first(&self) -> Option<KernelRecord> {
-        (!self.is_empty()).then(|| self.get(0))
-    }
-
     /// Every record, in the order recorded.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = KernelRecord> + ExactSizeIterator + Clone + '_ {
         (0..self.len()).map(|i| self.get(i))
