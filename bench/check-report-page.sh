@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Opens a report.html in headless Chromium, as a reader's browser would, and fails on a broken page: script
-# errors, images that do not load, SVG charts that did not render (no size), or a page wider than the window
-# (layout overflow: wide tables must scroll inside their box). Writes a screenshot beside the check's output.
+# errors, images that do not load, SVG charts that did not render (no size), a chart point under its legend,
+# or a page wider than the window (layout overflow: wide tables must scroll inside their box). Writes a
+# screenshot beside the check's output.
 # With MAX_HEIGHT_PX set, a page taller than that as it opens (collapsed sections closed) fails too.
 # Usage: bash bench/check-report-page.sh REPORT.html [SCREENSHOT.png] [WIDTH]
 # Needs Debian's chromium (apt-get install chromium); exits 2 when it is missing.
@@ -33,6 +34,18 @@ window.addEventListener("load", function () {
   document.querySelectorAll("figure[aria-label]").forEach(function (f) { inCharts[f.getAttribute("aria-label").trim()] = true; });
   r.titlesTwice = [];
   document.querySelectorAll("h1,h2,h3,h4,figcaption").forEach(function (h) { var s = h.textContent.trim(); if (inCharts[s]) r.titlesTwice.push(s); });
+  // A chart's legend (its border: an unfilled black rectangle) must cover none of its points (circles).
+  r.legendCovers = 0;
+  document.querySelectorAll("figure svg").forEach(function (s) {
+    var num = function (e, a) { return parseFloat(e.getAttribute(a)); };
+    s.querySelectorAll('rect[fill="none"][stroke="#000000"]').forEach(function (b) {
+      var x = num(b, "x"), y = num(b, "y"), w = num(b, "width"), h = num(b, "height");
+      s.querySelectorAll("circle").forEach(function (c) {
+        var cx = num(c, "cx"), cy = num(c, "cy"), cr = num(c, "r");
+        if (cx + cr > x && cx - cr < x + w && cy + cr > y && cy - cr < y + h) r.legendCovers++;
+      });
+    });
+  });
   var pre = document.createElement("pre"); pre.id = "sharebench-page-check"; pre.textContent = JSON.stringify(r);
   document.body.appendChild(pre);
 });
@@ -58,6 +71,7 @@ if r["errors"]: problems.append("script errors: %s" % r["errors"])
 if r["brokenImages"]: problems.append("images that did not load: %s" % r["brokenImages"])
 if r["emptySvgs"]: problems.append("%d charts rendered empty" % r["emptySvgs"])
 if r["overflowPx"] > 0: problems.append("the page is %d px wider than the window" % r["overflowPx"])
+if r.get("legendCovers"): problems.append("%d chart points lie under a legend" % r["legendCovers"])
 if r.get("titlesTwice"): problems.append("chart titles said twice (in the chart and outside it): %s" % r["titlesTwice"][:3])
 limit = int(os.environ.get("MAX_HEIGHT_PX", "0"))
 if limit and r["heightPx"] > limit: problems.append("the page opens %d px tall (at most %d)" % (r["heightPx"], limit))
