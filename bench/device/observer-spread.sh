@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # What moves with the observer runs' spread: REPEATS supervised phases of ResNet-50 batch 1 at 8 MPS Pods (10 s
 # windows), each repeat's requests/s beside its GPU conditions (NVML: SM clock range, GPU busy, peak power,
-# throttle reasons) and the tenants' own figures, as a table. Usage (repo root, binaries in dist/):
-# bash bench/device/observer-spread.sh OUTDIR [REPEATS]
+# throttle reasons) and the tenants' own figures, as a table; further arguments go to compare (e.g.
+# --fresh-mps-daemon). Usage (repo root, binaries in dist/):
+# bash bench/device/observer-spread.sh OUTDIR [REPEATS [COMPARE FLAGS...]]
 set -u
-O=${1:?output directory}; R=${2:-6}; mkdir -p "$O"
+O=${1:?output directory}; R=${2:-6}; shift 2 2>/dev/null || shift $#; mkdir -p "$O"
 export PATH=/usr/local/nvidia/bin:$PATH SHAREBENCH_BIN=$(readlink -f dist/sharebench)
 "$SHAREBENCH_BIN" compare --modes mps --workers 8 --no-solo --repeat "$R" --duration 10s --out "$O/spread" --force \
-  --exec -- python3 bench/tenants/resnet.py --batch 1 > "$O/spread.txt" 2>&1
+  "$@" --exec -- python3 bench/tenants/resnet.py --batch 1 > "$O/spread.txt" 2>&1
 echo "compare exit=$?"
 python3 - "$O/spread/report.json" <<'PY' | tee "$O/spread-table.md"
 import json, sys
