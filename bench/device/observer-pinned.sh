@@ -14,9 +14,4 @@ watch=$!
 echo "compare exit=$?"
 kill $watch
 tail -8 "$O/observer.txt"
-python3 -c "
-import json
-for r in json.load(open('$O/observer/observer-effect.json')):
-  print('sup', [round(v) for v in r['supervised_per_s']['values']]); print('alone', [round(v) for v in r['alone_per_s']['values']])
-  print('ratio', [round(v,3) for v in r['throughput_ratio']['values']]); print('p99 ratio', [round(v,3) for v in r['p99_ratio']['values']])
-"
+python3 bench/device/observer-values.py "$O/observer/observer-effect.json"

@@ -20,7 +20,7 @@ impl std::fmt::Display for Micros {
     }
 }
 
-pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
+pub fn render(groups: &[(&GroupKey, &[&Worker])]) -> String {
     let origin = groups
         .iter()
         .flat_map(|(_, ws)| ws.iter())
@@ -44,7 +44,7 @@ pub fn render(groups: &[(GroupKey, Vec<&Worker>)]) -> String {
             .unwrap_or_default();
         next_event(&mut out);
         let _ = write!(out, "{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{pid},\"args\":{{\"name\":{name}}}}}");
-        for w in workers {
+        for w in workers.iter() {
             next_event(&mut out);
             let _ = write!(out, "{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{pid},\"tid\":{},\"args\":{{\"name\":\"worker {}\"}}}}", w.worker, w.worker);
             // A foreign command's requests have no device times: its track stays empty.
@@ -80,7 +80,8 @@ mod tests {
     fn trace_is_valid_json_with_one_slice_per_kernel() {
         let ws = [synthetic("mps", 2, 0, 1000, 3, 500, 0), synthetic("mps", 2, 1, 1200, 3, 500, 0)];
         let key = GroupKey { run_id: "r".into(), workers: 2, gpu_uuid: "GPU-x".into(), mode: "mps".into() };
-        let text = render(&[(key, ws.iter().collect())]);
+        let members: Vec<&Worker> = ws.iter().collect();
+        let text = render(&[(&key, &members)]);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let events = v["traceEvents"].as_array().unwrap();
         let slices: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();

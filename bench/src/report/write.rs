@@ -46,8 +46,12 @@ impl Place<'_> {
 }
 
 /// Renders the charts of every run, each run's in its own folder (`runs/<run>-<gpu>/`) when there are several.
-fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwrite) -> Result<Vec<ChartFile>> {
-    let groups = crate::analysis::group_workers(&loaded.workers);
+fn write_charts(
+    report: &Report,
+    groups: &BTreeMap<GroupKey, Vec<&Worker>>,
+    dir: &Path,
+    overwrite: Overwrite,
+) -> Result<Vec<ChartFile>> {
     let mut by_run: BTreeMap<(String, String), Vec<&GroupKey>> = BTreeMap::new();
     for key in groups.keys() {
         by_run.entry((key.run_id.clone(), key.gpu_uuid.clone())).or_default().push(key);
@@ -56,7 +60,7 @@ fn write_charts(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwri
     let runs: Vec<(&(String, String), &Vec<&GroupKey>)> = by_run.iter().collect();
     let in_folder = runs.len() > 1;
     let per_run = crate::parallel::map(&runs, |((run, gpu), keys)| {
-        write_run_charts(report, &groups, (run, gpu, keys), dir, in_folder, overwrite)
+        write_run_charts(report, groups, (run, gpu, keys), dir, in_folder, overwrite)
     });
     let mut out = Vec::new();
     for charts in per_run {
@@ -230,14 +234,14 @@ pub fn write_all(report: &Report, loaded: &Loaded, dir: &Path, overwrite: Overwr
     // Nothing of a whole report is left to protect now: its leftovers are replaced.
     let overwrite = Overwrite::Allow;
     // The charts are drawn while the trace and report.json are rendered on other cores.
+    let groups = crate::analysis::group_workers(&loaded.workers);
     let (charts, json, trace) = std::thread::scope(|scope| {
         let trace = scope.spawn(|| {
-            let groups = crate::analysis::group_workers(&loaded.workers);
-            let ordered: Vec<(GroupKey, Vec<&Worker>)> = groups.into_iter().collect();
+            let ordered: Vec<(&GroupKey, &[&Worker])> = groups.iter().map(|(k, ws)| (k, ws.as_slice())).collect();
             super::trace::render(&ordered)
         });
         let json = scope.spawn(|| serde_json::to_string_pretty(report));
-        let charts = write_charts(report, loaded, dir, overwrite);
+        let charts = write_charts(report, &groups, dir, overwrite);
         (charts, joined(json.join()), joined(trace.join()))
     });
     let charts = charts?;
