@@ -36,33 +36,39 @@ fn result_sets(dir: &Path, sets: &mut BTreeMap<PathBuf, Vec<String>>) {
     }
 }
 
-/// The report.json of one set's files, with the checkout's own path taken out (it differs between machines).
-fn report_json(files: &[String], under: &Path) -> String {
+/// The report.json of one set's files. The committed sets are named relative to the checkout (the working
+/// directory is its root), so nothing machine-specific enters; only the synthetic set's temporary directory is
+/// taken out. The results' own text is never rewritten: a command line recorded on the device stays as it is.
+fn report_json(files: &[String], temporary: Option<&Path>) -> String {
     let loaded = sharebench::load::load(files, true).unwrap();
     let report = sharebench::report::model::build(&loaded);
     let json = serde_json::to_string(&report).unwrap();
-    json.replace(&format!("{}/", under.display()), "")
+    match temporary {
+        Some(dir) => json.replace(&format!("{}/", dir.display()), ""),
+        None => json,
+    }
 }
 
-fn digest(files: &[String], under: &Path) -> String {
-    format!("{:016x}", sharebench::units::fnv1a(report_json(files, under).bytes()))
+fn digest(files: &[String], temporary: Option<&Path>) -> String {
+    format!("{:016x}", sharebench::units::fnv1a(report_json(files, temporary).bytes()))
 }
 
 /// `relative/dir digest`, one line a set.
 fn current_digests() -> String {
-    let root = root();
+    // One test in this binary, so changing the working directory disturbs no other.
+    std::env::set_current_dir(root()).unwrap();
     let mut sets = BTreeMap::new();
-    result_sets(&root.join("results"), &mut sets);
+    result_sets(Path::new("results"), &mut sets);
     // The whole tree as one report too: it is where the plans' studies and the many-run layout come in.
-    let mut out = format!("results(whole-tree) {}\n", digest(&[root.join("results").display().to_string()], &root));
+    let mut out = format!("results(whole-tree) {}\n", digest(&["results".to_string()], None));
     for (dir, files) in &sets {
-        out += &format!("{} {}\n", dir.strip_prefix(&root).unwrap().display(), digest(files, &root));
+        out += &format!("{} {}\n", dir.display(), digest(files, None));
     }
     // Many long lanes on one device clock: the sweep and the merge at a size the committed sets do not reach.
     let synthetic = tempfile::tempdir().unwrap();
     synth_results::generate(&synthetic.path().join("in"), 16, 5_000);
     let inputs = [synthetic.path().join("in").display().to_string()];
-    out += &format!("synthetic(16x5000) {}\n", digest(&inputs, synthetic.path()));
+    out += &format!("synthetic(16x5000) {}\n", digest(&inputs, Some(synthetic.path())));
     out
 }
 
