@@ -109,6 +109,7 @@ pub fn generate(dir: &std::path::Path, workers: u32, kernels: u64) {
                 mps_active_thread_percentage: None,
                 repeat: 0,
                 sync: Some("spin (auto: no CPU quota)".into()),
+                alone_indices: vec![],
                 command_line: vec!["synth_results".into()],
             },
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },

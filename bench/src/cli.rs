@@ -288,6 +288,10 @@ pub struct RunArgs {
     /// Name of this worker's group within a multi-group run (set by `plan`).
     #[arg(long, conflicts_with = "scenario")]
     pub group: Option<String>,
+    /// The run's Pods whose commands run alone in this window, with no sharebench worker (set by `compare
+    /// --observer-effect`; recorded in the result so its group is read as part of the window).
+    #[arg(long, value_name = "INDICES", value_delimiter = ',', hide = true, requires = "exec")]
+    pub alone_indices: Vec<u32>,
     #[command(flatten)]
     pub scenario: ScenarioWorkerArgs,
 }
@@ -519,13 +523,36 @@ pub struct CompareArgs {
     /// through its kernels; the report shows which other workers it took down in each mode.
     #[arg(long, requires = "kernels", conflicts_with = "exec")]
     pub inject_fault: bool,
-    /// With --exec: after every phase, run its commands again with no sharebench worker beside them (this
-    /// process starts them, their protocol lines go to files read afterwards), and report requests/s and p99
-    /// under sharebench against alone: what supervising a tenant costs it (`observer-effect.md`).
+    /// With --exec: run part of the Pods' commands with no sharebench worker beside them (this process starts
+    /// them, their protocol lines go to files read afterwards), and report requests/s and p99 under sharebench
+    /// against alone: what supervising a tenant costs it (`observer-effect.md`). See --observer-design.
     #[arg(long, requires = "exec")]
     pub observer_effect: bool,
+    /// How --observer-effect sets the two side by side. `shared-window`: in every phase of 2 or more Pods half
+    /// the Pods run supervised and half alone, in one window on one GPU (alternate indices, swapped each
+    /// repeat), so whatever moves a whole window (the GPU, the daemon, the node) moves both sides alike.
+    /// `paired`: every phase runs twice, all Pods supervised, then all alone (order alternating by repeat):
+    /// it also sees a cost that reaches every tenant, at the price of the window-to-window spread.
+    #[arg(long, value_enum, default_value = "shared-window", requires = "observer_effect")]
+    pub observer_design: ObserverDesign,
     #[command(flatten)]
     pub foreign: ExecArgs,
+}
+
+/// How `compare --observer-effect` measures the tenants alone (see `CompareArgs::observer_design`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObserverDesign {
+    SharedWindow,
+    Paired,
+}
+
+impl ObserverDesign {
+    pub fn label(self) -> &'static str {
+        match self {
+            ObserverDesign::SharedWindow => "shared-window",
+            ObserverDesign::Paired => "paired",
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -51,6 +51,20 @@ pub struct WorkerSpec {
     pub unset: Vec<String>,
 }
 
+/// The thread serving a group's barrier: who arrived, or why it failed.
+type BarrierServer = std::thread::JoinHandle<Result<std::collections::BTreeMap<u32, String>>>;
+
+/// A place at a group's barrier for peers that are not this runner's worker processes.
+#[derive(Debug, Clone)]
+pub struct BarrierSeat {
+    pub addr: String,
+    /// What the barrier admits: the group's size (workers and guests), its token.
+    pub identity: rendezvous::RunIdentity,
+    pub timeout: Duration,
+    /// Set to release the workers when the guests cannot arrive.
+    pub cancel: Arc<AtomicBool>,
+}
+
 /// How a group ended.
 #[derive(Debug, Clone)]
 pub struct GroupOutcome {
@@ -111,16 +125,21 @@ fn follow(child: &mut Child, log: PathBuf) -> (SharedProgress, SharedTail, std::
 fn with_barrier(args: &[String], barrier: Option<&str>, timeout: Duration) -> Vec<String> {
     let mut args = args.to_vec();
     if let Some(addr) = barrier {
-        let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
-        let flags = [
+        let flags = vec![
             "--barrier".to_string(),
             addr.to_string(),
             "--barrier-timeout".into(),
             format!("{}ms", timeout.as_millis()),
         ];
-        args.splice(at..at, flags);
+        insert_before_command(&mut args, flags);
     }
     args
+}
+
+/// Puts worker flags into its arguments before a command's `--` (everything after it is the command's own).
+pub fn insert_before_command(args: &mut Vec<String>, flags: Vec<String>) {
+    let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    args.splice(at..at, flags);
 }
 
 impl Runner {
@@ -162,25 +181,66 @@ impl Runner {
     /// Runs the workers to the end; failures of single workers are recorded, not fatal. With more than one
     /// worker they meet at a barrier first.
     pub fn run_group(&self, title: &str, specs: &[WorkerSpec]) -> Result<GroupOutcome> {
-        let started = Instant::now();
-        let processes = specs.len() as u32;
+        self.run_group_beside(title, specs, 0, |_| ()).map(|(outcome, ())| outcome)
+    }
+
+    /// [`Runner::run_group`] with `guests` more barrier places that are not worker processes of this runner:
+    /// `beside` runs on a thread of its own while the workers run, given the seat it takes them with (the
+    /// observer effect's tenants alone, released with the workers). When it cancels the seat (its side cannot
+    /// arrive), the workers are released at once instead of at the barrier's timeout.
+    pub fn run_group_beside<T: Send>(
+        &self,
+        title: &str,
+        specs: &[WorkerSpec],
+        guests: u32,
+        beside: impl FnOnce(Option<BarrierSeat>) -> T + Send,
+    ) -> Result<(GroupOutcome, T)> {
+        let processes = specs.len() as u32 + guests;
         let cancel = Arc::new(AtomicBool::new(false));
         // A token of this group's own: only the workers started here know it (another process on this machine
         // that finds the loopback port knows the worker count, not the token).
         let token = rendezvous::new_token()?;
-        let mut barrier = if processes > 1 {
+        let mut seat = None;
+        let barrier = if processes > 1 {
             let listener = rendezvous::bind("127.0.0.1:0")?;
             let addr = listener.local_addr().map_err(|e| Error::new(format!("barrier socket: {e}")))?.to_string();
             let (timeout, cancel) = (self.barrier_timeout, cancel.clone());
             let identity =
                 rendezvous::RunIdentity { token: Some(token.clone()), ..rendezvous::RunIdentity::new(processes) };
+            seat = (guests > 0).then(|| BarrierSeat {
+                addr: addr.clone(),
+                identity: identity.clone(),
+                timeout: self.barrier_timeout,
+                cancel: cancel.clone(),
+            });
             Some((addr, std::thread::spawn(move || rendezvous::serve_cancellable(listener, identity, timeout, cancel))))
         } else {
             None
         };
+        std::thread::scope(|scope| {
+            let guest = scope.spawn(move || beside(seat));
+            let outcome = self.supervise(title, specs, barrier, &token, &cancel);
+            if outcome.is_err() {
+                // The workers could not be started: the guests must not wait for them.
+                cancel.store(true, Ordering::SeqCst);
+            }
+            let guest = guest.join().map_err(|_| Error::new("the tenants run beside the workers panicked"))?;
+            Ok((outcome?, guest))
+        })
+    }
+
+    fn supervise(
+        &self,
+        title: &str,
+        specs: &[WorkerSpec],
+        mut barrier: Option<(String, BarrierServer)>,
+        token: &str,
+        cancel: &AtomicBool,
+    ) -> Result<GroupOutcome> {
+        let started = Instant::now();
         let mut workers = Vec::new();
         for spec in specs {
-            workers.push(self.spawn(spec, barrier.as_ref().map(|b| b.0.as_str()), &token)?);
+            workers.push(self.spawn(spec, barrier.as_ref().map(|b| b.0.as_str()), token)?);
         }
         let mut failures = Vec::new();
         let mut statuses = vec![None; workers.len()];

@@ -261,3 +261,47 @@ fn compare_repeats_every_phase_with_fresh_workers_and_reports_across_repeats() {
     assert!(mps["invalid"].as_array().unwrap().is_empty(), "{}", mps["invalid"]);
     assert!(stdout.contains("time-slicing's throughput over 2 repeats"), "{stdout}");
 }
+
+/// `compare --exec --observer-effect` (shared window): in each repeat half the Pods run supervised and half
+/// alone, swapped in the next repeat, all in one window; each supervised Pod verified an MPS client; the
+/// observer table sets the halves side by side.
+#[test]
+#[ignore = "needs an NVIDIA GPU, nvidia-cuda-mps-control and python3"]
+fn a_shared_observer_window_measures_supervised_and_alone_pods_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let done = sharebench()
+        .args(["compare", "--modes", "mps", "--workers", "4", "--no-solo", "--repeat", "2", "--duration", "1s"])
+        .args(["--out", out.to_str().unwrap(), "--exec", "--observer-effect", "--"])
+        .args(common::cuda_tenant(0.0, false))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{}\n{stderr}", String::from_utf8_lossy(&done.stdout));
+    let read = |sub: &str, name: &str| -> serde_json::Value {
+        let path = out.join(sub).join(format!("{name}.json"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))).unwrap()
+    };
+    for (repeat, supervised, alone) in [(1, [0, 2], [1, 3]), (2, [1, 3], [0, 2])] {
+        let window = read("results", &format!("w4-mps-{}-r{repeat}", supervised[0]))["started_unix_ns"].clone();
+        for i in supervised {
+            let r = read("results", &format!("w4-mps-{i}-r{repeat}"));
+            assert_eq!(r["sharing"]["verdict"], "mps_joined", "{r:#}");
+            assert_eq!(r["config"]["alone_indices"], serde_json::json!(alone));
+            assert_eq!(r["started_unix_ns"], window, "one window for the supervised Pods");
+        }
+        for i in alone {
+            let r = read("alone", &format!("w4-mps-{i}-r{repeat}"));
+            assert_eq!(r["status"]["complete"], true, "{r:#}");
+            assert_eq!(r["started_unix_ns"], window, "the alone Pods measured in the supervised Pods' window");
+            assert!(r["tenant"]["requests_in_window"].as_u64().unwrap() > 10, "{:#}", r["tenant"]);
+        }
+    }
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("observer-effect.json")).unwrap()).unwrap();
+    assert_eq!(rows[0]["design"], "shared-window", "{rows:#}");
+    assert_eq!((rows[0]["pods_supervised"].as_u64(), rows[0]["pods_alone"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(rows[0]["repeats"], serde_json::json!([0, 1]));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("2 of 4 (2 alone)"), "{report}");
+}

@@ -97,6 +97,7 @@ fn config() -> RunConfig {
         mps_active_thread_percentage: None,
         repeat: 0,
         sync: None,
+        alone_indices: vec![],
         command_line: vec!["mock".into()],
     }
 }

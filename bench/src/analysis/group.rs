@@ -125,6 +125,7 @@ pub(super) fn summarize_group(
         clock,
         verified_workers: members.iter().filter(|w| verified(&key.mode, w.verdict)).count() as u32,
         workers_reported: members.len() as u32,
+        alone_beside: members.iter().map(|w| w.config.alone_indices.len() as u32).max().unwrap_or(0),
         // Settled in `analyze`, which sees the run's workers on every GPU.
         complete: members.iter().all(|w| w.status.complete),
         kernels,

@@ -84,6 +84,10 @@ pub struct GroupSummary {
     /// Workers whose sharing verdict matches the mode (`mps`: joined; `timeslice`/`streams`: not a client).
     pub verified_workers: u32,
     pub workers_reported: u32,
+    /// Pods of the same window that ran alone, with no sharebench worker (`compare --observer-effect`'s shared
+    /// window): the GPU was shared by `workers_reported + alone_beside` tenants.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub alone_beside: u32,
     pub complete: bool,
     pub kernels: u64,
     pub makespan_ns: u64,
@@ -195,6 +199,19 @@ struct RunSpread {
     gpus: Vec<String>,
     reported: u32,
     complete: u32,
+    /// The workers expected: all of the run's, or in a shared observer window only those of this side.
+    expected: u32,
+}
+
+/// The workers a group of `workers` expects: all of them, or where part of its window ran alone (`compare
+/// --observer-effect`) the side its members are on (the alone side's results name themselves as alone).
+fn expected_workers(workers: u32, members: &[&Worker]) -> u32 {
+    let Some(first) = members.iter().find(|w| !w.config.alone_indices.is_empty()) else { return workers };
+    let alone = first.config.alone_indices.len() as u32;
+    match first.config.alone_indices.contains(&first.worker) {
+        true => alone,
+        false => workers.saturating_sub(alone),
+    }
 }
 
 /// Groups, summarizes each repeat, and summarises and compares across repeats.
@@ -216,6 +233,7 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
         spread.gpus.push(key.gpu_uuid.clone());
         spread.reported += members.len() as u32;
         spread.complete += members.iter().filter(|w| w.status.complete).count() as u32;
+        spread.expected = expected_workers(key.workers, members);
     }
     for ((run, workers, mode, repeat), RunSpread { gpus, .. }) in &run_wide {
         if gpus.len() > 1 {
@@ -255,16 +273,16 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
         summarised.into_iter().map(|s| (s.summary, s.window_rates)).unzip();
     for g in &mut summaries {
         let spread = &run_wide[&(g.key.run_id.clone(), g.key.workers, g.key.mode.clone(), g.repeat)];
-        g.complete = spread.reported == g.key.workers && spread.complete == spread.reported;
+        g.complete = spread.reported == spread.expected && spread.complete == spread.reported;
     }
-    for ((run, workers, mode, repeat), RunSpread { reported, complete, .. }) in &run_wide {
-        if !(reported == workers && complete == reported) {
+    for ((run, workers, mode, repeat), RunSpread { reported, complete, expected, .. }) in &run_wide {
+        if !(reported == expected && complete == reported) {
             warnings.push(Warning {
                 kind: WarningKind::Incomplete,
                 run_id: run.clone(),
                 subject: format!("{mode} x{workers}{} ({reported} reported, {complete} complete)", tag(run, *repeat)),
                 text: format!(
-                    "run {run}, mode {mode}{}: {reported} of {workers} workers reported, {complete} complete; figures cover what was recorded",
+                    "run {run}, mode {mode}{}: {reported} of {expected} workers reported, {complete} complete; figures cover what was recorded",
                     tag(run, *repeat)
                 ),
             });
@@ -293,6 +311,10 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
     let comparisons =
         runs.iter().filter_map(|((run, n, gpu), modes)| figures::compare((run, *n, gpu), modes)).collect();
     Analysis { method: Method::default(), groups: summaries, figures, comparisons, warnings }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! The observer effect (pure): a tenant's figures under sharebench (a supervising worker per Pod, its barrier,
 //! its telemetry) set against the same tenant alone (`compare --observer-effect`), repeat by repeat, so the ratio
 //! carries its own interval across repeats. The target is a cost within [`TOLERANCE`] in requests/s and p99.
+//!
+//! Two designs: `shared-window` (half the Pods of one window supervised, half alone: each repeat compares the
+//! halves within one window, so what moves a whole window cancels) and `paired` (every phase twice, all
+//! supervised then all alone: the window-to-window spread enters the ratio). A row says which it is.
 
 use super::repeats::Spread;
 use super::{Analysis, GroupSummary};
@@ -14,12 +18,18 @@ pub const TOLERANCE: f64 = 0.03;
 #[derive(Debug, Clone, Serialize)]
 pub struct ObserverRow {
     pub mode: String,
+    /// Pods on the GPU in each window.
     pub workers: u32,
+    /// `shared-window` or `paired` (see the module's comment).
+    pub design: &'static str,
+    /// Pods on each side in a window: supervised and alone.
+    pub pods_supervised: u32,
+    pub pods_alone: u32,
     /// Repeats with both a supervised and an alone measurement.
     pub repeats: Vec<u32>,
     pub supervised_per_s: Spread,
     pub alone_per_s: Spread,
-    /// Supervised over alone, repeat by repeat (1: no cost; below 1: fewer requests under sharebench).
+    /// Supervised over alone per Pod, repeat by repeat (1: no cost; below 1: fewer requests under sharebench).
     pub throughput_ratio: Spread,
     pub supervised_p99_ns: Option<Spread>,
     pub alone_p99_ns: Option<Spread>,
@@ -62,7 +72,9 @@ fn row<'a>(
         Spread::of(&pairs.iter().filter_map(|(s, a)| f(s, a)).collect::<Vec<_>>())
     };
     let p99 = |g: &GroupSummary| (g.latency.samples > 0).then_some(g.latency.p99_ns as f64);
-    let throughput_ratio = spread(&|s, a| Some(s.kernels_per_s.value / a.kernels_per_s.value))?;
+    // Per Pod: a shared window of an odd Pod count has one more Pod on one side.
+    let per_pod = |g: &GroupSummary| g.kernels_per_s.value / g.workers_reported.max(1) as f64;
+    let throughput_ratio = spread(&|s, a| Some(per_pod(s) / per_pod(a)))?;
     let p99_ratio = spread(&|s, a| Some(p99(s)? / p99(a)?));
     let within = |r: &Spread| (r.median - 1.0).abs() <= TOLERANCE;
     let conditions: Vec<&crate::result::host::HostConditions> = ws
@@ -74,9 +86,13 @@ fn row<'a>(
         let v: Vec<f64> = conditions.iter().filter_map(|c| f(c)).collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
+    let shared = pairs.iter().any(|(s, _)| s.alone_beside > 0);
     Some(ObserverRow {
         mode: mode.into(),
         workers,
+        design: if shared { "shared-window" } else { "paired" },
+        pods_supervised: pairs.iter().map(|(s, _)| s.workers_reported).max().unwrap_or(0),
+        pods_alone: pairs.iter().map(|(_, a)| a.workers_reported).max().unwrap_or(0),
         repeats: pairs.iter().map(|(s, _)| s.repeat).collect(),
         supervised_per_s: spread(&|s, _| Some(s.kernels_per_s.value))?,
         alone_per_s: spread(&|_, a| Some(a.kernels_per_s.value))?,
@@ -100,12 +116,16 @@ pub fn render_markdown(rows: &[ObserverRow]) -> String {
     let ms = |s: &Option<Spread>| s.as_ref().map(|s| format!("{:.2}", s.median / 1e6)).unwrap_or_else(|| "n/a".into());
     let mut out = String::from(
         "# Observer effect: the tenant under sharebench against alone\n\n\
-         Each repeat ran the Pods' commands twice: with a sharebench worker supervising each (as `compare` and a \
-         Job run them), then alone (started by `compare` itself, protocol lines to files read afterwards, no \
-         telemetry). Ratios are supervised over alone, paired repeat by repeat: median [95% interval across \
-         repeats].\n\n\
-         | mode | Pods | repeats | req/s supervised | req/s alone | ratio | p99 ms supervised | p99 ms alone | p99 ratio | worker CPU | node busy / steal | verdict |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         Supervised: a Pod's command with a sharebench worker beside it (as `compare` and a Job run them). Alone: \
+         the same command started by `compare` itself, its protocol lines to a file read afterwards, no \
+         telemetry. `shared-window`: in each repeat half the Pods of one window ran supervised and half alone \
+         (alternate indices, swapped every repeat), so the GPU, the daemon and the node were the same for both \
+         halves; what the workers' own CPU use costs every tenant alike is in the worker CPU column. `paired`: \
+         each repeat ran all Pods supervised, then all alone, in two windows. Ratios are supervised over alone, \
+         repeat by repeat: req/s of all a side's Pods, its ratio per Pod; p99 over all a side's requests; median \
+         [95% interval across repeats].\n\n\
+         | mode | Pods | design | Pods supervised / alone | repeats | req/s supervised | req/s alone | ratio | p99 ms supervised | p99 ms alone | p99 ratio | worker CPU | node busy / steal | verdict |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let verdict = match r.within_tolerance {
@@ -113,9 +133,12 @@ pub fn render_markdown(rows: &[ObserverRow]) -> String {
             false => format!("OUTSIDE {:.0}%", TOLERANCE * 100.0),
         };
         out += &format!(
-            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {verdict} |\n",
+            "| {} | {} | {} | {} / {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {verdict} |\n",
             r.mode,
             r.workers,
+            r.design,
+            r.pods_supervised,
+            r.pods_alone,
             r.repeats.len(),
             r.supervised_per_s.median,
             r.alone_per_s.median,
@@ -161,9 +184,50 @@ mod tests {
         assert!((r.throughput_ratio.median - 1.0).abs() < 1e-9, "{:?}", r.throughput_ratio);
         assert!(r.within_tolerance);
         let text = render_markdown(&rows);
-        assert!(text.contains("| mps | 2 | 3 |") && text.contains("within 3%"), "{text}");
+        assert!(text.contains("| mps | 2 | paired | 2 / 2 | 3 |") && text.contains("within 3%"), "{text}");
+        assert_eq!((r.design, r.pods_supervised, r.pods_alone), ("paired", 2, 2));
         // No alone measurement of a configuration: no row for it.
         let (ts, ts_workers) = analysis_of("run", "timeslice", 1);
         assert!(compare(&ts, &alone, &ts_workers).is_empty());
+    }
+
+    #[test]
+    fn a_shared_window_sets_the_halves_of_one_window_side_by_side_per_pod() {
+        // 3 Pods a window: in repeat 0 Pods 0 and 2 supervised, Pod 1 alone; in repeat 1 Pod 1 supervised.
+        let (mut sup, mut alone) = (Vec::new(), Vec::new());
+        for repeat in 0..2u32 {
+            for i in 0..3u32 {
+                let mut w = worker_at(if (i + repeat) % 2 == 0 { "run" } else { "run-alone" }, "mps", 3, i, 10);
+                w.config.repeat = repeat;
+                let supervised = (i + repeat) % 2 == 0;
+                w.config.alone_indices = (0..3).filter(|j| (j + repeat) % 2 == 1).collect();
+                if supervised {
+                    sup.push(w);
+                } else {
+                    alone.push(w);
+                }
+            }
+        }
+        let rows = compare(&super::super::analyze(&sup), &super::super::analyze(&alone), &sup);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!((r.design, r.workers, r.repeats.len()), ("shared-window", 3, 2));
+        assert_eq!((r.pods_supervised, r.pods_alone), (2, 2), "the larger side of each window");
+        // Every worker did the same: per Pod, no cost, though one side had twice the Pods in each window.
+        assert!((r.throughput_ratio.median - 1.0).abs() < 1e-9, "{:?}", r.throughput_ratio);
+        let text = render_markdown(&rows);
+        assert!(text.contains("| mps | 3 | shared-window | 2 / 2 | 2 |"), "{text}");
+        for side in [&sup, &alone] {
+            let a = super::super::analyze(side);
+            assert!(a.groups.iter().all(|g| g.complete), "each side holds every Pod it should");
+            assert!(!a.warnings.iter().any(|w| w.kind == super::super::WarningKind::Incomplete), "{:?}", a.warnings);
+        }
+        let mut short = sup.clone();
+        short.remove(0);
+        let a = super::super::analyze(&short);
+        assert!(a.groups.iter().any(|g| !g.complete), "a missing supervised Pod is still missed");
+        let cells: Vec<String> =
+            super::super::analyze(&sup).groups.iter().map(|g| crate::report::table::repeat_row(g)[0].clone()).collect();
+        assert_eq!(cells, ["2 of 3 (1 alone)", "1 of 3 (2 alone)"]);
     }
 }

@@ -337,6 +337,7 @@ fn run_config(args: &RunArgs, plan: &LoopPlan) -> RunConfig {
         mps_active_thread_percentage: std::env::var(ACTIVE_THREAD_PERCENTAGE).ok().and_then(|v| v.parse().ok()),
         repeat: args.repeat,
         sync: None,
+        alone_indices: args.alone_indices.clone(),
         command_line: std::env::args().collect(),
     }
 }

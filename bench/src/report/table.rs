@@ -130,9 +130,10 @@ pub fn over_repeats(n: usize) -> String {
 
 fn worker_cell(g: &GroupSummary) -> String {
     // A run spread over GPUs has part of its workers in each GPU's row.
-    match g.workers_reported == g.key.workers {
-        true => g.key.workers.to_string(),
-        false => format!("{} of {}", g.workers_reported, g.key.workers),
+    match (g.workers_reported == g.key.workers, g.alone_beside) {
+        (true, _) => g.key.workers.to_string(),
+        (false, 0) => format!("{} of {}", g.workers_reported, g.key.workers),
+        (false, alone) => format!("{} of {} ({alone} alone)", g.workers_reported, g.key.workers),
     }
 }
 
@@ -225,7 +226,6 @@ pub fn repeat_row(g: &GroupSummary) -> Vec<String> {
     ]
 }
 
-/// Whether the report's comparisons span more than one GPU (then each line names its GPU).
 /// Whether a run of the report spans several GPUs (then its blocks and comparisons name their GPU; runs on one
 /// GPU each are told apart by their run ids, and their headers name the GPU).
 pub fn several_gpus(report: &Report) -> bool {

@@ -146,6 +146,11 @@ pub struct RunConfig {
     /// command, and in results written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<String>,
+    /// The Pods of this window whose commands ran alone, with no sharebench worker beside them (the shared
+    /// window of `compare --observer-effect`): their results are in the run's `alone/`, and this group holds
+    /// the others. Empty for every other run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alone_indices: Vec<u32>,
     /// The exact command line.
     pub command_line: Vec<String>,
 }
@@ -303,6 +308,7 @@ pub mod tests {
                 mps_active_thread_percentage: None,
                 repeat: 0,
                 sync: Some("spin (auto: no CPU quota)".into()),
+                alone_indices: vec![],
                 command_line: vec!["sharebench".into(), "run".into()],
             },
             sharing: SharingEvidence { verdict: SharingVerdict::Unverified, proof: None, check: None },

@@ -1,9 +1,10 @@
 //! The observer-effect baseline (`compare --exec --observer-effect`): a phase's commands run with no sharebench
 //! worker beside them. This process starts every command itself, in the environment its worker would give it
 //! (the same pipe directory, the same `SHAREBENCH_*` variables), with its protocol lines going to a plain file
-//! instead of a worker's FIFO; it waits until every command has written `ready`, announces one common window,
-//! sleeps until the window's end without reading anything, stops the commands (SIGTERM, SIGKILL after the
-//! grace) and only then reads their files. Nothing samples the GPU and nothing verifies membership, so the
+//! instead of a worker's FIFO; it waits until every command has written `ready`, learns the window (its own,
+//! or, in the shared-window design, the barrier's GO that the supervised Pods of the same window get, taking
+//! the alone Pods' places at it), tells the commands, sleeps until the window's end without reading anything,
+//! stops the commands (SIGTERM, SIGKILL after the grace) and only then reads their files. Nothing samples the GPU and nothing verifies membership, so the
 //! results say `unverified`: they exist to be set beside the supervised phase's (`analysis::observer`).
 //!
 //! Request lines must carry `start_ns`: a file gives no arrival times, and without a start a request's place
@@ -12,6 +13,7 @@
 use crate::error::{Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::lifecycle::command::{self, Identity};
+use crate::orchestrate::BarrierSeat;
 use crate::result::tenant::TenantReport;
 use crate::result::{RunConfig, RunStatus, WorkerResult};
 use crate::tenant::protocol::{self, env, Message};
@@ -28,8 +30,10 @@ use std::time::{Duration, Instant};
 /// How far ahead of the last `ready` the common window starts.
 const LEAD: Duration = Duration::from_millis(200);
 
-/// One command of the phase: its label, its environment as its worker would set it, and what to unset.
+/// One command of the phase: its Pod index and label, its environment as its worker would set it, and what to
+/// unset.
 pub struct AloneTenant {
+    pub index: u32,
     pub label: String,
     pub env: Vec<(String, std::ffi::OsString)>,
     pub unset: Vec<String>,
@@ -38,6 +42,8 @@ pub struct AloneTenant {
 /// The phase's commands and how to run them.
 pub struct AlonePhase<'a> {
     pub command: &'a [String],
+    /// The Pods of the window (alone and, in a shared window, supervised).
+    pub workers: u32,
     pub tenants: Vec<AloneTenant>,
     pub mode: &'a str,
     pub run_id: String,
@@ -51,6 +57,16 @@ pub struct AlonePhase<'a> {
     pub repeat: u32,
 }
 
+impl AlonePhase<'_> {
+    /// The Pods of the window that run alone: all of them, unless the window is shared.
+    pub fn alone_indices(&self) -> Vec<u32> {
+        match self.tenants.len() as u32 == self.workers {
+            true => vec![],
+            false => self.tenants.iter().map(|t| t.index).collect(),
+        }
+    }
+}
+
 struct Running {
     child: Child,
     report: PathBuf,
@@ -58,18 +74,51 @@ struct Running {
     exited: Option<std::process::ExitStatus>,
 }
 
+/// Where the window's start comes from.
+pub enum Start<'a> {
+    /// The phase's own: [`LEAD`] after the last command is ready.
+    Own,
+    /// The barrier of the supervised Pods of the same window, joined in the alone Pods' places.
+    Shared(&'a BarrierSeat),
+}
+
 /// Runs the phase and returns each command's result (GPU identity and host left blank for the caller).
-pub fn run(phase: &AlonePhase) -> Result<Vec<WorkerResult>> {
-    std::fs::create_dir_all(&phase.scratch).map_err(|e| Error::io("create directory", &phase.scratch, e))?;
-    std::fs::create_dir_all(&phase.logs).map_err(|e| Error::io("create directory", &phase.logs, e))?;
-    let workers = phase.tenants.len() as u32;
+pub fn run(phase: &AlonePhase, start_from: Start) -> Result<Vec<WorkerResult>> {
+    let made = std::fs::create_dir_all(&phase.scratch)
+        .map_err(|e| Error::io("create directory", &phase.scratch, e))
+        .and_then(|_| std::fs::create_dir_all(&phase.logs).map_err(|e| Error::io("create directory", &phase.logs, e)));
     let launched = Instant::now();
     let mut running = Vec::new();
-    for (index, tenant) in phase.tenants.iter().enumerate() {
-        running.push(start(phase, tenant, index as u32, workers)?);
+    let started = made.and_then(|_| {
+        phase.tenants.iter().try_for_each(|tenant| {
+            running.push(start(phase, tenant, tenant.index)?);
+            Ok(())
+        })
+    });
+    let ready = started.is_ok() && wait_ready(&mut running, phase.ready_timeout);
+    let shared_start = match (&start_from, ready) {
+        (Start::Shared(seat), true) => Some(join_barrier(seat, phase)),
+        (Start::Shared(seat), false) => {
+            // The supervised Pods must not wait the barrier's timeout for Pods that will never come.
+            seat.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+            None
+        }
+        (Start::Own, _) => None,
+    };
+    if let Err(e) = started {
+        running.iter_mut().for_each(|r| drop(stop(r, phase.stop_grace)));
+        return Err(e);
     }
-    let ready = wait_ready(&mut running, phase.ready_timeout);
-    let start_unix_ns = crate::host::unix_now_ns() + LEAD.as_nanos() as u64;
+    let mut problem = (!ready).then(|| "not every command of the phase wrote ready: nothing was measured".to_string());
+    let start_unix_ns = match shared_start {
+        Some(Ok(at)) => at,
+        Some(Err(e)) => {
+            problem = Some(format!("the window's barrier failed: {}", e.problem));
+            0
+        }
+        None => crate::host::unix_now_ns() + LEAD.as_nanos() as u64,
+    };
+    let ready = problem.is_none();
     let window = Window { start_unix_ns, end_unix_ns: start_unix_ns + phase.window.as_nanos() as u64 };
     if ready {
         let text = format!("{} {}\n", window.start_unix_ns, window.end_unix_ns);
@@ -86,20 +135,41 @@ pub fn run(phase: &AlonePhase) -> Result<Vec<WorkerResult>> {
     let ran_s = launched.elapsed().as_secs_f64();
     running
         .iter()
+        .zip(&phase.tenants)
         .zip(endings)
-        .enumerate()
-        .map(|(index, (r, ending))| result(phase, index as u32, workers, r, ending, ready.then_some(window), ran_s))
+        .map(|((r, tenant), ending)| {
+            let window = problem.is_none().then_some(window);
+            result(phase, tenant.index, r, ending, window.ok_or(problem.as_deref().unwrap_or_default()), ran_s)
+        })
         .collect()
 }
 
-fn start(phase: &AlonePhase, tenant: &AloneTenant, index: u32, workers: u32) -> Result<Running> {
+/// Takes every alone Pod's place at the shared barrier (one connection each, as its worker would) and returns
+/// the GO's start instant.
+fn join_barrier(seat: &BarrierSeat, phase: &AlonePhase) -> Result<u64> {
+    let joined: Vec<Result<u64>> = std::thread::scope(|scope| {
+        let joins: Vec<_> = phase
+            .tenants
+            .iter()
+            .map(|t| scope.spawn(move || crate::rendezvous::join(&seat.addr, t.index, &seat.identity, seat.timeout)))
+            .collect();
+        joins.into_iter().map(|j| j.join().unwrap_or_else(|_| Err(Error::new("a barrier join panicked")))).collect()
+    });
+    let mut starts = Vec::new();
+    for j in joined {
+        starts.push(j?);
+    }
+    starts.into_iter().max().ok_or_else(|| Error::new("no alone Pod to join the barrier"))
+}
+
+fn start(phase: &AlonePhase, tenant: &AloneTenant, index: u32) -> Result<Running> {
     let report = phase.scratch.join(format!("{}.protocol", tenant.label));
     let start_file = phase.scratch.join(format!("{}.start", tenant.label));
     let _ = std::fs::remove_file(&start_file);
     std::fs::File::create(&report).map_err(|e| Error::io("create", &report, e))?;
     let log_path = phase.logs.join(format!("{}.log", tenant.label));
     let log = std::fs::File::create(&log_path).map_err(|e| Error::io("create", &log_path, e))?;
-    let who = Identity { index, workers, run_id: &phase.run_id, mode: phase.mode, group: None };
+    let who = Identity { index, workers: phase.workers, run_id: &phase.run_id, mode: phase.mode, group: None };
     let program = phase.command.first().ok_or_else(|| Error::flag("--exec", "needs a command after `--`"))?;
     let mut cmd = std::process::Command::new(program);
     cmd.args(&phase.command[1..])
@@ -184,13 +254,13 @@ pub fn read_protocol(text: &str) -> Reported {
     reported
 }
 
+/// One command's result: its requests in `window`, or (`Err`) why nothing was measured.
 fn result(
     phase: &AlonePhase,
     index: u32,
-    workers: u32,
     r: &Running,
     (ending, exit_status): (String, Option<String>),
-    window: Option<Window>,
+    window: std::result::Result<Window, &str>,
     ran_s: f64,
 ) -> Result<WorkerResult> {
     let text = std::fs::read_to_string(&r.report).map_err(|e| Error::io("read", &r.report, e))?;
@@ -198,9 +268,9 @@ fn result(
     let mut report = TenantReport::new(true);
     (report.ending, report.exit_status, report.ran_s) = (ending, exit_status, ran_s);
     let mut problems = Vec::new();
-    if window.is_none() {
+    if let Err(why) = window {
         report.ending = "never-ready".into();
-        problems.push("not every command of the phase wrote ready: nothing was measured".to_string());
+        problems.push(why.to_string());
     }
     let cut = window.unwrap_or(Window { start_unix_ns: 0, end_unix_ns: 0 });
     let lane = requests_lane(&reported, &mut report, index, cut)?;
@@ -218,13 +288,14 @@ fn result(
         duration_s: Some(phase.window.as_secs_f64()),
         warmup: 0,
         arrivals: crate::arrivals::Arrivals::Closed,
-        workers,
+        workers: phase.workers,
         worker_index: index,
         streams: 1,
         barrier: false,
         mps_active_thread_percentage: None,
         repeat: phase.repeat,
         sync: None,
+        alone_indices: phase.alone_indices(),
         command_line: std::env::args().collect(),
     };
     let mut result = crate::lifecycle::blank_result(phase.run_id.clone(), phase.mode, None, config);
@@ -250,29 +321,48 @@ while [ ! -f "$SHAREBENCH_START_FILE" ]; do sleep 0.01; done
 read s e < "$SHAREBENCH_START_FILE"
 while true; do now=$(date +%s%N); [ "$now" -ge "$s" ] && echo "request latency_ms=1 start_ns=$now" >> "$SHAREBENCH_REPORT"; sleep 0.01; done"#;
 
-    #[test]
-    fn commands_alone_share_one_window_and_their_files_become_results() {
-        let dir = tempfile::tempdir().unwrap();
-        let workload = match crate::cli::Cli::try_parse_from(["sharebench", "run"]).unwrap().command {
+    fn workload() -> crate::cli::WorkloadArgs {
+        match crate::cli::Cli::try_parse_from(["sharebench", "run"]).unwrap().command {
             crate::cli::Command::Run(a) => a.workload,
             _ => unreachable!(),
-        };
-        let command: Vec<String> = ["sh", "-c", FAKE].iter().map(|s| s.to_string()).collect();
-        let tenant = |i: u32| AloneTenant { label: format!("w2-mps-{i}-r1"), env: vec![], unset: vec![] };
-        let phase = AlonePhase {
-            command: &command,
-            tenants: vec![tenant(0), tenant(1)],
+        }
+    }
+
+    fn phase<'a>(
+        command: &'a [String],
+        workload: &'a crate::cli::WorkloadArgs,
+        workers: u32,
+        indices: &[u32],
+        dir: &Path,
+    ) -> AlonePhase<'a> {
+        let tenant =
+            |i: u32| AloneTenant { index: i, label: format!("w{workers}-mps-{i}-r1"), env: vec![], unset: vec![] };
+        AlonePhase {
+            command,
+            workers,
+            tenants: indices.iter().map(|&i| tenant(i)).collect(),
             mode: "mps",
             run_id: "compare-1-alone".into(),
-            workload: &workload,
+            workload,
             window: Duration::from_millis(500),
             ready_timeout: Duration::from_secs(20),
             stop_grace: Duration::from_secs(5),
-            scratch: dir.path().join("scratch"),
-            logs: dir.path().join("logs"),
+            scratch: dir.join("scratch"),
+            logs: dir.join("logs"),
             repeat: 1,
-        };
-        let results = run(&phase).unwrap();
+        }
+    }
+
+    fn sh(script: &str) -> Vec<String> {
+        ["sh", "-c", script].iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn commands_alone_share_one_window_and_their_files_become_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let (command, workload) = (sh(FAKE), workload());
+        let phase = phase(&command, &workload, 2, &[0, 1], dir.path());
+        let results = run(&phase, Start::Own).unwrap();
         assert_eq!(results.len(), 2);
         for (i, r) in results.iter().enumerate() {
             assert!(r.status.complete, "{:?}", r.status);
@@ -283,6 +373,55 @@ while true; do now=$(date +%s%N); [ "$now" -ge "$s" ] && echo "request latency_m
             assert_eq!(r.finished_unix_ns - r.started_unix_ns, 500_000_000);
         }
         assert_eq!(results[0].started_unix_ns, results[1].started_unix_ns, "one common window");
+        assert!(results.iter().all(|r| r.config.alone_indices.is_empty()), "the whole phase ran alone");
+    }
+
+    /// A barrier of `workers` places, one of them (index 0) taken by a stand-in for a supervised worker.
+    fn shared_barrier(workers: u32) -> (BarrierSeat, std::thread::JoinHandle<Result<u64>>) {
+        let listener = crate::rendezvous::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let identity = crate::rendezvous::RunIdentity::new(workers);
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let timeout = Duration::from_secs(20);
+        let (id, c) = (identity.clone(), cancel.clone());
+        std::thread::spawn(move || crate::rendezvous::serve_cancellable(listener, id, timeout, c));
+        let (a, id) = (addr.clone(), identity.clone());
+        let supervised = std::thread::spawn(move || crate::rendezvous::join(&a, 0, &id, timeout));
+        (BarrierSeat { addr, identity, timeout, cancel }, supervised)
+    }
+
+    #[test]
+    fn in_a_shared_window_the_alone_pods_take_their_places_at_the_supervised_pods_barrier() {
+        let dir = tempfile::tempdir().unwrap();
+        let (command, workload) = (sh(FAKE), workload());
+        let (seat, supervised) = shared_barrier(3);
+        let results = run(&phase(&command, &workload, 3, &[1, 2], dir.path()), Start::Shared(&seat)).unwrap();
+        let go = supervised.join().unwrap().unwrap();
+        for (r, index) in results.iter().zip([1, 2]) {
+            assert!(r.status.complete, "{:?}", r.status);
+            assert_eq!(r.started_unix_ns, go, "the window the supervised Pod was given");
+            assert_eq!((r.config.worker_index, r.config.workers), (index, 3));
+            assert_eq!(r.config.alone_indices, [1, 2]);
+            assert!(r.tenant.as_ref().unwrap().requests_in_window >= 1);
+        }
+    }
+
+    #[test]
+    fn alone_pods_that_never_get_ready_release_the_supervised_pods_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (command, workload) = (sh("exit 3"), workload());
+        let (seat, supervised) = shared_barrier(2);
+        let began = std::time::Instant::now();
+        let results = run(&phase(&command, &workload, 2, &[1], dir.path()), Start::Shared(&seat)).unwrap();
+        let err = supervised.join().unwrap().unwrap_err();
+        assert!(began.elapsed() < Duration::from_secs(10), "released long before the barrier's 20 s timeout");
+        assert!(err.problem.contains("aborted"), "{}", err.problem);
+        assert!(!results[0].status.complete);
+        assert!(
+            results[0].status.error.as_deref().unwrap().contains("nothing was measured"),
+            "{:?}",
+            results[0].status
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod alone;
 mod placement;
 
 use crate::analysis::{Warning, WarningKind};
-use crate::cli::{CompareArgs, CompareMode, MpsControlArgs, MpsDaemons, PhaseOrder, WorkloadArgs};
+use crate::cli::{CompareArgs, CompareMode, MpsControlArgs, MpsDaemons, ObserverDesign, PhaseOrder, WorkloadArgs};
 use crate::error::{exit, Error, Result};
 use crate::fsio::{self, Overwrite};
 use crate::mps::daemon::PrivateDaemon;
@@ -212,7 +212,26 @@ impl Context<'_> {
             String::new()
         };
         let title = format!("{} x{}{of}", phase.mode.label(), phase.workers);
-        let outcome = self.runner.run_group(&title, &self.specs(phase))?;
+        let specs = self.specs(phase);
+        let outcome = match self.shares_window(phase) {
+            false => self.runner.run_group(&title, &specs)?,
+            true => {
+                let (supervised, alone) = split_window(specs, phase.repeat);
+                let alone_phase = self.alone_phase(phase, &alone);
+                eprintln!(
+                    "sharebench compare: {title}: Pods {:?} supervised, {:?} alone, in one window (--observer-effect)",
+                    supervised.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),
+                    alone.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),
+                );
+                let (outcome, results) =
+                    self.runner.run_group_beside(&title, &supervised, alone.len() as u32, |seat| match seat {
+                        Some(seat) => alone::run(&alone_phase, alone::Start::Shared(&seat)),
+                        None => Err(Error::new("no barrier for the shared window")),
+                    })?;
+                self.write_alone(&alone, results?)?;
+                outcome
+            }
+        };
         Ok(PhaseOutcome {
             mode: phase.mode.label().into(),
             workers: phase.workers,
@@ -222,21 +241,64 @@ impl Context<'_> {
             failures: outcome.failures,
         })
     }
+
+    /// Whether this phase's Pods are split between supervised and alone in one window (`--observer-effect`
+    /// with the shared-window design, 2 Pods or more); else an observer-effect phase runs twice.
+    fn shares_window(&self, phase: Phase) -> bool {
+        self.args.observer_effect && self.args.observer_design == ObserverDesign::SharedWindow && phase.workers >= 2
+    }
+}
+
+/// The shared window's two halves: the Pods of even index supervised in even repeats, those of odd index in odd
+/// ones (so no index, and no place in the start order, is always on one side). Each supervised worker records
+/// which Pods ran alone beside it, and the first of them samples the GPU (worker 0 may be alone).
+fn split_window(specs: Vec<WorkerSpec>, repeat: u32) -> (Vec<WorkerSpec>, Vec<WorkerSpec>) {
+    let (mut supervised, alone): (Vec<_>, Vec<_>) =
+        specs.into_iter().enumerate().partition(|(index, _)| (*index as u32 + repeat) % 2 == 0);
+    let alone_list = alone.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>().join(",");
+    for (position, (_, spec)) in supervised.iter_mut().enumerate() {
+        let mut flags = vec!["--alone-indices".to_string(), alone_list.clone()];
+        if position == 0 && !spec.args.iter().any(|a| a == "--telemetry") {
+            flags.extend(["--telemetry".into(), "on".into()]);
+        }
+        orchestrate::insert_before_command(&mut spec.args, flags);
+    }
+    (supervised.into_iter().map(|(_, s)| s).collect(), alone.into_iter().map(|(_, s)| s).collect())
 }
 
 impl Context<'_> {
-    /// The phase again with no worker beside its commands (`--observer-effect`); results go to `alone/`, each
-    /// with the GPU its supervised twin recorded.
+    /// The phase again with no worker beside its commands (`--observer-effect`, paired design); results go to
+    /// `alone/`, each with the GPU its supervised twin recorded.
     fn run_alone(&self, phase: Phase) -> Result<()> {
         let specs = self.specs(phase);
+        eprintln!(
+            "sharebench compare: {} x{} again, its commands alone (--observer-effect)",
+            phase.mode.label(),
+            phase.workers
+        );
+        let results = alone::run(&self.alone_phase(phase, &specs), alone::Start::Own)?;
+        self.write_alone(&specs, results)
+    }
+
+    /// How the Pods of `specs` run alone in `phase`.
+    fn alone_phase<'a>(&'a self, phase: Phase, specs: &[WorkerSpec]) -> alone::AlonePhase<'a> {
+        let tenant = &self.args.foreign.tenant;
+        let index = |s: &WorkerSpec| -> Option<u32> {
+            let at = s.args.iter().position(|a| a == "--worker-index")?;
+            s.args.get(at + 1)?.parse().ok()
+        };
         let tenants = specs
             .iter()
-            .map(|s| alone::AloneTenant { label: s.label.clone(), env: s.env.clone(), unset: s.unset.clone() })
+            .map(|s| alone::AloneTenant {
+                index: index(s).unwrap_or(0),
+                label: s.label.clone(),
+                env: s.env.clone(),
+                unset: s.unset.clone(),
+            })
             .collect();
-        let run_dir = self.results.parent().unwrap_or(Path::new("."));
-        let tenant = &self.args.foreign.tenant;
-        let phase_alone = alone::AlonePhase {
+        alone::AlonePhase {
             command: &self.args.foreign.command,
+            workers: phase.workers,
             tenants,
             mode: phase.mode.label(),
             run_id: format!("{}-alone", self.run_id),
@@ -247,14 +309,13 @@ impl Context<'_> {
             scratch: self.no_mps_dir.with_file_name("alone"),
             logs: self.runner.logs.join("alone"),
             repeat: phase.repeat,
-        };
-        eprintln!(
-            "sharebench compare: {} x{} again, its commands alone (--observer-effect)",
-            phase.mode.label(),
-            phase.workers
-        );
-        let results = alone::run(&phase_alone)?;
-        // The GPU as the supervised twin recorded it (run after this one in odd repeats: then an earlier phase's).
+        }
+    }
+
+    /// Writes the alone results into `alone/`, each with the GPU and host a supervised result of the run
+    /// recorded (its twin, or in the paired design's odd repeats, run before it, an earlier phase's).
+    fn write_alone(&self, specs: &[WorkerSpec], results: Vec<WorkerResult>) -> Result<()> {
+        let run_dir = self.results.parent().unwrap_or(Path::new("."));
         let read = |p: PathBuf| std::fs::read_to_string(p).ok().and_then(|t| WorkerResult::from_json(&t).ok());
         let earlier = || std::fs::read_dir(&self.results).ok()?.flatten().find_map(|e| read(e.path()));
         let twin = specs.first().and_then(|s| read(self.results.join(format!("{}.json", s.label)))).or_else(earlier);
@@ -518,8 +579,9 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
         }
         // With --observer-effect the pair's order alternates (supervised first in even repeats, alone first in
         // odd ones), so neither side always follows the other.
-        let alone_first = args.observer_effect && phase.repeat % 2 == 1;
-        let alone = |ctx: &Context| match args.observer_effect && !orchestrate::interrupted() {
+        let paired = args.observer_effect && !ctx.shares_window(*phase);
+        let alone_first = paired && phase.repeat % 2 == 1;
+        let alone = |ctx: &Context| match paired && !orchestrate::interrupted() {
             true => ctx.run_alone(*phase),
             false => Ok(()),
         };
@@ -716,6 +778,32 @@ mod tests {
             streams.iter().map(|s| (value(s, "--gpu"), value(s, "--streams"), value(s, "--worker-index"))).collect();
         assert_eq!(shape, [("0".into(), "2".into(), "0".into()), ("1".into(), "2".into(), "2".into())]);
         assert!(streams.iter().all(|s| value(s, "--workers") == "4"));
+    }
+
+    #[test]
+    fn a_shared_window_alternates_its_supervised_pods_by_repeat_and_tells_them_who_ran_alone() {
+        let spec = |i: u32| WorkerSpec {
+            label: format!("w4-mps-{i}-r1"),
+            args: ["--worker-index", &i.to_string(), "--exec", "--", "python3", "t.py"].map(String::from).to_vec(),
+            env: vec![],
+            unset: vec![],
+        };
+        let specs = || (0..4).map(spec).collect::<Vec<_>>();
+        let labels = |s: &[WorkerSpec]| s.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
+        let (supervised, alone) = split_window(specs(), 0);
+        assert_eq!(labels(&supervised), ["w4-mps-0-r1", "w4-mps-2-r1"]);
+        assert_eq!(labels(&alone), ["w4-mps-1-r1", "w4-mps-3-r1"]);
+        // The worker's flags go before the command's `--`; only the first supervised worker samples the GPU.
+        assert_eq!(
+            supervised[0].args,
+            ["--worker-index", "0", "--exec", "--alone-indices", "1,3", "--telemetry", "on", "--", "python3", "t.py"]
+        );
+        assert!(!supervised[1].args.contains(&"--telemetry".to_string()));
+        assert_eq!(alone[0].args, spec(1).args, "the alone side's specs are only read for their environment");
+        let (supervised, _) = split_window(specs(), 1);
+        assert_eq!(labels(&supervised), ["w4-mps-1-r1", "w4-mps-3-r1"], "swapped in the next repeat");
+        let args = compare_args(&["--exec", "--observer-effect", "--", "true"]);
+        assert_eq!(args.observer_design, ObserverDesign::SharedWindow, "the default");
     }
 
     #[test]
