@@ -18,3 +18,4 @@ nvidia-smi --query-gpu=name,uuid,driver_version,compute_mode --format=csv > "$O/
 echo "compare exit=$?"
 tail -6 "$O/observer.txt"
 python3 bench/device/observer-values.py "$O/observer/observer-effect.json"
+python3 bench/device/observer-pods.py "$O/observer"

@@ -42,6 +42,9 @@ pub struct ObserverRow {
     pub node_steal_share: Option<f64>,
     /// Whether both medians are within [`TOLERANCE`].
     pub within_tolerance: bool,
+    /// Whether both 95% intervals across repeats lie within [`TOLERANCE`] too: the cost is shown to be that
+    /// small, not only estimated so.
+    pub resolved: bool,
 }
 
 /// Pairs every supervised group with the alone group of the same mode, Pod count and repeat.
@@ -76,7 +79,6 @@ fn row<'a>(
     let per_pod = |g: &GroupSummary| g.kernels_per_s.value / g.workers_reported.max(1) as f64;
     let throughput_ratio = spread(&|s, a| Some(per_pod(s) / per_pod(a)))?;
     let p99_ratio = spread(&|s, a| Some(p99(s)? / p99(a)?));
-    let within = |r: &Spread| (r.median - 1.0).abs() <= TOLERANCE;
     let conditions: Vec<&crate::result::host::HostConditions> = ws
         .iter()
         .filter(|w| w.mode == mode && w.config.workers == workers)
@@ -87,6 +89,7 @@ fn row<'a>(
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
     let shared = pairs.iter().any(|(s, _)| s.alone_beside > 0);
+    let (within_tolerance, resolved) = judge(&throughput_ratio, p99_ratio.as_ref());
     Some(ObserverRow {
         mode: mode.into(),
         workers,
@@ -96,7 +99,8 @@ fn row<'a>(
         repeats: pairs.iter().map(|(s, _)| s.repeat).collect(),
         supervised_per_s: spread(&|s, _| Some(s.kernels_per_s.value))?,
         alone_per_s: spread(&|_, a| Some(a.kernels_per_s.value))?,
-        within_tolerance: within(&throughput_ratio) && p99_ratio.as_ref().is_none_or(within),
+        within_tolerance,
+        resolved,
         throughput_ratio,
         supervised_p99_ns: spread(&|s, _| p99(s)),
         alone_p99_ns: spread(&|_, a| p99(a)),
@@ -105,6 +109,14 @@ fn row<'a>(
         node_busy_share: mean(&|c| c.node_busy_share),
         node_steal_share: mean(&|c| c.node_steal_share),
     })
+}
+
+/// Whether both ratios' medians are within [`TOLERANCE`] of 1, and whether their intervals across repeats are
+/// too (a single repeat has no interval: never resolved).
+pub fn judge(throughput: &Spread, p99: Option<&Spread>) -> (bool, bool) {
+    let within = |r: &Spread| (r.median - 1.0).abs() <= TOLERANCE;
+    let inside = |r: &Spread| r.across.is_some_and(|i| 1.0 - TOLERANCE <= i.low && i.high <= 1.0 + TOLERANCE);
+    (within(throughput) && p99.is_none_or(within), inside(throughput) && p99.is_none_or(inside))
 }
 
 /// The rows as a Markdown section: a table and a sentence per row.
@@ -128,9 +140,11 @@ pub fn render_markdown(rows: &[ObserverRow]) -> String {
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
-        let verdict = match r.within_tolerance {
-            true => format!("within {:.0}%", TOLERANCE * 100.0),
-            false => format!("OUTSIDE {:.0}%", TOLERANCE * 100.0),
+        let percent = TOLERANCE * 100.0;
+        let verdict = match (r.within_tolerance, r.resolved) {
+            (true, true) => format!("within {percent:.0}%"),
+            (true, false) => format!("median within {percent:.0}%, interval wider: more repeats to resolve"),
+            (false, _) => format!("OUTSIDE {percent:.0}%"),
         };
         out += &format!(
             "| {} | {} | {} | {} / {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {verdict} |\n",
@@ -189,6 +203,19 @@ mod tests {
         // No alone measurement of a configuration: no row for it.
         let (ts, ts_workers) = analysis_of("run", "timeslice", 1);
         assert!(compare(&ts, &alone, &ts_workers).is_empty());
+    }
+
+    #[test]
+    fn a_cost_is_within_tolerance_only_when_its_interval_is_and_estimated_so_when_only_its_median_is() {
+        let spread = |v: &[f64]| Spread::of(v).unwrap();
+        let tight = spread(&[0.99, 1.0, 1.01, 0.995, 1.005, 1.0]);
+        let wide = spread(&[0.85, 1.0, 1.02, 0.99, 1.05, 0.93, 1.0]);
+        let costly = spread(&[0.9, 0.92, 0.91, 0.93]);
+        assert_eq!(judge(&tight, Some(&tight)), (true, true));
+        assert_eq!(judge(&tight, Some(&wide)), (true, false), "the p99's interval too");
+        assert_eq!(judge(&wide, None), (true, false));
+        assert_eq!(judge(&costly, Some(&tight)), (false, false));
+        assert_eq!(judge(&spread(&[1.0]), None), (true, false), "one repeat has no interval");
     }
 
     #[test]

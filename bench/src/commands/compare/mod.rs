@@ -672,8 +672,9 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
 }
 
 /// Sets the supervised results beside the alone ones (`--observer-effect`); writes `observer-effect.md` and
-/// `.json` into the run directory and returns the Markdown.
-fn observer_effect(results: &str, dir: &Path) -> Result<String> {
+/// `.json` into the run directory and returns the Markdown. `cargo run --example observer_table RUN_DIR` does it
+/// again for a finished run (its results/ and alone/ may be compressed).
+pub fn observer_effect(results: &str, dir: &Path) -> Result<String> {
     let supervised = crate::load::load(&[results.to_string()], true)?;
     let alone = crate::load::load(&[dir.join("alone").display().to_string()], true)?;
     let analysis = |ws: &[crate::load::Worker]| crate::analysis::analyze(ws);
