@@ -88,6 +88,7 @@ pub fn generate(dir: &std::path::Path, workers: u32, kernels: u64) {
                 memory_bytes: 0,
                 cuda_driver_api: 13000,
                 driver_version: None,
+                context_memory: None,
             },
             config: RunConfig {
                 shape: Some(KernelShape {

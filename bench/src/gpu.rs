@@ -143,6 +143,18 @@ impl Gpu {
         &self.identity
     }
 
+    /// Free and total device memory as this context sees them now (`cuMemGetInfo`; under an MPS pinned-memory
+    /// limit free is capped, the total is not); `None` where the query fails.
+    pub fn memory_seen(&self) -> Option<(u64, u64)> {
+        let (free, total) = self.ctx.mem_get_info().ok()?;
+        Some((free as u64, total as u64))
+    }
+
+    /// Records what this context may use of the device's memory in its identity (see `mps::memory`).
+    pub fn set_context_memory(&mut self, memory: crate::result::memory::ContextMemory) {
+        self.identity.context_memory = Some(memory);
+    }
+
     /// How this context's host threads wait, as the driver reports it (cuCtxGetFlags): `spin`, `yield`,
     /// `blocking`, or `auto` (CUDA's choice); `None` where it cannot be read.
     pub fn waiting_in_effect(&self) -> Option<&'static str> {
@@ -244,6 +256,7 @@ fn describe(ctx: &Arc<CudaContext>, ordinal: u32) -> Result<GpuIdentity> {
         memory_bytes: ctx.total_mem().unwrap_or(0) as u64,
         cuda_driver_api,
         driver_version: crate::host::driver_version(),
+        context_memory: None,
     })
 }
 

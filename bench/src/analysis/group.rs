@@ -147,9 +147,21 @@ pub(super) fn summarize_group(
             let pids: Vec<u32> = members.iter().flat_map(|w| w.own_pids()).collect();
             conditions::judge(t, &pids)
         }),
+        memory: memory_text(members),
         key,
     };
     Summarised { summary, window_rates: rates }
+}
+
+/// What a Pod's context could use of the GPU's memory, from the first member that recorded it, counting a
+/// command's CUDA processes (each gets the whole MPS limit).
+fn memory_text(members: &[&Worker]) -> Option<String> {
+    let w = members.iter().find(|w| w.gpu.context_memory.is_some())?;
+    let processes = match &w.tenant {
+        Some(t) => t.membership_at_ready.as_ref().map(|d| d.gpu_processes.len()).filter(|&n| n > 0),
+        None => Some(1),
+    };
+    Some(crate::mps::memory::describe(w.gpu.context_memory.as_ref()?, processes))
 }
 
 /// A silent neighbour in words: how long its command ran and how it ended.

@@ -110,6 +110,10 @@ pub struct GroupSummary {
     pub per_worker: Vec<WorkerSummary>,
     /// The run's conditions, from the telemetry its worker 0 sampled (`None`: no telemetry in the results).
     pub conditions: Option<conditions::Conditions>,
+    /// What a Pod's context could use of the GPU's memory and under which limit, in words (`None`: results
+    /// written before it was recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -98,8 +98,10 @@ impl Workload for Command {
         // daemon's client rows from this PID namespace can only be the command's.
         let (gpu, own_sharing) = {
             let gpu = Gpu::open(self.settings.gpu)?;
-            let sharing = mode::verify_mode(self.settings.mode, &self.settings.control, &gpu)?;
-            (gpu.identity().clone(), sharing)
+            let (sharing, memory) = mode::verify_mode(self.settings.mode, &self.settings.control, &gpu)?;
+            // The command's processes get the same limit, each its own: the worker's view stands for theirs.
+            let identity = crate::result::GpuIdentity { context_memory: memory, ..gpu.identity().clone() };
+            (identity, sharing)
         };
         self.gpu_name = gpu.name.clone();
         let mut env = self.settings.env.clone();

@@ -70,14 +70,17 @@ impl Workload for Kernels {
         let s = &self.settings;
         let quota = crate::cgroup::read().and_then(|c| c.cpu_quota);
         let (waiting, why) = resolve_waiting(s.sync, quota, s.labels.len() as u32);
-        let gpu = Gpu::open_waiting(s.gpu, Some(waiting))?;
+        let mut gpu = Gpu::open_waiting(s.gpu, Some(waiting))?;
         let in_effect = gpu.waiting_in_effect().unwrap_or("unknown");
         let sync = match in_effect == waiting.label() {
             true => why,
             false => format!("{why}; the driver reports {in_effect}"),
         };
         let shape = (s.shape)(gpu.identity().sm_count)?;
-        let sharing = mode::verify_mode(s.mode, &s.control, &gpu)?;
+        let (sharing, memory) = mode::verify_mode(s.mode, &s.control, &gpu)?;
+        if let Some(memory) = memory {
+            gpu.set_context_memory(memory);
+        }
         let capacity = s.plan.stamp_capacity();
         self.lanes = s.labels.iter().map(|_| gpu.lane(shape, capacity)).collect::<Result<Vec<_>>>()?;
         for lane in &self.lanes {

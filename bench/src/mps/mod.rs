@@ -5,5 +5,6 @@ pub mod check;
 pub mod control;
 pub mod daemon;
 pub mod membership;
+pub mod memory;
 pub mod observe;
 pub mod parse;

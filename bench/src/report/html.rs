@@ -169,6 +169,12 @@ fn section(
         out += "<p>GPU conditions during each group (NVML telemetry sampled by worker 0):</p>\n";
         out += &table_html(&super::sections::CONDITIONS_HEADER, conditions.into_iter());
     }
+    let memory = super::sections::memory_lines(s);
+    if !memory.is_empty() {
+        out += "<p>GPU memory (as each group's first worker's context saw it, and the limit in force):</p><ul>\n";
+        out += &memory.iter().map(|l| format!("<li>{}</li>\n", escape(l))).collect::<String>();
+        out += "</ul>\n";
+    }
     for w in &s.warnings {
         let (class, tag) = if w.kind.severe() { ("severe", "severe") } else { ("advisory", "advisory") };
         out += &format!("<p class=\"{class}\">{tag}: {}</p>\n", escape(&w.line()));

@@ -168,6 +168,11 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
             out += &format!("| {} |\n", cells(&row));
         }
     }
+    let memory = super::sections::memory_lines(s);
+    if !memory.is_empty() {
+        out += "\nGPU memory (as each group's first worker's context saw it, and the limit in force):\n\n";
+        out += &memory.iter().map(|l| format!("- {}\n", md(l))).collect::<String>();
+    }
     if !s.warnings.is_empty() {
         out += "\nWarnings:\n\n";
         for w in &s.warnings {
@@ -238,6 +243,29 @@ mod tests {
         assert_eq!(md("[click](http://x)"), "[click]\\(http://x)");
         assert_eq!(code("python3 -c `x`"), "`` python3 -c `x` ``", "a longer fence, padded where a backtick ends it");
         assert_eq!(code("a|b"), "`a\\|b`");
+    }
+
+    #[test]
+    fn each_groups_memory_and_its_limit_are_said_once_and_per_process() {
+        use crate::analysis::tests::synthetic;
+        use crate::load::Loaded;
+        use crate::mps::memory::resolve;
+        const GIB: u64 = 1 << 30;
+        let mut mps = synthetic("mps", 2, 0, 0, 400, 1_500_000, 0);
+        mps.gpu.context_memory = Some(resolve((15 * GIB / 2, 140 * GIB), true, Some(("0=8G", Some(8 * GIB))), None));
+        let mut mps_again = synthetic("mps", 2, 1, 0, 400, 1_500_000, 0);
+        mps_again.gpu.context_memory = mps.gpu.context_memory.clone();
+        let mut ts = synthetic("timeslice", 2, 0, 0, 400, 1_500_000, 0);
+        ts.gpu.context_memory = Some(resolve((130 * GIB, 140 * GIB), false, None, None));
+        let old = synthetic("timeslice", 1, 0, 0, 400, 1_500_000, 0);
+        let loaded = Loaded { workers: vec![mps, mps_again, ts, old], sources: 4, ..Default::default() };
+        let text = render(&crate::report::model::build(&loaded), &[]);
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("a Pod's context")).collect();
+        assert_eq!(lines.len(), 2, "one line a group, none for a result without it: {lines:#?}");
+        assert!(lines[0]
+            .contains("mps x2: a Pod's context sees 7.5 GiB free of 140.0 GiB; MPS pinned memory limit 8.0 GiB"));
+        assert!(lines[0].contains("per CUDA process, not per Pod"), "{}", lines[0]);
+        assert!(lines[1].contains("no memory limit applies (not an MPS client)"), "{}", lines[1]);
     }
 
     #[test]

@@ -165,6 +165,21 @@ pub fn conditions_rows(s: &RunSection) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// One line per mode and worker count (its first repeat's) on what a Pod's context could use of the GPU's
+/// memory; empty where no result recorded it.
+pub fn memory_lines(s: &RunSection) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for g in &s.groups {
+        if let Some(text) = &g.memory {
+            let line = format!("{} x{}: a Pod's context {text}", g.key.mode, g.key.workers);
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+    }
+    lines
+}
+
 /// One run on one GPU.
 #[derive(Debug, Clone)]
 pub struct RunSection<'a> {

@@ -7,6 +7,7 @@
 
 pub mod histogram;
 pub mod host;
+pub mod memory;
 pub mod records;
 pub mod telemetry;
 pub mod tenant;
@@ -108,6 +109,10 @@ pub struct GpuIdentity {
     pub cuda_driver_api: i32,
     /// Kernel module version from `/proc/driver/nvidia/version`, e.g. `580.159.04`.
     pub driver_version: Option<String>,
+    /// What this context may use of the device's memory: free and total as it saw them, the MPS limit in force
+    /// and its source (absent in results written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_memory: Option<memory::ContextMemory>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,6 +298,7 @@ pub mod tests {
                 memory_bytes: 85_000_000_000,
                 cuda_driver_api: 13000,
                 driver_version: Some("580.159.04".into()),
+                context_memory: None,
             },
             config: RunConfig {
                 shape: Some(KernelShape { kernel: KernelKind::Fma, blocks: 132, threads: 256, iters: 1000, bytes: 0 }),

@@ -64,9 +64,15 @@ pub fn run_check(settings: &CheckSettings, probe: impl FnOnce() -> Result<Contex
     };
     let environment = crate::mps::observe::observe_environment();
     let (mut membership, mut membership_skipped, mut context_ran) = (None, None, None);
+    let (mut memory_seen, mut daemon_memory_limit) = (None, None);
     match (&client, daemon_answers(&answer)) {
         (Some(c), true) => match probe() {
             Ok(probe) => {
+                memory_seen = MemorySeen::of(&probe);
+                daemon_memory_limit = match c.query(&format!("get_default_device_pinned_mem_limit {}", probe.ordinal)) {
+                    Invocation::Answered { output, .. } => Some(output),
+                    _ => None,
+                };
                 membership = Some(observe_membership(c, probe, &environment, &pipe_dir, server_pids.as_deref()))
             }
             Err(e) => membership_skipped = Some(format!("could not create a CUDA context: {}", e.problem)),
@@ -74,6 +80,7 @@ pub fn run_check(settings: &CheckSettings, probe: impl FnOnce() -> Result<Contex
         _ => {
             // Nothing to join; but "time-slicing" is an answer only where a CUDA context really runs.
             let ran = probe();
+            memory_seen = ran.as_ref().ok().and_then(MemorySeen::of);
             membership_skipped = Some(match &ran {
                 Ok(_) => {
                     "no daemon answered, so there is nothing to join (a CUDA context ran a kernel: time-slicing)".into()
@@ -96,6 +103,8 @@ pub fn run_check(settings: &CheckSettings, probe: impl FnOnce() -> Result<Contex
         membership,
         membership_skipped,
         context_ran,
+        memory_seen,
+        daemon_memory_limit,
     })
 }
 

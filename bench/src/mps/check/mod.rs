@@ -68,6 +68,10 @@ pub struct ContextProbe {
     /// `cuDeviceGetExecAffinitySupport(SM_COUNT)` after the context exists: 1 only in MPS clients (`None`: the
     /// query failed, or the GPU predates Volta and has no SM affinity at all).
     pub exec_affinity_supported: Option<bool>,
+    /// The device's ordinal in this process.
+    pub ordinal: u32,
+    /// Free and total device memory as the context saw them (`cuMemGetInfo`; `None`: not read).
+    pub memory_seen: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -104,6 +108,28 @@ pub struct Observations {
     /// when membership was checked, which runs one): time-slicing is verified only on a GPU that works.
     #[serde(default)]
     pub context_ran: Option<bool>,
+    /// The probed context's device (ordinal, UUID) and its memory as the context saw it (free, total).
+    #[serde(default)]
+    pub memory_seen: Option<MemorySeen>,
+    /// The daemon's answer to `get_default_device_pinned_mem_limit <ordinal>`, where a daemon answered.
+    #[serde(default)]
+    pub daemon_memory_limit: Option<String>,
+}
+
+/// What a probed context saw of its device's memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemorySeen {
+    pub ordinal: u32,
+    pub uuid: String,
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+}
+
+impl MemorySeen {
+    pub fn of(probe: &ContextProbe) -> Option<MemorySeen> {
+        let (free_bytes, total_bytes) = probe.memory_seen?;
+        Some(MemorySeen { ordinal: probe.ordinal, uuid: probe.gpu_uuid.clone(), free_bytes, total_bytes })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,6 +140,8 @@ pub struct CheckReport {
     pub healthy: bool,
     pub exit_code: i32,
     pub steps: Vec<Step>,
+    /// What this process's context may use of its device's memory (`None`: no context was made).
+    pub memory: Option<crate::result::memory::ContextMemory>,
     pub observations: Observations,
 }
 
@@ -123,7 +151,7 @@ pub(super) fn daemon_answers(answer: &Option<ControlAnswer>) -> bool {
 
 /// Turns observations into steps, a verdict and an exit code.
 pub fn diagnose(o: Observations) -> CheckReport {
-    let steps = vec![
+    let mut steps = vec![
         steps::pipe_dir_step(&o),
         steps::control_step(&o),
         steps::environment_step(&o),
@@ -152,7 +180,10 @@ pub fn diagnose(o: Observations) -> CheckReport {
         (_, SharingVerdict::Unverified) if broken => (false, exit::MPS_BROKEN),
         (_, SharingVerdict::Unverified) => (false, exit::ERROR),
     };
-    CheckReport { verdict, verdict_label: verdict.label().to_string(), healthy, exit_code, steps, observations: o }
+    let (memory_step, memory) = steps::memory_step(&o, verdict == SharingVerdict::MpsJoined);
+    steps.push(memory_step);
+    let verdict_label = verdict.label().to_string();
+    CheckReport { verdict, verdict_label, healthy, exit_code, steps, memory, observations: o }
 }
 
 /// The report as a person reads it.

@@ -1,6 +1,7 @@
 //! Each step of the check from the observations: what was seen, what it means, and the fix. Pure.
 
 use super::*;
+use crate::result::memory::{ContextMemory, LimitSource};
 
 const START_DAEMON: &str = "start it: CUDA_MPS_PIPE_DIRECTORY=<dir> CUDA_MPS_LOG_DIRECTORY=<logdir> nvidia-cuda-mps-control -d (or `sharebench compare`, which starts a private one)";
 
@@ -245,4 +246,33 @@ fn not_joined_step(o: &Observations, why: NotJoined, namespace_rows: usize, sms:
             "give this process the same CUDA_MPS_PIPE_DIRECTORY (and user) as the processes that joined",
         ),
     }
+}
+
+/// What the context may use of its device's memory: free and total as it saw them, the MPS limit in force and
+/// its source (`mps::memory`). A malformed limit, or one set where nothing enforces it, is a warning.
+pub(super) fn memory_step(o: &Observations, mps_client: bool) -> (Step, Option<ContextMemory>) {
+    use crate::mps::memory::{self, LIMIT_ENV};
+    let name = "memory";
+    let Some(seen) = &o.memory_seen else {
+        return (Step::new(name, StepStatus::Skipped, "no CUDA context was made: its memory was not read"), None);
+    };
+    let env = o.environment.mps_variables.get(LIMIT_ENV).map(String::as_str);
+    let parsed = env.map(|v| memory::limit_from_env(v, seen.ordinal, &seen.uuid));
+    let daemon = o.daemon_memory_limit.as_deref().and_then(|a| memory::limit_from_daemon(a).map(|b| (a, b)));
+    let env_limit = match (env, &parsed) {
+        (Some(v), Some(Ok(limit))) => Some((v, *limit)),
+        _ => None,
+    };
+    let m = memory::resolve((seen.free_bytes, seen.total_bytes), mps_client, env_limit, daemon);
+    let summary = memory::describe(&m, None);
+    let step = match (&parsed, m.limit_source) {
+        (Some(Err(why)), _) => Step::new(name, StepStatus::Warn, summary)
+            .because(why.clone(), format!("write it as <device>=<limit>[,...], e.g. {LIMIT_ENV}=0=8G")),
+        (Some(Ok(_)), LimitSource::NotEnforced) => Step::new(name, StepStatus::Warn, summary).because(
+            "a pinned memory limit is MPS's; under time-slicing every process may allocate what is free",
+            "to bound a tenant's memory, share the GPU through MPS with this limit (or give it a MIG instance)",
+        ),
+        _ => Step::new(name, StepStatus::Info, summary),
+    };
+    (step, Some(m))
 }

@@ -3,6 +3,7 @@
 use super::*;
 use crate::mps::observe::{EnvironmentObservation, PipeDirObservation};
 use crate::mps::parse::ClientRow;
+use crate::result::memory::LimitSource;
 
 const NS: u64 = 4026531836;
 
@@ -54,6 +55,8 @@ fn observations(expect: Expectation, pipe: PipeDirObservation, answer: Option<Co
         membership: None,
         membership_skipped: Some("no daemon answered, so there is nothing to join".into()),
         context_ran: Some(true),
+        memory_seen: None,
+        daemon_memory_limit: None,
     }
 }
 
@@ -103,6 +106,8 @@ fn with_evidence(mut o: Observations, rows: Vec<ClientRow>, evidence: membership
             device_sm_count: 132,
             context_sm_count: 32,
             exec_affinity_supported: evidence.exec_affinity_supported,
+            ordinal: 0,
+            memory_seen: Some((7 << 29, 140 << 30)),
         },
         ps_after_context: Invocation::Answered { output: String::new(), exit_code: Some(0), elapsed_ms: 2 },
         answer: ControlAnswer::Clients { rows },
@@ -338,4 +343,59 @@ fn a_pipe_dir_mismatch_is_warned_about() {
     let e = step(&r, "environment");
     assert_eq!(e.status, StepStatus::Warn);
     assert!(e.summary.contains("use pipe directory /elsewhere"));
+}
+
+/// The probed context's memory, as the H200 showed it under an 8 GiB client limit: 7.5 GiB free of 139.8 GiB.
+fn with_memory(mut o: Observations, limit_env: Option<&str>, daemon: Option<&str>) -> Observations {
+    o.memory_seen = Some(MemorySeen {
+        ordinal: 0,
+        uuid: "GPU-e370a465".into(),
+        free_bytes: 15 << 29,
+        total_bytes: (1398 << 30) / 10,
+    });
+    if let Some(v) = limit_env {
+        o.environment.mps_variables.insert(crate::mps::memory::LIMIT_ENV.into(), v.into());
+    }
+    o.daemon_memory_limit = daemon.map(String::from);
+    o
+}
+
+#[test]
+fn the_memory_a_client_may_use_is_reported_with_its_limit_and_its_source() {
+    let joined = |env, daemon| {
+        let o = observations(Expectation::Mps, pipe_dir(true, true), Some(ControlAnswer::NoServer));
+        diagnose(with_memory(with_membership(o, vec![row(452, Some(NS))]), env, daemon))
+    };
+    let r = joined(Some("0=8G"), Some("16G\n"));
+    let m = step(&r, "memory");
+    assert_eq!(m.status, StepStatus::Info);
+    assert!(
+        m.summary.starts_with("sees 7.5 GiB free of 139.8 GiB; MPS pinned memory limit 8.0 GiB from"),
+        "{}",
+        m.summary
+    );
+    assert!(m.summary.contains("per CUDA process, not per Pod"), "{}", m.summary);
+    let memory = r.memory.as_ref().unwrap();
+    assert_eq!((memory.limit_bytes, memory.limit_source), (Some(8 << 30), LimitSource::ClientEnvironment));
+    // No client setting: the daemon's default is the limit.
+    let r = joined(None, Some("16G\n"));
+    assert_eq!(r.memory.as_ref().unwrap().limit_source, LimitSource::DaemonDefault);
+    assert_eq!(joined(None, Some("0\n")).memory.unwrap().limit_source, LimitSource::OnlyObserved);
+    // A malformed setting is named, with its fix; the check's verdict does not change.
+    let r = joined(Some("0:8G"), None);
+    let m = step(&r, "memory");
+    assert_eq!((m.status, r.verdict), (StepStatus::Warn, SharingVerdict::MpsJoined));
+    assert!(m.cause.as_ref().unwrap().contains("'0:8G'") && m.fix.as_ref().unwrap().contains("0=8G"), "{m:?}");
+}
+
+#[test]
+fn a_memory_limit_under_time_slicing_is_said_to_bind_nothing() {
+    let o = observations(Expectation::Timeslice, pipe_dir(false, false), None);
+    let r = diagnose(with_memory(o, Some("0=8G"), None));
+    let m = step(&r, "memory");
+    assert_eq!((m.status, r.healthy), (StepStatus::Warn, true));
+    assert!(m.summary.contains("set but not enforced"), "{}", m.summary);
+    assert_eq!(r.memory.unwrap().limit_source, LimitSource::NotEnforced);
+    let none = diagnose(observations(Expectation::Timeslice, pipe_dir(false, false), None));
+    assert_eq!((step(&none, "memory").status, none.memory.is_none()), (StepStatus::Skipped, true));
 }
