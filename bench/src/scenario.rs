@@ -15,6 +15,8 @@
 //! rate = 200                       # requests/s per Pod (open loop)
 //! pods = "sweep"                   # the count `plan` searches, or a fixed number
 //! active_thread_percentage = 50    # optional, MPS only
+//! memory_limit = "8G"              # optional: each Pod's CUDA processes' MPS pinned memory limit (binary
+//!                                  # units); not enforceable under time-slicing, where the report says so
 //!
 //! [[group]]                        # a group may run a command instead of a kernel (`run --exec`):
 //! name = "resnet"
@@ -115,6 +117,9 @@ pub struct Group {
     pub rate: Option<f64>,
     pub pods: Pods,
     pub active_thread_percentage: Option<u32>,
+    /// Each CUDA process's MPS pinned device memory limit (`8G`, `512M`), passed to its Pods as
+    /// `CUDA_MPS_PINNED_DEVICE_MEM_LIMIT`; nothing enforces it under time-slicing.
+    pub memory_limit: Option<String>,
 }
 
 fn default_blocks() -> u32 {
@@ -237,6 +242,13 @@ impl Scenario {
                     return Err(format!("group {}: active_thread_percentage {p} is not in 1..=100", g.name));
                 }
             }
+            if let Some(limit) = &g.memory_limit {
+                match crate::mps::memory::parse_size(limit) {
+                    Ok(b) if b >= 1 << 20 => {}
+                    Ok(_) => return Err(format!("group {}: memory_limit {limit:?} is below 1M", g.name)),
+                    Err(e) => return Err(format!("group {}: memory_limit: {e}", g.name)),
+                }
+            }
             if self.groups.iter().filter(|o| o.name == g.name).count() > 1 {
                 return Err(format!("group name {} is used twice", g.name));
             }
@@ -306,6 +318,9 @@ active_thread_percentage = 50
 
     #[test]
     fn a_noisy_neighbour_scenario_parses() {
+        let limited = NOISY.replace("pods = 1", "pods = 1\nmemory_limit = \"8G\"");
+        let s = Scenario::parse(&limited, "noisy.toml").unwrap();
+        assert_eq!(s.groups[0].memory_limit.as_deref(), Some("8G"));
         let s = Scenario::parse(NOISY, "noisy.toml").unwrap();
         assert_eq!(s.slo_group().name, "latency");
         assert_eq!(s.processes_at(4), 5);
@@ -378,6 +393,8 @@ active_thread_percentage = 50
             (NOISY.replace("rate = 500", ""), "need a rate > 0"),
             (NOISY.replace("active_thread_percentage = 50", "active_thread_percentage = 150"), "not in 1..=100"),
             (NOISY.replace("slo_group = \"latency\"", "slo_group = \"nope\""), "names no group"),
+            (NOISY.replace("pods = 1", "pods = 1\nmemory_limit = \"8X\""), "memory_limit: unknown unit"),
+            (NOISY.replace("pods = 1", "pods = 1\nmemory_limit = \"4096\""), "below 1M"),
             (NOISY.replace("kernel = \"tiny\"", "kernel = \"gemm\""), "not a valid scenario"),
             (NOISY.replace("pods = 1", "pods = 1\ncolour = 3"), "not a valid scenario"),
             (NOISY.replace("pods = \"sweep\"", "pods = \"many\""), "not \"many\""),

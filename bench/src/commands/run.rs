@@ -8,6 +8,7 @@ use crate::fsio::Overwrite;
 use crate::lifecycle::command::{self, CommandSettings};
 use crate::lifecycle::kernels::{KernelSettings, Kernels};
 use crate::lifecycle::{self, Barrier, Output, Settings};
+use crate::mps::memory;
 use crate::result::RunConfig;
 use crate::scenario::Scenario;
 use crate::tenant::session::Settings as SessionSettings;
@@ -147,9 +148,9 @@ pub(super) fn barrier_identity(args: &RunArgs) -> Result<rendezvous::RunIdentity
 pub const ACTIVE_THREAD_PERCENTAGE: &str = "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE";
 
 /// With `--scenario`: this worker's flags as its group in the scenario sets them, and the MPS active thread
-/// percentage it should run with. Without: the flags as given.
-pub fn resolve_scenario(args: &RunArgs) -> Result<(RunArgs, Option<u32>)> {
-    let Some(path) = &args.scenario.scenario else { return Ok((args.clone(), None)) };
+/// percentage and memory limit it should run with ([`Knobs`]). Without: the flags as given.
+pub fn resolve_scenario(args: &RunArgs) -> Result<(RunArgs, Knobs)> {
+    let Some(path) = &args.scenario.scenario else { return Ok((args.clone(), Knobs::default())) };
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("read the scenario", path, e))?;
     let scenario = Scenario::parse(&text, &path.display().to_string())?;
     let pods = args
@@ -183,7 +184,32 @@ pub fn resolve_scenario(args: &RunArgs) -> Result<(RunArgs, Option<u32>)> {
         (resolved.foreign.exec, resolved.foreign.command, resolved.foreign.no_report) =
             (true, command.clone(), !assignment.group.reports);
     }
-    Ok((resolved, assignment.active_thread_percentage))
+    let knobs = Knobs {
+        active_thread_percentage: assignment.active_thread_percentage,
+        memory_limit: assignment.group.memory_limit.clone(),
+    };
+    Ok((resolved, knobs))
+}
+
+/// What a scenario asks of the MPS server for one worker.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Knobs {
+    pub active_thread_percentage: Option<u32>,
+    /// The group's `memory_limit` (e.g. `8G`).
+    pub memory_limit: Option<String>,
+}
+
+/// Sets the group's memory limit as `CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=<gpu>=<limit>` before any CUDA call. Set
+/// in both modes: under time-slicing nothing enforces it, and the check and the report say exactly that.
+pub(super) fn request_memory_limit(gpu: u32, limit: Option<&str>) {
+    let Some(limit) = limit else { return };
+    let value = format!("{gpu}={limit}");
+    if let Ok(before) = std::env::var(memory::LIMIT_ENV) {
+        if before != value {
+            eprintln!("sharebench run: the scenario sets {}={value} (it was {before})", memory::LIMIT_ENV);
+        }
+    }
+    std::env::set_var(memory::LIMIT_ENV, value);
 }
 
 /// Asks the MPS server for `pct`% of the SMs: CUDA reads the variable when it creates the context, so this runs
@@ -224,7 +250,7 @@ pub fn window_length(plan: &LoopPlan) -> Duration {
 }
 
 pub fn execute(args: &RunArgs) -> Result<i32> {
-    let (resolved, active_thread_percentage) = resolve_scenario(args)?;
+    let (resolved, knobs) = resolve_scenario(args)?;
     validate(&resolved)?;
     // The barrier admits the run id as given (none given: none asked for); the result and a command get one
     // either way.
@@ -233,7 +259,8 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
     // Before anything that takes time: as pid 1 of a Pod, SIGTERM would otherwise be ignored.
     crate::termination::install();
 
-    request_active_thread_percentage(args.mode, active_thread_percentage);
+    request_active_thread_percentage(args.mode, knobs.active_thread_percentage);
+    request_memory_limit(args.gpu, knobs.memory_limit.as_deref());
     let worker_index = args.worker_index.unwrap_or(0);
     let mut plan = LoopPlan { fault_after: args.inject_fault_after, ..plan(&args.workload)? };
     if let Arrivals::Poisson { seed, .. } = &mut plan.arrivals {
@@ -355,6 +382,25 @@ mod tests {
             Command::Run(a) => a,
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn a_scenario_group_gives_its_worker_its_thread_percentage_and_memory_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        let text = "name = \"s\"\n[[group]]\nname = \"victim\"\nkernel = \"tiny\"\niters = 10\npods = 1\n\
+                    memory_limit = \"8G\"\n[[group]]\nname = \"greedy\"\nkernel = \"tiny\"\niters = 10\n\
+                    pods = \"sweep\"\nactive_thread_percentage = 25\n";
+        std::fs::write(&path, text).unwrap();
+        let at = |index: &str| {
+            let a = run_args(&["--scenario", path.to_str().unwrap(), "--scenario-pods", "1", "-w", "2"]);
+            resolve_scenario(&RunArgs { worker_index: Some(index.parse().unwrap()), ..a }).unwrap()
+        };
+        let (victim, knobs) = at("0");
+        assert_eq!(victim.group.as_deref(), Some("victim"));
+        assert_eq!(knobs, Knobs { active_thread_percentage: None, memory_limit: Some("8G".into()) });
+        let (_, knobs) = at("1");
+        assert_eq!(knobs, Knobs { active_thread_percentage: Some(25), memory_limit: None });
     }
 
     #[test]
