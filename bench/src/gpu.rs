@@ -111,6 +111,8 @@ pub struct Gpu {
     ctx: Arc<CudaContext>,
     module: Arc<CudaModule>,
     identity: GpuIdentity,
+    /// Device memory taken by [`Gpu::hold_memory`], freed with the context.
+    held: Vec<CudaSlice<u8>>,
 }
 
 impl Gpu {
@@ -136,7 +138,7 @@ impl Gpu {
             .load_module(cudarc::nvrtc::Ptx::from_src(PTX))
             .map_err(|e| driver_error("loading the sharebench PTX (driver JIT)", e))?;
         let identity = describe(&ctx, ordinal)?;
-        Ok(Gpu { ctx, module, identity })
+        Ok(Gpu { ctx, module, identity, held: vec![] })
     }
 
     pub fn identity(&self) -> &GpuIdentity {
@@ -148,6 +150,49 @@ impl Gpu {
     pub fn memory_seen(&self) -> Option<(u64, u64)> {
         let (free, total) = self.ctx.mem_get_info().ok()?;
         Some((free as u64, total as u64))
+    }
+
+    /// Takes device memory and holds it until the context goes: `ask` bytes, or all it can get, in pieces of at
+    /// most 1 GiB, each written once (so it is really resident), halving a piece the driver refuses until 16 MiB.
+    /// Returns what it got and, where it stopped short, the driver's refusal.
+    pub fn hold_memory(&mut self, ask: crate::mps::memory::MemoryAsk) -> crate::result::memory::MemoryHold {
+        use crate::mps::memory::MemoryAsk;
+        let target = match ask {
+            MemoryAsk::Bytes(b) => b,
+            MemoryAsk::All => u64::MAX,
+        };
+        let stream = self.ctx.default_stream();
+        let (mut held, mut piece, mut stopped_by) = (0u64, 1u64 << 30, None);
+        while held < target {
+            let size = piece.min(target - held);
+            match stream.alloc_zeros::<u8>(size as usize) {
+                Ok(slice) => {
+                    self.held.push(slice);
+                    held += size;
+                }
+                Err(e) if piece > 16 << 20 => {
+                    piece /= 2;
+                    stopped_by = Some(driver_error("allocating", e).problem);
+                }
+                Err(e) => {
+                    stopped_by = Some(driver_error("allocating", e).problem);
+                    break;
+                }
+            }
+        }
+        let _ = stream.synchronize();
+        // Asked for all: running out is the point, not a stop short of it.
+        let stopped_by = match (ask, held >= target) {
+            (_, true) => None,
+            (MemoryAsk::All, false) => stopped_by.map(|s| format!("all it could get: {s}")),
+            (MemoryAsk::Bytes(_), false) => stopped_by,
+        };
+        crate::result::memory::MemoryHold {
+            asked: ask.label(),
+            held_bytes: held,
+            stopped_by,
+            free_after_bytes: self.memory_seen().map(|(free, _)| free).unwrap_or(0),
+        }
     }
 
     /// Records what this context may use of the device's memory in its identity (see `mps::memory`).

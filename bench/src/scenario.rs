@@ -17,6 +17,8 @@
 //! active_thread_percentage = 50    # optional, MPS only
 //! memory_limit = "8G"              # optional: each Pod's CUDA processes' MPS pinned memory limit (binary
 //!                                  # units); not enforceable under time-slicing, where the report says so
+//! hold_memory = "all"              # optional, kernel groups: take this much device memory (or all it can
+//!                                  # get) before measuring and hold it: a memory-greedy neighbour
 //!
 //! [[group]]                        # a group may run a command instead of a kernel (`run --exec`):
 //! name = "resnet"
@@ -29,6 +31,7 @@
 
 use crate::cli::{ArrivalProcess, WorkloadArgs};
 use crate::error::{Error, Result};
+use crate::mps::memory::MemoryAsk;
 use crate::workload::{KernelKind, KernelShape};
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +123,8 @@ pub struct Group {
     /// Each CUDA process's MPS pinned device memory limit (`8G`, `512M`), passed to its Pods as
     /// `CUDA_MPS_PINNED_DEVICE_MEM_LIMIT`; nothing enforces it under time-slicing.
     pub memory_limit: Option<String>,
+    /// Device memory each of its kernel Pods takes and holds (`20G` or `all`; `run --hold-memory`).
+    pub hold_memory: Option<String>,
 }
 
 fn default_blocks() -> u32 {
@@ -171,6 +176,7 @@ impl Group {
             workload.threads = self.threads;
             workload.iters = Some(self.iters);
             workload.bytes = self.bytes;
+            workload.hold_memory = self.hold_memory.as_deref().and_then(|h| MemoryAsk::parse(h).ok());
         }
         let rate = if self.swept() { rate_override.or(self.rate) } else { self.rate };
         (workload.rate, workload.arrivals) = match (self.arrivals, rate) {
@@ -248,6 +254,15 @@ impl Scenario {
                     Ok(_) => return Err(format!("group {}: memory_limit {limit:?} is below 1M", g.name)),
                     Err(e) => return Err(format!("group {}: memory_limit: {e}", g.name)),
                 }
+            }
+            match (&g.hold_memory, &g.command) {
+                (Some(_), Some(_)) => {
+                    return Err(format!("group {}: hold_memory is for kernel groups (a command takes its own)", g.name))
+                }
+                (Some(h), None) => {
+                    MemoryAsk::parse(h).map_err(|e| format!("group {}: hold_memory: {e}", g.name))?;
+                }
+                _ => {}
             }
             if self.groups.iter().filter(|o| o.name == g.name).count() > 1 {
                 return Err(format!("group name {} is used twice", g.name));
@@ -395,6 +410,7 @@ active_thread_percentage = 50
             (NOISY.replace("slo_group = \"latency\"", "slo_group = \"nope\""), "names no group"),
             (NOISY.replace("pods = 1", "pods = 1\nmemory_limit = \"8X\""), "memory_limit: unknown unit"),
             (NOISY.replace("pods = 1", "pods = 1\nmemory_limit = \"4096\""), "below 1M"),
+            (NOISY.replace("pods = 1", "pods = 1\nhold_memory = \"lots\""), "hold_memory: 'lots' is not a size"),
             (NOISY.replace("kernel = \"tiny\"", "kernel = \"gemm\""), "not a valid scenario"),
             (NOISY.replace("pods = 1", "pods = 1\ncolour = 3"), "not a valid scenario"),
             (NOISY.replace("pods = \"sweep\"", "pods = \"many\""), "not \"many\""),

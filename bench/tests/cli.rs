@@ -66,6 +66,8 @@ fn bad_flags_name_the_flag_before_touching_the_gpu() {
         (&["compare", "--gpus", "0,1", "--gpu", "1"], "cannot be used with"),
         (&["run", "--scenario", "s.toml", "--kernel", "tiny"], "cannot be used with"),
         (&["run", "--scenario-pods", "2"], "--scenario"),
+        (&["run", "--hold-memory", "lots"], "'lots' is not a size"),
+        (&["run", "--hold-memory", "8G", "--exec", "--", "true"], "a command takes its own memory"),
         (&["plan", "s.toml", "--slo-p99", "5", "--kubernetes", "gpu"], "MODE=OVERLAY"),
     ];
     for (args, needle) in cases {

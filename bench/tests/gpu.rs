@@ -305,3 +305,40 @@ fn a_shared_observer_window_measures_supervised_and_alone_pods_side_by_side() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("2 of 4 (2 alone)"), "{report}");
 }
+
+/// The memory a worker may use, and a hold: an MPS client under a 2 GiB pinned limit asking for 8 GiB gets
+/// less than 2 GiB, stopped by its limit; under time-slicing the same limit binds nothing and 1 GiB is held.
+#[test]
+#[ignore = "needs an NVIDIA GPU and nvidia-cuda-mps-control"]
+fn a_memory_hold_is_stopped_by_the_mps_limit_and_not_under_time_slicing() {
+    let daemon = PrivateDaemon::start();
+    let out = sharebench()
+        .env("CUDA_MPS_PIPE_DIRECTORY", &daemon.pipe)
+        .env("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", "0=2G")
+        .args(["run", "--mode", "mps", "--kernel", "tiny", "--kernels", "50", "--hold-memory", "8G"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &r["gpu"]["context_memory"];
+    assert_eq!(m["limit_source"], "client-environment", "{m:#}");
+    assert_eq!(m["limit_bytes"], 2u64 << 30);
+    assert!(m["free_bytes"].as_u64().unwrap() < 2 << 30, "free is capped under the limit: {m:#}");
+    let held = m["held"]["held_bytes"].as_u64().unwrap();
+    assert!(held > 0 && held < 2 << 30, "{m:#}");
+    assert!(m["held"]["stopped_by"].as_str().unwrap().contains("CUDA_ERROR_OUT_OF_MEMORY"), "{m:#}");
+    assert!(stderr.contains("stopped by its MPS limit of 2.0 GiB"), "{stderr}");
+    let empty = tempfile::tempdir().unwrap();
+    let out = sharebench()
+        .env("CUDA_MPS_PIPE_DIRECTORY", empty.path())
+        .env("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", "0=2G")
+        .args(["run", "--mode", "timeslice", "--kernel", "tiny", "--kernels", "50", "--hold-memory", "3G"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &r["gpu"]["context_memory"];
+    assert_eq!((m["limit_source"].as_str(), m["setting"].as_str()), (Some("not-enforced"), Some("0=2G")), "{m:#}");
+    assert_eq!(m["held"]["held_bytes"], 3u64 << 30, "more than the limit: nothing enforces it");
+}

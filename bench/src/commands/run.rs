@@ -82,6 +82,10 @@ pub fn validate(args: &RunArgs) -> Result<()> {
     if args.workers == 0 {
         return Err(Error::flag("--workers", "must be at least 1"));
     }
+    if args.foreign.exec && args.workload.hold_memory.is_some() {
+        return Err(Error::flag("--hold-memory", "is for sharebench's own kernels: a command takes its own memory")
+            .fix("drop --hold-memory, or let the command allocate (bench/tenants/greedy_memory.py does)"));
+    }
     let index = args.worker_index.unwrap_or(0);
     let lanes = if args.mode == Mode::Streams { args.streams } else { 1 };
     if index + lanes > recorded_workers(args) {
@@ -279,6 +283,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
                 plan,
                 labels: (0..args.streams).map(lane_index).collect(),
                 sync: args.workload.sync,
+                hold_memory: args.workload.hold_memory,
             }))
         }
         true => {

@@ -22,6 +22,8 @@ pub struct KernelSettings {
     /// Each lane's worker index in the result (one lane, or a stream each in the ceiling).
     pub labels: Vec<u32>,
     pub sync: SyncChoice,
+    /// Device memory to take and hold before measuring (`--hold-memory`).
+    pub hold_memory: Option<crate::mps::memory::MemoryAsk>,
 }
 
 /// The kernel workload, from set-up to its lanes' recordings.
@@ -77,7 +79,14 @@ impl Workload for Kernels {
             false => format!("{why}; the driver reports {in_effect}"),
         };
         let shape = (s.shape)(gpu.identity().sm_count)?;
-        let (sharing, memory) = mode::verify_mode(s.mode, &s.control, &gpu)?;
+        let (sharing, mut memory) = mode::verify_mode(s.mode, &s.control, &gpu)?;
+        if let Some(ask) = s.hold_memory {
+            let held = gpu.hold_memory(ask);
+            if let Some(m) = memory.as_mut() {
+                m.held = Some(held);
+                eprintln!("sharebench run: memory: this context {}", crate::mps::memory::describe(m, Some(1)));
+            }
+        }
         if let Some(memory) = memory {
             gpu.set_context_memory(memory);
         }

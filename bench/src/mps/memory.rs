@@ -5,7 +5,7 @@
 //! total (the total is not reduced; free is capped), and the limit is per CUDA client process, not per Pod.
 //! Under time-slicing nothing enforces it: a set variable is reported as not enforced.
 
-pub use crate::result::memory::{ContextMemory, LimitSource};
+pub use crate::result::memory::{ContextMemory, LimitSource, MemoryHold};
 
 /// The client's limit, as MPS reads it: `<device>=<limit>[,<device>=<limit>...]`, the device an ordinal or a
 /// UUID (prefix), the limit with a binary unit (`8G` is 8 GiB).
@@ -73,16 +73,75 @@ pub fn resolve(
         (true, _, Some((answer, bytes))) => (Some(bytes), LimitSource::DaemonDefault, Some(answer.trim().to_string())),
         (true, _, None) => (None, LimitSource::OnlyObserved, None),
     };
-    ContextMemory { total_bytes, free_bytes, limit_bytes, limit_source, setting }
+    ContextMemory { total_bytes, free_bytes, limit_bytes, limit_source, setting, held: None }
+}
+
+/// How much device memory a worker takes and holds (`--hold-memory`): a size, or all it can get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryAsk {
+    Bytes(u64),
+    All,
+}
+
+impl MemoryAsk {
+    /// `all`, or a size (`20G`, `512M`).
+    pub fn parse(text: &str) -> Result<MemoryAsk, String> {
+        match text.trim() {
+            "all" | "max" => Ok(MemoryAsk::All),
+            size => match parse_size(size)? {
+                0 => Err("a size above 0, or all".into()),
+                bytes => Ok(MemoryAsk::Bytes(bytes)),
+            },
+        }
+    }
+
+    /// As a `--hold-memory` value.
+    pub fn arg(self) -> String {
+        match self {
+            MemoryAsk::All => "all".into(),
+            MemoryAsk::Bytes(b) => b.to_string(),
+        }
+    }
+
+    pub fn label(self) -> String {
+        match self {
+            MemoryAsk::All => "all".into(),
+            MemoryAsk::Bytes(b) => gib(b),
+        }
+    }
+}
+
+/// What stopped a hold short, in words: its MPS limit where it got about as much as that allows (the context's
+/// own overhead comes out of the limit too), else the GPU's free memory, which neighbours share.
+pub fn hold_text(m: &ContextMemory) -> Option<String> {
+    let h = m.held.as_ref()?;
+    let got = format!("held {} (asked {})", gib(h.held_bytes), h.asked);
+    Some(match (&h.stopped_by, m.limit_bytes) {
+        (None, _) => got,
+        (Some(why), Some(limit)) if h.held_bytes + (1 << 30) >= limit => {
+            format!("{got}, then {why}: stopped by its MPS limit of {}", gib(limit))
+        }
+        (Some(why), _) => format!(
+            "{got}, then {why}: stopped by the GPU's free memory ({} free then), which no limit reserved",
+            gib(h.free_after_bytes)
+        ),
+    })
 }
 
 fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
-/// One sentence on what the context may use; `processes` is how many CUDA processes the Pod runs, where known
-/// (each gets the whole limit).
+/// One sentence on what the context may use (and took, where it held memory); `processes` is how many CUDA
+/// processes the Pod runs, where known (each gets the whole limit).
 pub fn describe(m: &ContextMemory, processes: Option<usize>) -> String {
+    match hold_text(m) {
+        Some(held) => format!("{}; {held}", describe_limit(m, processes)),
+        None => describe_limit(m, processes),
+    }
+}
+
+fn describe_limit(m: &ContextMemory, processes: Option<usize>) -> String {
     let seen = format!("sees {} free of {}", gib(m.free_bytes), gib(m.total_bytes));
     let per_process = |limit: u64| match processes {
         Some(n) if n > 1 => format!(
@@ -162,6 +221,29 @@ mod tests {
         let ts = resolve(seen, false, Some(("0=8G", Some(8 * GIB))), None);
         assert_eq!((ts.limit_bytes, ts.limit_source), (None, LimitSource::NotEnforced));
         assert!(describe(&ts, None).contains("set but not enforced"), "{}", describe(&ts, None));
+    }
+
+    #[test]
+    fn a_hold_says_what_stopped_it() {
+        assert_eq!(MemoryAsk::parse("all").unwrap(), MemoryAsk::All);
+        assert_eq!(MemoryAsk::parse("20G").unwrap(), MemoryAsk::Bytes(20 * GIB));
+        assert!(MemoryAsk::parse("0").is_err() && MemoryAsk::parse("lots").is_err());
+        let hold = |held_bytes, stopped: Option<&str>| MemoryHold {
+            asked: "20G".into(),
+            held_bytes,
+            stopped_by: stopped.map(String::from),
+            free_after_bytes: GIB / 2,
+        };
+        let mut m = resolve((15 * GIB / 2, 140 * GIB), true, Some(("0=8G", Some(8 * GIB))), None);
+        m.held = Some(hold(7 * GIB, Some("out of memory")));
+        assert!(hold_text(&m).unwrap().ends_with("stopped by its MPS limit of 8.0 GiB"), "{:?}", hold_text(&m));
+        assert!(describe(&m, None).contains("; held 7.0 GiB (asked 20G), then out of memory"));
+        let mut ts = resolve((9 * GIB, 140 * GIB), false, None, None);
+        ts.held = Some(hold(8 * GIB, Some("out of memory")));
+        assert!(hold_text(&ts).unwrap().contains("stopped by the GPU's free memory (0.5 GiB free then)"));
+        ts.held = Some(hold(20 * GIB, None));
+        assert_eq!(hold_text(&ts).unwrap(), "held 20.0 GiB (asked 20G)");
+        assert_eq!(hold_text(&resolve((GIB, GIB), true, None, None)), None);
     }
 
     #[test]

@@ -29,4 +29,22 @@ pub struct ContextMemory {
     /// The setting as it was written (`0=8G`, the daemon's `8G`), where there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setting: Option<String>,
+    /// What the worker took and held through its window (`run --hold-memory`), where it was asked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<MemoryHold>,
+}
+
+/// Device memory a worker took before measuring and held to the end (`--hold-memory SIZE|all`): a greedy
+/// neighbour, or a tenant that needs its memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryHold {
+    /// As asked: a size (`20G`) or `all`.
+    pub asked: String,
+    /// What it got.
+    pub held_bytes: u64,
+    /// Why it stopped short, the driver's words (`None`: it got all it asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
+    /// Free memory as the context saw it once it held its memory.
+    pub free_after_bytes: u64,
 }
