@@ -78,6 +78,15 @@ pub struct KernelShape {
 }
 
 impl KernelShape {
+    /// `fma 132x256 iters=70000` / `stream 1056x256 256 MiB` / `tiny 1x32`.
+    pub fn describe(&self) -> String {
+        match self.kernel {
+            KernelKind::Fma => format!("fma {}x{} iters={}", self.blocks, self.threads, self.iters),
+            KernelKind::Stream => format!("stream {}x{} {} MiB", self.blocks, self.threads, self.bytes >> 20),
+            KernelKind::Tiny => format!("tiny 1x{} iters={}", self.threads, self.iters),
+        }
+    }
+
     /// Checks the shape, naming the flag at fault.
     pub fn validate(&self) -> Result<()> {
         if self.blocks == 0 {

@@ -12,6 +12,7 @@ pub mod observer;
 pub mod overlap;
 pub mod percentile_bounds;
 pub mod repeats;
+pub mod share;
 pub mod stats;
 pub mod warnings;
 
@@ -126,6 +127,9 @@ pub struct Analysis {
     pub figures: Vec<GroupFigures>,
     pub comparisons: Vec<Comparison>,
     pub warnings: Vec<Warning>,
+    /// Pods that asked MPS for a share of the SMs, against the same kernel alone on the whole GPU.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<share::ShareRow>,
 }
 
 /// The statistics and rules behind the figures, recorded with them.
@@ -314,7 +318,8 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
     }
     let comparisons =
         runs.iter().filter_map(|((run, n, gpu), modes)| figures::compare((run, *n, gpu), modes)).collect();
-    Analysis { method: Method::default(), groups: summaries, figures, comparisons, warnings }
+    let shares = share::shares(workers);
+    Analysis { method: Method::default(), groups: summaries, figures, comparisons, warnings, shares }
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -109,6 +109,12 @@ pub fn render(report: &Report, charts: &[(String, String, String, String)]) -> S
             false => body,
         };
     }
+    if !report.analysis.shares.is_empty() {
+        out += &format!("<section><h2>SM share: asked and got</h2><p>{}</p>\n", escape(super::sections::SHARE_INTRO));
+        let rows = super::sections::share_rows(&report.analysis.shares);
+        out += &table_html(&super::sections::SHARE_HEADER, rows.into_iter());
+        out += "</section>\n";
+    }
     if !report.notes.is_empty() || !report.excluded.is_empty() {
         out += "<section><h2>Loading</h2><ul>\n";
         for n in &report.notes {

@@ -63,6 +63,7 @@ pub fn render(report: &Report, charts: &[ChartFile]) -> String {
         // A one-run report's answer is its headline already.
         out += &section(s, several_gpus, runs.len() > 1, charts);
     }
+    out += &share_section(&report.analysis.shares);
     let m = &report.analysis.method;
     out += &format!(
         "\n`verified`: workers whose sharing mode was checked (MPS membership proven, or its absence). Figures: {}; within one run: {}; p99 bounds: {}. `valid`: every repeat of the group measured at least {} s and {} latency samples. `overlap`: share of busy time during which kernels of two or more workers ran (device `%globaltimer` stamps).\n",
@@ -76,6 +77,20 @@ pub fn render(report: &Report, charts: &[ChartFile]) -> String {
         for e in &report.excluded {
             out += &format!("- excluded {}: {}\n", code(&e.source), md(&e.reason));
         }
+    }
+    out
+}
+
+/// Pods that asked MPS for part of the SMs, against the same kernel alone on the whole GPU (empty: none did).
+fn share_section(rows: &[crate::analysis::share::ShareRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let header = super::sections::SHARE_HEADER;
+    let mut out = format!("\n## SM share: asked and got\n\n{}\n\n", super::sections::SHARE_INTRO);
+    out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
+    for row in super::sections::share_rows(rows) {
+        out += &format!("| {} |\n", cells(&row));
     }
     out
 }
@@ -266,6 +281,28 @@ mod tests {
             .contains("mps x2: a Pod's context sees 7.5 GiB free of 140.0 GiB; MPS pinned memory limit 8.0 GiB"));
         assert!(lines[0].contains("per CUDA process, not per Pod"), "{}", lines[0]);
         assert!(lines[1].contains("no memory limit applies (not an MPS client)"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn the_sm_share_table_sets_a_lone_pod_at_its_percentage_against_the_whole_gpu() {
+        use crate::analysis::tests::synthetic;
+        let one_second = |mut w: crate::load::Worker, run: &str, pct: Option<u32>| {
+            (w.started_unix_ns, w.finished_unix_ns, w.run_id) = (0, 1_000_000_000, run.into());
+            w.config.mps_active_thread_percentage = pct;
+            w.gpu.context_sm_count = 132 * pct.unwrap_or(100) / 100;
+            w
+        };
+        let workers = vec![
+            one_second(synthetic("mps", 1, 0, 0, 300, 1000, 0), "lone-25", Some(25)),
+            one_second(synthetic("timeslice", 1, 0, 0, 1000, 1000, 0), "lone-100", None),
+        ];
+        let loaded = crate::load::Loaded { workers, sources: 2, ..Default::default() };
+        let report = crate::report::model::build(&loaded);
+        let text = render(&report, &[]);
+        assert!(text.contains("## SM share: asked and got"), "{text}");
+        assert!(text.contains("| lone-25 | - | fma 132x256 iters=1000 | 1 | 25% | 33 of 132 | 300 | 1000 | 30.0% |"));
+        let html = crate::report::html::render(&report, &[]);
+        assert!(html.contains("<h2>SM share: asked and got</h2>") && html.contains("<td>30.0%</td>"));
     }
 
     #[test]

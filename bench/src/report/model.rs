@@ -52,12 +52,7 @@ pub fn build(loaded: &Loaded) -> Report {
 
 /// `fma 132x256 iters=70000` / `stream 1056x256 256 MiB` / `tiny 1x32`.
 pub fn describe_shape(s: &crate::workload::KernelShape) -> String {
-    use crate::workload::KernelKind;
-    match s.kernel {
-        KernelKind::Fma => format!("fma {}x{} iters={}", s.blocks, s.threads, s.iters),
-        KernelKind::Stream => format!("stream {}x{} {} MiB", s.blocks, s.threads, s.bytes >> 20),
-        KernelKind::Tiny => format!("tiny 1x{} iters={}", s.threads, s.iters),
-    }
+    s.describe()
 }
 
 /// A group's workload in a few words: its kernel, or the foreign command it ran (cut to 60 characters).

@@ -165,6 +165,33 @@ pub fn conditions_rows(s: &RunSection) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// What the SM share table shows, in words.
+pub const SHARE_INTRO: &str =
+    "Each kind of Pod that asked for a share of the SMs (CUDA_MPS_ACTIVE_THREAD_PERCENTAGE), \
+     against the same kernel alone on the whole GPU: a lone Pod (1 worker) shows what its percentage costs on an \
+     otherwise idle GPU; beside others, what it got of the GPU for what it asked.";
+
+pub const SHARE_HEADER: [&str; 9] =
+    ["run", "group", "kernel", "Pods", "asked", "SMs seen", "kernels/s a Pod", "alone at 100%", "got"];
+
+pub fn share_rows(rows: &[crate::analysis::share::ShareRow]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| {
+            vec![
+                r.run_id.clone(),
+                r.group.clone().unwrap_or_else(|| "-".into()),
+                r.kernel.clone(),
+                r.workers.to_string(),
+                format!("{}%", r.asked_percent),
+                format!("{} of {}", r.context_sms, r.device_sms),
+                format!("{:.0}", r.per_pod_per_s),
+                format!("{:.0}", r.alone_full_per_s),
+                format!("{:.1}%", r.share_got * 100.0),
+            ]
+        })
+        .collect()
+}
+
 /// One line per mode and worker count (its first repeat's) on what a Pod's context could use of the GPU's
 /// memory; empty where no result recorded it.
 pub fn memory_lines(s: &RunSection) -> Vec<String> {
