@@ -11,6 +11,7 @@
   sharebench.dev/run label of the Pod template) on the barrier's port.
 Usage: check_nvidia.py RENDERED.yaml
 """
+import re
 import sys
 import yaml
 
@@ -23,6 +24,15 @@ def only(obj, allowed, where):
     extra = set(obj) - set(allowed)
     if extra:
         fail("%s has unknown fields %s (allowed: %s)" % (where, sorted(extra), sorted(allowed)))
+
+
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+
+
+def check_quantity(value, where):
+    """A memory limit as Kubernetes writes quantities (16Gi, 512Mi), at least 1 MiB."""
+    if not (isinstance(value, str) and QUANTITY.match(value)):
+        fail("%s must be a quantity such as 16Gi or 512Mi, not %r" % (where, value))
 
 
 def check_gpu_config(params):
@@ -38,6 +48,15 @@ def check_gpu_config(params):
         pct = mps.get("defaultActiveThreadPercentage", 100)
         if not (isinstance(pct, int) and 1 <= pct <= 100):
             fail("defaultActiveThreadPercentage must be an integer in 1..100")
+        if "defaultPinnedDeviceMemoryLimit" in mps:
+            check_quantity(mps["defaultPinnedDeviceMemoryLimit"], "defaultPinnedDeviceMemoryLimit")
+        per_device = mps.get("defaultPerDevicePinnedMemoryLimit", {})
+        if not isinstance(per_device, dict):
+            fail("defaultPerDevicePinnedMemoryLimit must map a device (index or UUID) to a quantity")
+        for device, limit in per_device.items():
+            if not (str(device).isdigit() or str(device).startswith(("GPU-", "MIG-"))):
+                fail("defaultPerDevicePinnedMemoryLimit key %r is neither a device index nor a UUID" % device)
+            check_quantity(limit, "defaultPerDevicePinnedMemoryLimit[%s]" % device)
     elif strategy == "TimeSlicing":
         only(sharing, {"strategy", "timeSlicingConfig"}, "GpuConfig.sharing")
         only(sharing.get("timeSlicingConfig") or {}, {"interval"}, "timeSlicingConfig")

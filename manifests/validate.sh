@@ -71,6 +71,13 @@ if PYTHONPATH=.kv python3 manifests/check_nvidia.py "$out/policy.yaml" 2>/dev/nu
   exit 1
 fi
 echo "ok: a NetworkPolicy that admits another run is rejected"
+# ... and an MPS memory limit that is not a quantity (the DRA driver would refuse the claim at allocation).
+sed 's/defaultPinnedDeviceMemoryLimit: 16Gi/defaultPinnedDeviceMemoryLimit: 16 gigabytes/' "$out/dra-mps-limited.yaml" > "$out/limit.yaml"
+if PYTHONPATH=.kv python3 manifests/check_nvidia.py "$out/limit.yaml" 2>/dev/null; then
+  echo "error: check_nvidia.py accepted a pinned memory limit that is not a quantity" >&2
+  exit 1
+fi
+echo "ok: a memory limit that is not a quantity is rejected"
 # The validator must reject what the API server would: an unknown field in the Job.
 sed 's/^  completionMode: Indexed/  completionMode: Indexed\n  bogusField: 1/' "$out/dra-mps.yaml" > "$out/bad.yaml"
 if PYTHONPATH=.kv python3 -m kubernetes_validate -k "$K8S_VERSION" --strict --quiet "$out/bad.yaml" >/dev/null 2>&1; then
