@@ -109,8 +109,9 @@ pub struct WorkloadArgs {
     /// spin unless the worker's CPU quota (a Pod's limits.cpu) is below one CPU per stream plus 0.5, then blocking.
     #[arg(long, value_enum, default_value = "auto", env = "SHAREBENCH_SYNC")]
     pub sync: SyncChoice,
-    /// Take this much device memory before measuring and hold it to the end (`20G`, binary units), or `all`
-    /// it can get, while the kernels run as usual: a memory-greedy neighbour. The result records what it got
+    /// Take this much device memory when the window opens (after every peer made its context) and hold it to
+    /// the end (`20G`, binary units), or `all` it can get, while the kernels run as usual: a memory-greedy
+    /// neighbour that grows. The result records what it got
     /// and what stopped it (its MPS limit, or the GPU's free memory).
     #[arg(long, value_name = "SIZE|all", value_parser = crate::mps::memory::MemoryAsk::parse)]
     pub hold_memory: Option<crate::mps::memory::MemoryAsk>,

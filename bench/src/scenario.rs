@@ -19,6 +19,8 @@
 //!                                  # units); not enforceable under time-slicing, where the report says so
 //! hold_memory = "all"              # optional, kernel groups: take this much device memory (or all it can
 //!                                  # get) before measuring and hold it: a memory-greedy neighbour
+//! fault_after = 2000               # optional, kernel groups: after N kernels launch one that writes to an
+//!                                  # illegal address (a real GPU fault): a faulting neighbour
 //!
 //! [[group]]                        # a group may run a command instead of a kernel (`run --exec`):
 //! name = "resnet"
@@ -125,6 +127,8 @@ pub struct Group {
     pub memory_limit: Option<String>,
     /// Device memory each of its kernel Pods takes and holds (`20G` or `all`; `run --hold-memory`).
     pub hold_memory: Option<String>,
+    /// After this many kernels each of its Pods raises a real GPU fault (`run --inject-fault-after`).
+    pub fault_after: Option<u64>,
 }
 
 fn default_blocks() -> u32 {
@@ -254,6 +258,9 @@ impl Scenario {
                     Ok(_) => return Err(format!("group {}: memory_limit {limit:?} is below 1M", g.name)),
                     Err(e) => return Err(format!("group {}: memory_limit: {e}", g.name)),
                 }
+            }
+            if g.fault_after.is_some() && g.command.is_some() {
+                return Err(format!("group {}: fault_after is for kernel groups", g.name));
             }
             match (&g.hold_memory, &g.command) {
                 (Some(_), Some(_)) => {

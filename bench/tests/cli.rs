@@ -580,3 +580,21 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The committed blast-radius run of the H100 (results/h100/faults/gpu-fault): the report says in words that
+/// under MPS the three others went down with the faulting worker and under time-slicing all three survived and
+/// were served again within milliseconds.
+#[test]
+fn a_neighbours_fault_is_told_in_words_from_the_committed_h100_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = concat!(env!("CARGO_MANIFEST_DIR"), "/../results/h100/faults/gpu-fault/results");
+    let out = sharebench().args(["report", results, "--keep-going", "--out"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c == 0 || c == 5), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    let section = &md[md.find("## Isolation").expect("an isolation section")..];
+    assert!(section.contains("0 of 3 other workers survived the fault; 3 did not"), "{section}");
+    assert!(section.contains("3 of 3 other workers survived the fault\n"), "{section}");
+    assert!(section.contains("worker 2: served again 2.18 ms after the fault"), "{section}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("<h2>Isolation: what a neighbour"));
+}

@@ -78,7 +78,14 @@ impl Workload for MockWorkload {
             records: encoded,
             device_stamps: true,
         };
-        Ok(Measured { lanes: vec![lane], tenant: None, sharing: None, problems: vec![], summary: vec![steps] })
+        Ok(Measured {
+            lanes: vec![lane],
+            tenant: None,
+            sharing: None,
+            problems: vec![],
+            summary: vec![steps],
+            memory: None,
+        })
     }
 }
 

@@ -8,6 +8,7 @@ pub mod capacity;
 pub mod conditions;
 pub mod figures;
 pub mod group;
+pub mod isolation;
 pub mod observer;
 pub mod overlap;
 pub mod percentile_bounds;
@@ -130,6 +131,9 @@ pub struct Analysis {
     /// Pods that asked MPS for a share of the SMs, against the same kernel alone on the whole GPU.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shares: Vec<share::ShareRow>,
+    /// What a faulting or memory-greedy neighbour did to the other workers of its run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub isolation: Vec<isolation::IsolationVerdict>,
 }
 
 /// The statistics and rules behind the figures, recorded with them.
@@ -318,8 +322,8 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
     }
     let comparisons =
         runs.iter().filter_map(|((run, n, gpu), modes)| figures::compare((run, *n, gpu), modes)).collect();
-    let shares = share::shares(workers);
-    Analysis { method: Method::default(), groups: summaries, figures, comparisons, warnings, shares }
+    let (shares, isolation) = (share::shares(workers), isolation::verdicts(workers));
+    Analysis { method: Method::default(), groups: summaries, figures, comparisons, warnings, shares, isolation }
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -184,6 +184,7 @@ pub fn resolve_scenario(args: &RunArgs) -> Result<(RunArgs, Knobs)> {
     let mut resolved = args.clone();
     assignment.group.apply_to(&mut resolved.workload, args.workload.rate);
     resolved.group = Some(assignment.group.name.clone());
+    resolved.inject_fault_after = assignment.group.fault_after.or(args.inject_fault_after);
     if let Some(command) = &assignment.group.command {
         (resolved.foreign.exec, resolved.foreign.command, resolved.foreign.no_report) =
             (true, command.clone(), !assignment.group.reports);

@@ -143,7 +143,14 @@ impl Workload for Command {
         let own = self.own_sharing.take().unwrap_or_else(mode::unverified);
         let sharing = command_sharing(own, &report.membership_at_ready, &report.membership_at_end);
         let summary = vec![summarize(self.settings.mode, &self.gpu_name, &report, &lane)];
-        Ok(Measured { lanes: vec![lane], tenant: Some(report), sharing: Some(sharing), problems, summary })
+        Ok(Measured {
+            lanes: vec![lane],
+            tenant: Some(report),
+            sharing: Some(sharing),
+            problems,
+            summary,
+            memory: None,
+        })
     }
 }
 

@@ -32,11 +32,13 @@ pub struct Kernels {
     gpu: Option<Gpu>,
     lanes: Vec<KernelLane>,
     recordings: Vec<LaneRecording>,
+    /// The context's memory once a `--hold-memory` hold was taken.
+    memory: Option<crate::result::memory::ContextMemory>,
 }
 
 impl Kernels {
     pub fn new(settings: KernelSettings) -> Kernels {
-        Kernels { settings, gpu: None, lanes: vec![], recordings: vec![] }
+        Kernels { settings, gpu: None, lanes: vec![], recordings: vec![], memory: None }
     }
 }
 
@@ -79,14 +81,7 @@ impl Workload for Kernels {
             false => format!("{why}; the driver reports {in_effect}"),
         };
         let shape = (s.shape)(gpu.identity().sm_count)?;
-        let (sharing, mut memory) = mode::verify_mode(s.mode, &s.control, &gpu)?;
-        if let Some(ask) = s.hold_memory {
-            let held = gpu.hold_memory(ask);
-            if let Some(m) = memory.as_mut() {
-                m.held = Some(held);
-                eprintln!("sharebench run: memory: this context {}", crate::mps::memory::describe(m, Some(1)));
-            }
-        }
+        let (sharing, memory) = mode::verify_mode(s.mode, &s.control, &gpu)?;
         if let Some(memory) = memory {
             gpu.set_context_memory(memory);
         }
@@ -102,6 +97,19 @@ impl Workload for Kernels {
     }
 
     fn measure(&mut self, start_unix_ns: u64) -> Result<u64> {
+        // A hold is taken when the window opens, after every peer made its context and buffers: a neighbour
+        // that grows, not one that was there first (the order of two Pods' start-ups is not the test).
+        if let (Some(ask), Some(gpu)) = (self.settings.hold_memory, self.gpu.as_mut()) {
+            let start = crate::rendezvous::start_instant(start_unix_ns);
+            std::thread::sleep(start.saturating_duration_since(std::time::Instant::now()));
+            let held = gpu.hold_memory(ask);
+            let mut memory = gpu.identity().context_memory.clone();
+            if let Some(m) = memory.as_mut() {
+                m.held = Some(held);
+                eprintln!("sharebench run: memory: this context {}", crate::mps::memory::describe(m, Some(1)));
+            }
+            self.memory = memory;
+        }
         let start = crate::rendezvous::start_instant(start_unix_ns);
         self.recordings = worker::run_lanes(&mut self.lanes, &self.settings.labels, &self.settings.plan, start);
         Ok(host::unix_now_ns())
@@ -120,7 +128,8 @@ impl Workload for Kernels {
         let gpu_name = self.gpu.as_ref().map(|g| g.identity().name.clone()).unwrap_or_default();
         let summary =
             recordings.iter().zip(labels).map(|(rec, label)| summarize(self.settings.mode, *label, &gpu_name, rec));
-        Ok(Measured { lanes, tenant: None, sharing: None, problems, summary: summary.collect() })
+        let memory = self.memory;
+        Ok(Measured { lanes, tenant: None, sharing: None, problems, summary: summary.collect(), memory })
     }
 }
 

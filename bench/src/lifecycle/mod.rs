@@ -78,6 +78,8 @@ pub struct Measured {
     pub sharing: Option<SharingEvidence>,
     /// What went wrong, each in a sentence; empty when complete.
     pub problems: Vec<String>,
+    /// The context's memory as measuring left it, where measuring changed it (a hold taken at the start).
+    pub memory: Option<crate::result::memory::ContextMemory>,
     /// Lines for the person watching (stderr).
     pub summary: Vec<String>,
 }
@@ -156,6 +158,9 @@ pub fn run(settings: Settings, mut workload: Box<dyn Workload>) -> Result<i32> {
     };
     if let Some(sharing) = measured.sharing {
         result.sharing = sharing;
+    }
+    if let Some(memory) = measured.memory {
+        result.gpu.context_memory = Some(memory);
     }
     (result.lanes, result.tenant) = (measured.lanes, measured.tenant);
     for line in &measured.summary {

@@ -115,6 +115,15 @@ pub fn render(report: &Report, charts: &[(String, String, String, String)]) -> S
         out += &table_html(&super::sections::SHARE_HEADER, rows.into_iter());
         out += "</section>\n";
     }
+    if !report.analysis.isolation.is_empty() {
+        out += "<section><h2>Isolation: what a neighbour's fault or memory did to the others</h2>\n";
+        for v in &report.analysis.isolation {
+            out += &format!("<p>{}, {} x{} (repeat {}):</p><ul>\n", escape(&v.run_id), v.mode, v.workers, v.repeat + 1);
+            out += &v.lines.iter().map(|l| format!("<li>{}</li>\n", escape(l))).collect::<String>();
+            out += "</ul>\n";
+        }
+        out += "</section>\n";
+    }
     if !report.notes.is_empty() || !report.excluded.is_empty() {
         out += "<section><h2>Loading</h2><ul>\n";
         for n in &report.notes {

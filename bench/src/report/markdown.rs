@@ -64,6 +64,7 @@ pub fn render(report: &Report, charts: &[ChartFile]) -> String {
         out += &section(s, several_gpus, runs.len() > 1, charts);
     }
     out += &share_section(&report.analysis.shares);
+    out += &isolation_section(&report.analysis.isolation);
     let m = &report.analysis.method;
     out += &format!(
         "\n`verified`: workers whose sharing mode was checked (MPS membership proven, or its absence). Figures: {}; within one run: {}; p99 bounds: {}. `valid`: every repeat of the group measured at least {} s and {} latency samples. `overlap`: share of busy time during which kernels of two or more workers ran (device `%globaltimer` stamps).\n",
@@ -79,6 +80,27 @@ pub fn render(report: &Report, charts: &[ChartFile]) -> String {
         }
     }
     out
+}
+
+/// What each faulting or memory-greedy neighbour did to the others (empty: no run had one).
+fn isolation_section(verdicts: &[crate::analysis::isolation::IsolationVerdict]) -> String {
+    if verdicts.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\n## Isolation: what a neighbour's fault or memory did to the others\n\n");
+    for v in verdicts {
+        out += &format!("**{}**, {} x{}{}:\n\n", md(&v.run_id), v.mode, v.workers, repeat_suffix(v.repeat));
+        out += &v.lines.iter().map(|l| format!("- {}\n", md(l))).collect::<String>();
+        out += "\n";
+    }
+    out
+}
+
+fn repeat_suffix(repeat: u32) -> String {
+    match repeat {
+        0 => String::new(),
+        r => format!(" repeat {}", r + 1),
+    }
 }
 
 /// Pods that asked MPS for part of the SMs, against the same kernel alone on the whole GPU (empty: none did).
