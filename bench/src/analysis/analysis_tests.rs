@@ -43,6 +43,7 @@ pub fn synthetic(mode: &str, workers: u32, index: u32, start: u64, kernels: u64,
         telemetry: None,
         tenant: None,
         host_conditions: None,
+        streaming: None,
     }
 }
 

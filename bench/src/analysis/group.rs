@@ -148,9 +148,21 @@ pub(super) fn summarize_group(
             conditions::judge(t, &pids)
         }),
         memory: memory_text(members),
+        ttft: streamed(members, |s| Some(&s.ttft)),
+        tpot: streamed(members, |s| s.tpot.as_ref()),
         key,
     };
     Summarised { summary, window_rates: rates }
+}
+
+/// One streaming figure (TTFT or TPOT) over the members that reported it, exactly merged.
+fn streamed(
+    members: &[&Worker],
+    figure: impl Fn(&crate::load::Streaming) -> Option<&histogram::Recorded>,
+) -> Option<LatencySummary> {
+    let parts: Vec<&histogram::Recorded> =
+        members.iter().filter_map(|w| w.streaming.as_ref()).filter_map(&figure).collect();
+    (!parts.is_empty()).then(|| LatencySummary::of(&histogram::merged(parts)))
 }
 
 /// What a Pod's context could use of the GPU's memory, from the first member that recorded it, counting a

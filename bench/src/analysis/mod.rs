@@ -112,6 +112,12 @@ pub struct GroupSummary {
     pub per_worker: Vec<WorkerSummary>,
     /// The run's conditions, from the telemetry its worker 0 sampled (`None`: no telemetry in the results).
     pub conditions: Option<conditions::Conditions>,
+    /// Time to first token and time per output token over the group's streamed requests (`None`: its commands
+    /// reported no `ttft_ms`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft: Option<LatencySummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpot: Option<LatencySummary>,
     /// What a Pod's context could use of the GPU's memory and under which limit, in words (`None`: results
     /// written before it was recorded).
     #[serde(skip_serializing_if = "Option::is_none")]

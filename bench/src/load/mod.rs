@@ -51,6 +51,29 @@ pub struct Worker {
     pub tenant: Option<TenantReport>,
     /// Its process's host conditions over the window (cgroup throttling, memory, load).
     pub host_conditions: Option<crate::cgroup::HostConditions>,
+    /// Its command's time to first token and time per output token, where it streamed (`ttft_ms=`).
+    pub streaming: Option<Streaming>,
+}
+
+/// A streaming command's first-token and per-token times over the window.
+#[derive(Debug, Clone)]
+pub struct Streaming {
+    pub ttft: histogram::Recorded,
+    /// `None` where no request reported 2 tokens or more.
+    pub tpot: Option<histogram::Recorded>,
+}
+
+/// The streaming histograms of a command's report; an error names the one that does not decode.
+fn streaming(tenant: Option<&TenantReport>) -> std::result::Result<Option<Streaming>, String> {
+    let Some(ttft) = tenant.and_then(|t| t.ttft_histogram.as_deref()) else { return Ok(None) };
+    let decode = |what: &str, text: &str| {
+        histogram::from_base64(text).map(|h| histogram::Recorded::of(&h)).map_err(|e| format!("{what} histogram: {e}"))
+    };
+    let tpot = match tenant.and_then(|t| t.tpot_histogram.as_deref()) {
+        Some(text) => Some(decode("tenant.tpot", text)?),
+        None => None,
+    };
+    Ok(Some(Streaming { ttft: decode("tenant.ttft", ttft)?, tpot }))
 }
 
 /// Which clock a set of workers is put on one timeline with.
@@ -114,6 +137,7 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
         return Err(format!("mode {shown:?} is not one sharebench records ({})", MODES.join(", ")));
     }
     let mut telemetry = result.telemetry.clone();
+    let streamed = streaming(result.tenant.as_ref())?;
     result
         .lanes
         .into_iter()
@@ -156,6 +180,7 @@ fn decode(result: WorkerResult, source: &str) -> std::result::Result<Vec<Worker>
                 telemetry: telemetry.take(),
                 tenant: result.tenant.clone(),
                 host_conditions: result.host_conditions.clone(),
+                streaming: streamed.clone(),
             })
         })
         .collect()

@@ -184,6 +184,11 @@ fn section(
         out += "<p>GPU conditions during each group (NVML telemetry sampled by worker 0):</p>\n";
         out += &table_html(&super::sections::CONDITIONS_HEADER, conditions.into_iter());
     }
+    let streaming = super::sections::streaming_rows(s);
+    if !streaming.is_empty() {
+        out += "<p>Streamed requests (time to first token, and per output token after it; exact over every request):</p>\n";
+        out += &table_html(&super::sections::STREAMING_HEADER, streaming.into_iter());
+    }
     let memory = super::sections::memory_lines(s);
     if !memory.is_empty() {
         out += "<p>GPU memory (as each group's first worker's context saw it, and the limit in force):</p><ul>\n";

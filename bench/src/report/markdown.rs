@@ -205,6 +205,16 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
             out += &format!("| {} |\n", cells(&row));
         }
     }
+    let streaming = super::sections::streaming_rows(s);
+    if !streaming.is_empty() {
+        let header = super::sections::STREAMING_HEADER;
+        out +=
+            "\nStreamed requests (time to first token, and per output token after it; exact over every request):\n\n";
+        out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
+        for row in streaming {
+            out += &format!("| {} |\n", cells(&row));
+        }
+    }
     let memory = super::sections::memory_lines(s);
     if !memory.is_empty() {
         out += "\nGPU memory (as each group's first worker's context saw it, and the limit in force):\n\n";
@@ -325,6 +335,35 @@ mod tests {
         assert!(text.contains("| lone-25 | - | fma 132x256 iters=1000 | 1 | 25% | 33 of 132 | 300 | 1000 | 30.0% |"));
         let html = crate::report::html::render(&report, &[]);
         assert!(html.contains("<h2>SM share: asked and got</h2>") && html.contains("<td>30.0%</td>"));
+    }
+
+    #[test]
+    fn streamed_requests_get_their_first_token_and_per_token_percentiles() {
+        use crate::analysis::tests::synthetic;
+        use crate::result::histogram::{new_latency_histogram, record, Recorded};
+        let mut ttft = new_latency_histogram();
+        let mut tpot = new_latency_histogram();
+        for i in 1..=100u64 {
+            record(&mut ttft, i * 1_000_000);
+            record(&mut tpot, 20_000_000 + i * 10_000);
+        }
+        let mut w = synthetic("mps", 1, 0, 0, 100, 1_000_000, 0);
+        w.streaming = Some(crate::load::Streaming { ttft: Recorded::of(&ttft), tpot: Some(Recorded::of(&tpot)) });
+        let mut tenant = crate::result::tenant::TenantReport::new(true);
+        tenant.tokens = Some(12_800);
+        w.tenant = Some(tenant);
+        let plain = synthetic("timeslice", 1, 0, 0, 100, 1_000_000, 0);
+        let loaded = crate::load::Loaded { workers: vec![w, plain], sources: 2, ..Default::default() };
+        let report = crate::report::model::build(&loaded);
+        let g = report.analysis.groups.iter().find(|g| g.key.mode == "mps").unwrap();
+        let (ttft, tpot) = (g.ttft.as_ref().unwrap(), g.tpot.as_ref().unwrap());
+        assert_eq!((ttft.samples, tpot.samples), (100, 100));
+        let text = render(&report, &[]);
+        let table = &text[text.find("Streamed requests (time to first token").expect("a streaming table")..];
+        let rows: Vec<&str> = table.lines().skip(4).take_while(|l| l.starts_with('|')).collect();
+        assert_eq!(rows.len(), 1, "the group without ttft_ms has no row: {rows:#?}");
+        assert!(rows[0].starts_with("| mps | 1 | 1 |"), "{}", rows[0]);
+        assert!(rows[0].ends_with("| 50.0 ms | 99.0 ms | 20.5 ms | 21.0 ms |"), "{}", rows[0]);
     }
 
     #[test]

@@ -165,6 +165,36 @@ pub fn conditions_rows(s: &RunSection) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The streaming table's header: a group whose commands reported `ttft_ms` (LLM serving).
+pub const STREAMING_HEADER: [&str; 9] =
+    ["mode", "workers", "repeat", "requests/s", "output tokens/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99"];
+
+/// One row per repeat of each group with streamed requests (empty when none has any).
+pub fn streaming_rows(s: &RunSection) -> Vec<Vec<String>> {
+    let ns = |v: u64| crate::units::format_ns(v as f64);
+    let p = |l: &Option<crate::analysis::stats::LatencySummary>,
+             q: fn(&crate::analysis::stats::LatencySummary) -> u64| {
+        l.as_ref().map(|l| ns(q(l))).unwrap_or_else(|| "-".into())
+    };
+    s.groups
+        .iter()
+        .filter(|g| g.ttft.is_some())
+        .map(|g| {
+            vec![
+                g.key.mode.clone(),
+                g.key.workers.to_string(),
+                (g.repeat + 1).to_string(),
+                format!("{:.1}", g.kernels_per_s.value),
+                g.tokens_per_s.map(|t| format!("{t:.0}")).unwrap_or_else(|| "-".into()),
+                p(&g.ttft, |l| l.p50_ns),
+                p(&g.ttft, |l| l.p99_ns),
+                p(&g.tpot, |l| l.p50_ns),
+                p(&g.tpot, |l| l.p99_ns),
+            ]
+        })
+        .collect()
+}
+
 /// What the SM share table shows, in words.
 pub const SHARE_INTRO: &str =
     "Each kind of Pod that asked for a share of the SMs (CUDA_MPS_ACTIVE_THREAD_PERCENTAGE), \

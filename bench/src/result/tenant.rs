@@ -28,6 +28,14 @@ pub struct TenantReport {
     pub items: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    /// Time to first token and time per output token of the window's streamed requests (HDR histograms, as a
+    /// lane's latency), where the command reported `ttft_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_histogram: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_histogram: Option<String>,
     /// Protocol lines not understood, and the first few of them (`line N: "text": why`).
     pub protocol_errors: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -51,6 +59,9 @@ impl TenantReport {
             requests_after_window: 0,
             items: None,
             tokens: None,
+            prompt_tokens: None,
+            ttft_histogram: None,
+            tpot_histogram: None,
             protocol_errors: 0,
             protocol_error_lines: vec![],
             membership_at_ready: None,

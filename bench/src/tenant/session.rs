@@ -178,7 +178,9 @@ pub fn requests_lane(
     report.requests_in_window = cut.records.len() as u64;
     report.requests_before_window = cut.before;
     report.requests_after_window = cut.after;
-    (report.items, report.tokens) = (cut.items, cut.tokens);
+    (report.items, report.tokens, report.prompt_tokens) = (cut.items, cut.tokens, cut.prompt_tokens);
+    report.ttft_histogram = cut.ttft.as_ref().map(histogram::to_base64);
+    report.tpot_histogram = cut.tpot.as_ref().map(histogram::to_base64);
     report.protocol_errors = reported.error_count;
     report.protocol_error_lines = reported.errors.iter().map(|e| format!("line {}: {}", e.line, e.error)).collect();
     let encoded = records::encode(&cut.records, window.start_unix_ns)

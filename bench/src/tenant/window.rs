@@ -44,6 +44,10 @@ pub struct Windowed {
     /// Items and tokens of the counted requests, where the command reported them.
     pub items: Option<u64>,
     pub tokens: Option<u64>,
+    pub prompt_tokens: Option<u64>,
+    /// Time to first token and time per output token of the counted requests that reported them.
+    pub ttft: Option<LatencyHistogram>,
+    pub tpot: Option<LatencyHistogram>,
 }
 
 /// Keeps the requests that started and ended inside `window`.
@@ -66,7 +70,17 @@ pub fn apply(received: &[Received], window: Window) -> Windowed {
         let values: Vec<u64> = inside.iter().filter_map(|(_, r)| field(&r.request)).collect();
         (!values.is_empty()).then(|| values.iter().sum())
     };
-    let (items, tokens) = (sum(|r| r.items), sum(|r| r.tokens));
+    let (items, tokens, prompt_tokens) = (sum(|r| r.items), sum(|r| r.tokens), sum(|r| r.prompt_tokens));
+    let histogram_of = |field: fn(&Request) -> Option<u64>| {
+        let mut h = histogram::new_latency_histogram();
+        let mut any = false;
+        for v in inside.iter().filter_map(|(_, r)| field(&r.request)) {
+            histogram::record(&mut h, v);
+            any = true;
+        }
+        any.then_some(h)
+    };
+    let (ttft, tpot) = (histogram_of(|r| r.ttft_ns), histogram_of(Request::tpot_ns));
     let records = inside
         .iter()
         .map(|(start, r)| {
@@ -78,7 +92,7 @@ pub fn apply(received: &[Received], window: Window) -> Windowed {
             }
         })
         .collect();
-    Windowed { records, histogram: hist, before, after, items, tokens }
+    Windowed { records, histogram: hist, before, after, items, tokens, prompt_tokens, ttft, tpot }
 }
 
 #[cfg(test)]
@@ -91,7 +105,7 @@ mod tests {
     fn at(arrival_ms: u64, latency_ms: u64) -> Received {
         Received {
             at_unix_ns: S + arrival_ms * MS,
-            request: Request { latency_ns: latency_ms * MS, start_unix_ns: None, items: Some(2), tokens: None },
+            request: Request { latency_ns: latency_ms * MS, items: Some(2), ..Request::default() },
         }
     }
 
@@ -119,11 +133,41 @@ mod tests {
         let window = Window { start_unix_ns: S, end_unix_ns: S + 100 * MS };
         let late_line = Received {
             at_unix_ns: S + 500 * MS,
-            request: Request { latency_ns: 3 * MS, start_unix_ns: Some(S + 10 * MS), items: None, tokens: None },
+            request: Request { latency_ns: 3 * MS, start_unix_ns: Some(S + 10 * MS), ..Request::default() },
         };
         let w = apply(&[late_line], window);
         assert_eq!(w.records.len(), 1);
         assert_eq!(w.records[0].submit_ns, 10 * MS);
         assert_eq!((w.items, w.tokens), (None, None));
+    }
+
+    #[test]
+    fn streamed_requests_give_their_first_token_and_per_token_times_of_the_window_only() {
+        let streamed = |start_ms: u64, latency_ms: u64, ttft_ms: u64, tokens: u64| Received {
+            at_unix_ns: 0,
+            request: Request {
+                latency_ns: latency_ms * MS,
+                start_unix_ns: Some(S + start_ms * MS),
+                ttft_ns: Some(ttft_ms * MS),
+                tokens: Some(tokens),
+                prompt_tokens: Some(100),
+                ..Request::default()
+            },
+        };
+        let window = Window { start_unix_ns: S, end_unix_ns: S + 1000 * MS };
+        // One before the window (not counted), two inside, one of a single token (a TTFT, no TPOT).
+        let w = apply(
+            &[streamed(0, 10, 5, 3), streamed(10, 210, 10, 101), streamed(20, 50, 50, 1)],
+            Window { start_unix_ns: S + 5 * MS, ..window },
+        );
+        assert_eq!((w.records.len(), w.tokens, w.prompt_tokens), (2, Some(102), Some(200)));
+        let (ttft, tpot) = (w.ttft.unwrap(), w.tpot.unwrap());
+        assert_eq!((ttft.len(), tpot.len()), (2, 1));
+        assert!(ttft.equivalent(ttft.max(), 50 * MS) && tpot.equivalent(tpot.max(), 2 * MS), "(210-10)/100 = 2 ms");
+        let plain = apply(
+            &[Received { at_unix_ns: S + 20 * MS, request: Request { latency_ns: MS, ..Request::default() } }],
+            window,
+        );
+        assert!(plain.ttft.is_none() && plain.tpot.is_none(), "no ttft_ms: no streaming figures");
     }
 }
