@@ -571,6 +571,13 @@ pub struct PlanArgs {
     /// The SLO: p99 latency of the scenario's SLO group, in milliseconds (5) or with a unit (5ms, 0.5s).
     #[arg(long, value_name = "LATENCY", value_parser = crate::units::parse_millis, allow_hyphen_values = true)]
     pub slo_p99: f64,
+    /// Also an SLO on the SLO group's time to first token, p99 (a streaming tenant's `ttft_ms=`; overrides the
+    /// scenario's `slo_ttft_p99_ms`), judged as the latency is.
+    #[arg(long, value_name = "LATENCY", value_parser = crate::units::parse_millis, allow_hyphen_values = true)]
+    pub slo_ttft_p99: Option<f64>,
+    /// Also an SLO on the SLO group's time per output token after the first, p99 (overrides `slo_tpot_p99_ms`).
+    #[arg(long, value_name = "LATENCY", value_parser = crate::units::parse_millis, allow_hyphen_values = true)]
+    pub slo_tpot_p99: Option<f64>,
     /// Requests per second per Pod of the swept groups (overrides the scenario's rate).
     #[arg(long, value_name = "PER_S")]
     pub rate: Option<f64>,

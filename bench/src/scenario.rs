@@ -5,6 +5,8 @@
 //! name = "inference"
 //! description = "identical inference-like Pods"
 //! slo_group = "inference"         # whose p99 the SLO judges (default: the first swept group)
+//! slo_ttft_p99_ms = 200            # optional, a streaming SLO group: its TTFT and TPOT p99 judged too
+//! slo_tpot_p99_ms = 50             # (plan --slo-ttft-p99 / --slo-tpot-p99 override)
 //! [[group]]
 //! name = "inference"
 //! kernel = "fma"                   # fma | stream | tiny
@@ -44,6 +46,11 @@ pub struct Scenario {
     #[serde(default)]
     pub description: String,
     pub slo_group: Option<String>,
+    /// Streaming SLOs of the SLO group (ms, p99), where its commands report `ttft_ms=`; `plan` flags override.
+    #[serde(default)]
+    pub slo_ttft_p99_ms: Option<f64>,
+    #[serde(default)]
+    pub slo_tpot_p99_ms: Option<f64>,
     #[serde(rename = "group")]
     pub groups: Vec<Group>,
 }
@@ -275,6 +282,11 @@ impl Scenario {
                 return Err(format!("group name {} is used twice", g.name));
             }
         }
+        for (name, v) in [("slo_ttft_p99_ms", self.slo_ttft_p99_ms), ("slo_tpot_p99_ms", self.slo_tpot_p99_ms)] {
+            if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+                return Err(format!("{name} must be a positive number of milliseconds"));
+            }
+        }
         if let Some(slo) = &self.slo_group {
             if !self.groups.iter().any(|g| &g.name == slo) {
                 return Err(format!("slo_group {slo} names no group"));
@@ -340,6 +352,10 @@ active_thread_percentage = 50
 
     #[test]
     fn a_noisy_neighbour_scenario_parses() {
+        let streamed = NOISY
+            .replace("slo_group = \"latency\"", "slo_group = \"latency\"\nslo_ttft_p99_ms = 200\nslo_tpot_p99_ms = 50");
+        let s = Scenario::parse(&streamed, "llm.toml").unwrap();
+        assert_eq!((s.slo_ttft_p99_ms, s.slo_tpot_p99_ms), (Some(200.0), Some(50.0)));
         let limited = NOISY.replace("pods = 1", "pods = 1\nmemory_limit = \"8G\"");
         let s = Scenario::parse(&limited, "noisy.toml").unwrap();
         assert_eq!(s.groups[0].memory_limit.as_deref(), Some("8G"));
@@ -415,6 +431,10 @@ active_thread_percentage = 50
             (NOISY.replace("rate = 500", ""), "need a rate > 0"),
             (NOISY.replace("active_thread_percentage = 50", "active_thread_percentage = 150"), "not in 1..=100"),
             (NOISY.replace("slo_group = \"latency\"", "slo_group = \"nope\""), "names no group"),
+            (
+                NOISY.replace("slo_group = \"latency\"", "slo_group = \"latency\"\nslo_ttft_p99_ms = -5.0"),
+                "slo_ttft_p99_ms must be",
+            ),
             (NOISY.replace("pods = 1", "pods = 1\nmemory_limit = \"8X\""), "memory_limit: unknown unit"),
             (NOISY.replace("pods = 1", "pods = 1\nmemory_limit = \"4096\""), "below 1M"),
             (NOISY.replace("pods = 1", "pods = 1\nhold_memory = \"lots\""), "hold_memory: 'lots' is not a size"),

@@ -58,14 +58,19 @@ fn plan_answer(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("scenario.toml")).unwrap();
     let scenario = sharebench::scenario::Scenario::parse(&text, "scenario.toml").unwrap();
     let slo_ms = recorded["slo_p99_ms"].as_f64().unwrap();
-    let slo_ns = (slo_ms * 1e6) as u64;
+    let ms = |key: &str| recorded[key].as_f64().map(|v| (v * 1e6) as u64);
+    let slo = capacity::Slo {
+        p99_ns: (slo_ms * 1e6) as u64,
+        ttft_p99_ns: ms("slo_ttft_p99_ms"),
+        tpot_p99_ns: ms("slo_tpot_p99_ms"),
+    };
     let mut points = Vec::new();
     for p in recorded["points"].as_array().unwrap() {
         let (mode, pods) = (p["mode"].as_str().unwrap(), p["pods"].as_u64().unwrap() as u32);
         let point_dir = dir.join("points").join(format!("{mode}-{pods}"));
         let workers = sharebench::load::load(&[point_dir.display().to_string()], false).unwrap().workers;
         let processes = p["processes"].as_u64().unwrap() as u32;
-        let mut again = capacity::point(mode, pods, processes, &scenario.slo_group().name, slo_ns, &workers, vec![]);
+        let mut again = capacity::point(mode, pods, processes, &scenario.slo_group().name, slo, &workers, vec![]);
         again.rate_per_pod = p["rate_per_pod"].as_f64();
         let verdict = serde_json::to_value(again.verdict).unwrap();
         assert_eq!(verdict, p["verdict"], "{mode} {pods} Pods: the raw results give another verdict");
@@ -78,6 +83,8 @@ fn plan_answer(dir: &Path) -> String {
         format: "sharebench-plan".into(),
         scenario,
         slo_p99_ms: slo_ms,
+        slo_ttft_p99_ms: recorded["slo_ttft_p99_ms"].as_f64(),
+        slo_tpot_p99_ms: recorded["slo_tpot_p99_ms"].as_f64(),
         rate_override: None,
         duration_s: recorded["duration_s"].as_f64().unwrap(),
         gpu: None,

@@ -26,11 +26,37 @@ pub enum Verdict {
     Failed,
 }
 
+/// What a point is judged against: the SLO group's p99 latency, and for a streaming (LLM) group optionally its
+/// time-to-first-token and time-per-output-token p99s, each under the same rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Slo {
+    pub p99_ns: u64,
+    pub ttft_p99_ns: Option<u64>,
+    pub tpot_p99_ns: Option<u64>,
+}
+
+/// One streaming figure of a point against its SLO.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct FigureVerdict {
+    /// `ttft` or `tpot`.
+    pub figure: String,
+    pub slo_ns: u64,
+    /// The figure's p99, median over repeats (ns); `None`: no repeat reported it.
+    pub p99_median_ns: Option<f64>,
+    pub p99_upper_ns: Option<f64>,
+    pub verdict: Verdict,
+}
+
 /// One repeat of a point.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RepeatPoint {
     pub repeat: u32,
     pub latency: LatencySummary,
+    /// The SLO group's time to first token and per output token, where its commands streamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft: Option<LatencySummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot: Option<LatencySummary>,
     pub slo_group_throughput: f64,
     pub complete: bool,
 }
@@ -62,6 +88,10 @@ pub struct Point {
     /// Repeats whose p99 is within the SLO.
     #[serde(default)]
     pub repeats_within: u32,
+    /// The streaming SLOs the point was also judged against (TTFT, TPOT), each with its verdict; the point's
+    /// verdict is the worst of these and the latency's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streaming: Vec<FigureVerdict>,
     pub failures: Vec<String>,
     /// What the GPU telemetry of the point says went wrong around it (clocks, throttling, other processes):
     /// the verdict stands, but it was reached under these conditions.
@@ -98,6 +128,40 @@ pub fn judge(repeats: &[LatencySummary], slo_ns: u64, complete: bool) -> Verdict
     }
 }
 
+/// The worse of two verdicts: a failure over too few samples over a violation over meeting.
+fn worse(a: Verdict, b: Verdict) -> Verdict {
+    let rank = |v: Verdict| match v {
+        Verdict::Meets => 0,
+        Verdict::Violates => 1,
+        Verdict::Invalid => 2,
+        Verdict::Failed => 3,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// A streaming figure's verdict over the repeats: judged as the latency is; a repeat that did not report it
+/// leaves the point unjudgeable (`invalid`).
+fn judge_figure(figure: &str, slo_ns: u64, repeats: &[Option<LatencySummary>], complete: bool) -> FigureVerdict {
+    let reported: Vec<LatencySummary> = repeats.iter().flatten().copied().collect();
+    let p99s: Vec<f64> = reported.iter().map(|l| l.p99_ns as f64).collect();
+    let verdict = match reported.len() == repeats.len() {
+        true => judge(&reported, slo_ns, complete),
+        false if !complete => Verdict::Failed,
+        false => Verdict::Invalid,
+    };
+    FigureVerdict {
+        figure: figure.into(),
+        slo_ns,
+        p99_median_ns: Spread::of(&p99s).map(|s| s.median),
+        p99_upper_ns: p99_upper(&reported),
+        verdict,
+    }
+}
+
 /// Requests per second of these workers over their common makespan (on the device clock, or on the hosts' when
 /// a foreign command is among them).
 fn throughput<'a>(workers: impl Iterator<Item = &'a Worker> + Clone) -> f64 {
@@ -119,10 +183,11 @@ pub fn point(
     pods: u32,
     processes: u32,
     slo_group: &str,
-    slo_ns: u64,
+    slo: Slo,
     workers: &[Worker],
     mut failures: Vec<String>,
 ) -> Point {
+    let slo_ns = slo.p99_ns;
     // Pods that landed on different GPUs did not share one: the point says nothing about sharing.
     let gpus: std::collections::BTreeSet<&str> = workers.iter().map(|w| w.gpu.uuid.as_str()).collect();
     if gpus.len() > 1 {
@@ -143,9 +208,16 @@ pub fn point(
             let in_slo_group = || members.iter().copied().filter(|w| w.group.as_deref() == Some(slo_group));
             let merged = histogram::merged(in_slo_group().map(|w| &w.histogram));
             totals.push(throughput(members.iter().copied()));
+            let streamed = |figure: fn(&crate::load::Streaming) -> Option<&histogram::Recorded>| {
+                let parts: Vec<&histogram::Recorded> =
+                    in_slo_group().filter_map(|w| w.streaming.as_ref()).filter_map(figure).collect();
+                (!parts.is_empty()).then(|| LatencySummary::of(&histogram::merged(parts)))
+            };
             RepeatPoint {
                 repeat,
                 latency: LatencySummary::of(&merged),
+                ttft: streamed(|s| Some(&s.ttft)),
+                tpot: streamed(|s| s.tpot.as_ref()),
                 slo_group_throughput: throughput(in_slo_group()),
                 complete: members.len() as u32 == processes && members.iter().all(|w| w.status.complete),
             }
@@ -159,6 +231,16 @@ pub fn point(
     let mut order: Vec<usize> = (0..latencies.len()).collect();
     order.sort_by(|&a, &b| p99s[a].total_cmp(&p99s[b]));
     let middle = order.get(order.len().saturating_sub(1) / 2).map(|&i| latencies[i]).unwrap_or_default();
+    type Of = fn(&RepeatPoint) -> Option<LatencySummary>;
+    let figures: [(&str, Option<u64>, Of); 2] =
+        [("ttft", slo.ttft_p99_ns, |r| r.ttft), ("tpot", slo.tpot_p99_ns, |r| r.tpot)];
+    let streaming: Vec<FigureVerdict> = figures
+        .iter()
+        .filter_map(|(name, slo_ns, of)| {
+            Some(judge_figure(name, (*slo_ns)?, &repeats.iter().map(of).collect::<Vec<_>>(), complete))
+        })
+        .collect();
+    let verdict = streaming.iter().fold(judge(&latencies, slo_ns, complete), |v, f| worse(v, f.verdict));
     Point {
         mode: mode.to_string(),
         pods,
@@ -167,7 +249,8 @@ pub fn point(
         slo_group_throughput: median(&repeats.iter().map(|r| r.slo_group_throughput).collect::<Vec<_>>()),
         total_throughput: median(&totals),
         rate_per_pod: None,
-        verdict: judge(&latencies, slo_ns, complete),
+        verdict,
+        streaming,
         p99_upper_ns: p99_upper(&latencies),
         repeats_within: latencies.iter().filter(|l| l.samples > 0 && l.p99_ns <= slo_ns).count() as u32,
         p99_across_ns,
@@ -285,6 +368,10 @@ pub(crate) mod tests {
         LatencySummary { samples, p99_ns, p99_bounds_ns: bounds, ..Default::default() }
     }
 
+    fn slo_of(p99_ns: u64) -> Slo {
+        Slo { p99_ns, ..Slo::default() }
+    }
+
     pub(crate) fn at(mode: &str, pods: u32, verdict: Verdict) -> Point {
         Point {
             mode: mode.into(),
@@ -299,6 +386,7 @@ pub(crate) mod tests {
             p99_across_ns: None,
             p99_upper_ns: None,
             repeats_within: 0,
+            streaming: vec![],
             failures: vec![],
             conditions: vec![],
         }
@@ -395,11 +483,11 @@ pub(crate) mod tests {
         w.group = Some("latency".into());
         let mut batch = crate::analysis::tests::synthetic("mps", 2, 1, 0, 10, 50_000_000, 0);
         batch.group = Some("batch".into());
-        let p = point("mps", 1, 2, "latency", 1_000_000, &[w, batch], vec![]);
+        let p = point("mps", 1, 2, "latency", slo_of(1_000_000), &[w, batch], vec![]);
         assert_eq!(p.slo_latency.samples, 1200);
         assert_eq!(p.verdict, Verdict::Meets);
         assert!((p.slo_group_throughput - 2000.0).abs() < 1.0, "{}", p.slo_group_throughput);
-        let failed = point("mps", 1, 3, "latency", 1_000_000, &[], vec![]);
+        let failed = point("mps", 1, 3, "latency", slo_of(1_000_000), &[], vec![]);
         assert_eq!(failed.verdict, Verdict::Failed);
     }
 
@@ -410,8 +498,41 @@ pub(crate) mod tests {
         let mut b = a.clone();
         b.worker = 1;
         b.gpu.uuid = "GPU-other".into();
-        let p = point("mps", 2, 2, "g", 1_000_000, &[a, b], vec![]);
+        let p = point("mps", 2, 2, "g", slo_of(1_000_000), &[a, b], vec![]);
         assert_eq!(p.verdict, Verdict::Failed);
         assert!(p.failures[0].contains("ran on 2 GPUs"), "{:?}", p.failures);
+    }
+
+    #[test]
+    fn a_streaming_slo_group_is_judged_on_its_ttft_and_tpot_too() {
+        use crate::result::histogram::{new_latency_histogram, record, Recorded};
+        let mut w = crate::analysis::tests::synthetic("mps", 1, 0, 0, 1200, 500_000, 0);
+        w.group = Some("llm".into());
+        let (mut ttft, mut tpot) = (new_latency_histogram(), new_latency_histogram());
+        for i in 0..1000u64 {
+            record(&mut ttft, 40_000_000 + i * 10_000);
+            record(&mut tpot, 20_000_000 + i * 1_000);
+        }
+        w.streaming = Some(crate::load::Streaming { ttft: Recorded::of(&ttft), tpot: Some(Recorded::of(&tpot)) });
+        let slo = |ttft_ms: Option<u64>, tpot_ms: Option<u64>| Slo {
+            p99_ns: 1_000_000,
+            ttft_p99_ns: ttft_ms.map(|m| m * 1_000_000),
+            tpot_p99_ns: tpot_ms.map(|m| m * 1_000_000),
+        };
+        let both = point("mps", 1, 1, "llm", slo(Some(200), Some(50)), std::slice::from_ref(&w), vec![]);
+        assert_eq!(both.verdict, Verdict::Meets);
+        assert_eq!(
+            both.streaming.iter().map(|f| (f.figure.as_str(), f.verdict)).collect::<Vec<_>>(),
+            [("ttft", Verdict::Meets), ("tpot", Verdict::Meets)]
+        );
+        assert!((both.streaming[0].p99_median_ns.unwrap() - 49.9e6).abs() < 0.2e6, "{:?}", both.streaming[0]);
+        // The latency meets, TTFT meets, TPOT (p99 ~21 ms) does not meet 10 ms: the point does not.
+        let tight = point("mps", 1, 1, "llm", slo(Some(200), Some(10)), std::slice::from_ref(&w), vec![]);
+        assert_eq!((tight.streaming[1].verdict, tight.verdict), (Verdict::Violates, Verdict::Violates));
+        // A TTFT SLO on a group that reported none cannot be judged.
+        w.streaming = None;
+        let silent = point("mps", 1, 1, "llm", slo(Some(200), None), std::slice::from_ref(&w), vec![]);
+        assert_eq!((silent.streaming[0].p99_median_ns, silent.verdict), (None, Verdict::Invalid));
+        assert_eq!(point("mps", 1, 1, "llm", slo(None, None), &[w], vec![]).streaming, vec![]);
     }
 }

@@ -11,6 +11,11 @@ pub struct PlanReport {
     pub format: String,
     pub scenario: Scenario,
     pub slo_p99_ms: f64,
+    /// The streaming SLOs (time to first token, time per output token, p99, ms), where the plan had them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_ttft_p99_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_tpot_p99_ms: Option<f64>,
     pub rate_override: Option<f64>,
     pub duration_s: f64,
     pub gpu: Option<String>,
@@ -93,6 +98,28 @@ fn conditions_lines(plan: &PlanReport, indent: &str) -> String {
 /// How sure a point's verdict is, from its repeats: `every repeat within 5 ms (upper bound 4.6 ms)`,
 /// `failed in 2 of 3 repeats`.
 fn confidence(p: &Point, slo_ms: f64) -> String {
+    latency_confidence(p, slo_ms) + &streaming_confidence(p)
+}
+
+/// `; TTFT p99 61.2 ms against 200 ms: meets` for each streaming SLO the point was judged against.
+fn streaming_confidence(p: &Point) -> String {
+    p.streaming
+        .iter()
+        .map(|f| {
+            let name = if f.figure == "ttft" { "TTFT" } else { "TPOT" };
+            let p99 = f.p99_median_ns.map(format_ns).unwrap_or_else(|| "not reported".into());
+            let verdict = match f.verdict {
+                capacity::Verdict::Meets => "meets",
+                capacity::Verdict::Violates => "violates",
+                capacity::Verdict::Invalid => "cannot be judged (too few samples, or a repeat without it)",
+                capacity::Verdict::Failed => "workers failed",
+            };
+            format!("; {name} p99 {p99} against {}: {verdict}", format_ns(f.slo_ns as f64))
+        })
+        .collect()
+}
+
+fn latency_confidence(p: &Point, slo_ms: f64) -> String {
     // Plans written before repeats existed ran every point once and recorded no repeat.
     let n = (p.repeats.len() as u32).max(1);
     let upper = p.p99_upper_ns.map(|u| format!(", p99 upper bound {}", format_ns(u))).unwrap_or_default();
@@ -321,6 +348,8 @@ mod tests {
             format: "sharebench-plan".into(),
             scenario: Scenario::parse(&text, "inference.toml").unwrap(),
             slo_p99_ms: 5.0,
+            slo_ttft_p99_ms: None,
+            slo_tpot_p99_ms: None,
             rate_override: None,
             duration_s: 4.0,
             gpu: Some("NVIDIA H100 <80GB>".into()),
@@ -341,6 +370,8 @@ mod tests {
                 .map(|repeat| RepeatPoint {
                     repeat,
                     latency: Default::default(),
+                    ttft: None,
+                    tpot: None,
                     slo_group_throughput: 0.0,
                     complete: true,
                 })
@@ -361,6 +392,23 @@ mod tests {
             answer(&plan)[0].ends_with("6 Pods: every repeat within 5 ms, but not the bound"),
             "{:?}",
             answer(&plan)
+        );
+        // A streaming SLO group's TTFT and TPOT verdicts follow the latency's.
+        let figure = |figure: &str, p99: f64, slo_ns: u64, verdict| crate::analysis::capacity::FigureVerdict {
+            figure: figure.into(),
+            slo_ns,
+            p99_median_ns: Some(p99),
+            p99_upper_ns: None,
+            verdict,
+        };
+        plan.points[0].streaming = vec![
+            figure("ttft", 61.2e6, 200_000_000, Verdict::Meets),
+            figure("tpot", 24e6, 20_000_000, Verdict::Violates),
+        ];
+        let line = &answer(&plan)[0];
+        assert!(
+            line.contains("p99 upper bound 4.60 ms; TTFT p99 61.2 ms against 200 ms: meets; TPOT p99 24.0 ms against 20.0 ms: violates"),
+            "{line}"
         );
     }
 

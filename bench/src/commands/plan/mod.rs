@@ -94,7 +94,7 @@ struct Planner<'a> {
     args: &'a PlanArgs,
     scenario: &'a Scenario,
     dir: PathBuf,
-    slo_ns: u64,
+    slo: capacity::Slo,
     points: &'a mut dyn Points,
     /// The GPUs the points ran on (on a cluster, each point's Job may land on another).
     gpus: Vec<String>,
@@ -163,7 +163,7 @@ impl Planner<'_> {
         let failures = self.failures.remove(&dir).unwrap_or_default();
         let slo_group = &self.scenario.slo_group().name;
         let mut p =
-            capacity::point(&setting.label(), load.pods, point.processes, slo_group, self.slo_ns, &workers, failures);
+            capacity::point(&setting.label(), load.pods, point.processes, slo_group, self.slo, &workers, failures);
         p.rate_per_pod = swept_rate(self.scenario, load.rate);
         for gpu in workers.iter().map(|w| format!("{} ({})", w.gpu.name, w.gpu.uuid)) {
             if !self.gpus.contains(&gpu) {
@@ -332,12 +332,17 @@ fn plan_in(args: &PlanArgs, dir: PathBuf) -> Result<i32> {
     } else {
         Box::new(kubernetes::KubernetesPoints::new(args, &text)?)
     };
-    let slo_ns = (args.slo_p99 * 1e6) as u64;
+    let ms = |v: f64| (v * 1e6) as u64;
+    let slo = capacity::Slo {
+        p99_ns: ms(args.slo_p99),
+        ttft_p99_ns: args.slo_ttft_p99.or(scenario.slo_ttft_p99_ms).map(ms),
+        tpot_p99_ns: args.slo_tpot_p99.or(scenario.slo_tpot_p99_ms).map(ms),
+    };
     let mut planner = Planner {
         args,
         scenario: &scenario,
         dir: dir.clone(),
-        slo_ns,
+        slo,
         points: points.as_mut(),
         gpus: vec![],
         invocation: crate::host::invocation_id(),
@@ -356,6 +361,8 @@ fn plan_in(args: &PlanArgs, dir: PathBuf) -> Result<i32> {
         format: "sharebench-plan".into(),
         scenario,
         slo_p99_ms: args.slo_p99,
+        slo_ttft_p99_ms: slo.ttft_p99_ns.map(|n| n as f64 / 1e6),
+        slo_tpot_p99_ms: slo.tpot_p99_ns.map(|n| n as f64 / 1e6),
         rate_override: args.rate,
         duration_s: args.duration.as_secs_f64(),
         gpu,
