@@ -376,6 +376,37 @@ while true; do now=$(date +%s%N); [ "$now" -ge "$s" ] && echo "request latency_m
         assert!(results.iter().all(|r| r.config.alone_indices.is_empty()), "the whole phase ran alone");
     }
 
+    #[test]
+    fn a_streaming_tenants_first_token_and_per_token_times_reach_its_result_and_a_report() {
+        // Each request: 20 ms, first token after 5 ms, 16 tokens; every fourth line has a TTFT above its latency.
+        let script = r#"echo ready >> "$SHAREBENCH_REPORT"
+while [ ! -f "$SHAREBENCH_START_FILE" ]; do sleep 0.01; done
+read s e < "$SHAREBENCH_START_FILE"
+i=0
+while true; do now=$(date +%s%N); if [ "$now" -ge "$s" ]; then i=$((i+1))
+  if [ $((i % 4)) -eq 0 ]; then echo "request latency_ms=20 ttft_ms=25 tokens=16 start_ns=$now" >> "$SHAREBENCH_REPORT"
+  else echo "request latency_ms=20 ttft_ms=5 tokens=16 prompt_tokens=64 start_ns=$now" >> "$SHAREBENCH_REPORT"; fi
+fi; sleep 0.01; done"#;
+        let dir = tempfile::tempdir().unwrap();
+        let (command, workload) = (sh(script), workload());
+        let results = run(&phase(&command, &workload, 1, &[0], dir.path()), Start::Own).unwrap();
+        let t = results[0].tenant.as_ref().unwrap();
+        assert!(t.protocol_errors >= 1 && t.protocol_error_lines[0].contains("ttft_ms is above latency_ms"), "{t:?}");
+        assert!(t.ttft_histogram.is_some() && t.tpot_histogram.is_some());
+        assert_eq!(t.tokens, Some(16 * t.requests_in_window));
+        // Read back as a report reads it: exact TTFT and TPOT, (20 - 5) / 15 = 1 ms a token.
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, results[0].to_json_line()).unwrap();
+        let loaded = crate::load::load(&[path.display().to_string()], true).unwrap();
+        let g = &crate::analysis::analyze(&loaded.workers).groups[0];
+        let (ttft, tpot) = (g.ttft.unwrap(), g.tpot.unwrap());
+        assert_eq!(ttft.samples, t.requests_in_window);
+        assert!(
+            (ttft.p99_ns as f64 - 5e6).abs() < 0.01e6 && (tpot.p50_ns as f64 - 1e6).abs() < 0.01e6,
+            "{ttft:?} {tpot:?}"
+        );
+    }
+
     /// A barrier of `workers` places, one of them (index 0) taken by a stand-in for a supervised worker.
     fn shared_barrier(workers: u32) -> (BarrierSeat, std::thread::JoinHandle<Result<u64>>) {
         let listener = crate::rendezvous::bind("127.0.0.1:0").unwrap();
