@@ -131,6 +131,32 @@ fn spread_note(s: &RunSection, n: u32, r: &RatioFigure) -> Option<String> {
 /// The answer for one run: per worker count, what the repeats say about MPS against time-slicing and the
 /// one-process ceiling (a winner only where every repeat agrees and the interval across repeats excludes 1,
 /// and never for an INVALID or severely flagged count), or, where a count ran in one mode only, its figures.
+/// For groups of `n` workers whose commands streamed (LLM serving): each mode's output tokens/s and TTFT and
+/// TPOT p99, medians over its repeats, so the answer speaks of tokens, not only of requests.
+fn streaming_part(s: &RunSection, n: u32) -> Option<String> {
+    let mut modes: Vec<&str> =
+        s.groups.iter().filter(|g| g.key.workers == n && g.ttft.is_some()).map(|g| g.key.mode.as_str()).collect();
+    modes.sort_unstable();
+    modes.dedup();
+    let median = |v: Vec<f64>| crate::analysis::repeats::Spread::of(&v).map(|s| s.median);
+    let parts: Vec<String> = modes
+        .iter()
+        .map(|mode| {
+            let of = || s.groups.iter().filter(|g| g.key.workers == n && g.key.mode == *mode);
+            let tokens = median(of().filter_map(|g| g.tokens_per_s).collect());
+            let ttft = median(of().filter_map(|g| g.ttft.map(|l| l.p99_ns as f64)).collect());
+            let tpot = median(of().filter_map(|g| g.tpot.map(|l| l.p99_ns as f64)).collect());
+            format!(
+                "{mode} {} output tokens/s, TTFT p99 {}, TPOT p99 {}",
+                tokens.map(three_digits).unwrap_or_else(|| "-".into()),
+                ttft.map(format_ns).unwrap_or_else(|| "-".into()),
+                tpot.map(format_ns).unwrap_or_else(|| "-".into())
+            )
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("streamed: {}", parts.join(", ")))
+}
+
 pub fn headline(s: &RunSection) -> Vec<String> {
     let mut counts: Vec<u32> = s.figures.iter().map(|f| f.key.workers).collect();
     counts.sort_unstable();
@@ -193,6 +219,9 @@ pub fn headline(s: &RunSection) -> Vec<String> {
                         f.p99_ns.as_ref().map(|p| table::spread(p, format_ns)).unwrap_or_else(|| "-".into())
                     )
                 }));
+            }
+            if let Some(streamed) = streaming_part(s, n) {
+                parts.push(streamed);
             }
             let who = if n == 1 { "1 worker".to_string() } else { format!("{n} workers") };
             format!("{}, {who}: {}", s.workload, parts.join("; "))
