@@ -228,3 +228,27 @@ fn a_worker_throttled_by_its_cpu_limit_flags_its_group_as_severe() {
     assert!(flagged[0].text.contains("worker 1: throttled by its CPU limit (0.5 CPU) for 50%"), "{}", flagged[0].text);
     assert!(flagged[0].kind.severe() && flagged[0].subject.starts_with("mps x2 worker 1"));
 }
+
+#[test]
+fn a_streaming_groups_ttft_and_tpot_are_set_against_its_solo_run() {
+    use crate::result::histogram::{new_latency_histogram, record, Recorded};
+    let streamed = |mut w: Worker, ttft_ms: u64, tpot_ms: u64| {
+        let (mut t, mut p) = (new_latency_histogram(), new_latency_histogram());
+        for _ in 0..100 {
+            record(&mut t, ttft_ms * 1_000_000);
+            record(&mut p, tpot_ms * 1_000_000);
+        }
+        w.streaming = Some(crate::load::Streaming { ttft: Recorded::of(&t), tpot: Some(Recorded::of(&p)) });
+        w
+    };
+    let solo = streamed(synthetic("timeslice", 1, 0, 0, 100, 1_000_000, 0), 50, 20);
+    let shared: Vec<Worker> = (0..2).map(|i| streamed(synthetic("mps", 2, i, 0, 100, 1_000_000, 0), 150, 25)).collect();
+    let mut all = vec![solo];
+    all.extend(shared);
+    let a = analyze(&all);
+    let g = a.groups.iter().find(|g| g.key.workers == 2).unwrap();
+    assert!((g.ttft_p99_vs_solo.unwrap() - 3.0).abs() < 0.01, "{:?}", g.ttft_p99_vs_solo);
+    assert!((g.tpot_p99_vs_solo.unwrap() - 1.25).abs() < 0.01, "{:?}", g.tpot_p99_vs_solo);
+    let plain = analyze(&[synthetic("mps", 1, 0, 0, 100, 1_000_000, 0)]);
+    assert_eq!(plain.groups[0].ttft_p99_vs_solo, None);
+}

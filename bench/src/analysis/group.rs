@@ -150,6 +150,9 @@ pub(super) fn summarize_group(
         memory: memory_text(members),
         ttft: streamed(members, |s| Some(&s.ttft)),
         tpot: streamed(members, |s| s.tpot.as_ref()),
+        // Settled in `analyze`, which sees the solo run.
+        ttft_p99_vs_solo: None,
+        tpot_p99_vs_solo: None,
         key,
     };
     Summarised { summary, window_rates: rates }

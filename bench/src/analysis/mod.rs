@@ -118,6 +118,12 @@ pub struct GroupSummary {
     pub ttft: Option<LatencySummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tpot: Option<LatencySummary>,
+    /// TTFT p99 and TPOT p99 over the solo run's (one worker, same run and GPU; its same repeat, else its
+    /// first), where both streamed: what sharing did to the first token and to every token after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_p99_vs_solo: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpot_p99_vs_solo: Option<f64>,
     /// What a Pod's context could use of the GPU's memory and under which limit, in words (`None`: results
     /// written before it was recorded).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -306,6 +312,7 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
             });
         }
     }
+    streaming_vs_solo(&mut summaries);
     for g in &summaries {
         let which = format!("{} x{}{}", g.key.mode, g.key.workers, tag(&g.key.run_id, g.repeat));
         warnings.extend(warnings::of_group(g, &groups[&(g.key.clone(), g.repeat)], &which));
@@ -330,6 +337,30 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
         runs.iter().filter_map(|((run, n, gpu), modes)| figures::compare((run, *n, gpu), modes)).collect();
     let (shares, isolation) = (share::shares(workers), isolation::verdicts(workers));
     Analysis { method: Method::default(), groups: summaries, figures, comparisons, warnings, shares, isolation }
+}
+
+/// Sets each streaming group's TTFT and TPOT p99 against its solo run's (see `GroupSummary::ttft_p99_vs_solo`).
+fn streaming_vs_solo(summaries: &mut [GroupSummary]) {
+    let solo = |g: &GroupSummary, all: &[GroupSummary]| -> Option<(Option<LatencySummary>, Option<LatencySummary>)> {
+        let of_run = |s: &&GroupSummary| {
+            s.key.workers == 1 && s.key.run_id == g.key.run_id && s.key.gpu_uuid == g.key.gpu_uuid && s.ttft.is_some()
+        };
+        let candidates: Vec<&GroupSummary> = all.iter().filter(of_run).collect();
+        let pick =
+            candidates.iter().find(|s| s.repeat == g.repeat).or_else(|| candidates.iter().min_by_key(|s| s.repeat))?;
+        Some((pick.ttft, pick.tpot))
+    };
+    let ratio = |a: Option<LatencySummary>, b: Option<LatencySummary>| {
+        let (a, b) = (a?.p99_ns as f64, b?.p99_ns as f64);
+        (b > 0.0).then(|| a / b)
+    };
+    let found: Vec<Option<(Option<LatencySummary>, Option<LatencySummary>)>> =
+        summaries.iter().map(|g| if g.ttft.is_some() { solo(g, summaries) } else { None }).collect();
+    for (g, solo) in summaries.iter_mut().zip(found) {
+        if let Some((ttft, tpot)) = solo {
+            (g.ttft_p99_vs_solo, g.tpot_p99_vs_solo) = (ratio(g.ttft, ttft), ratio(g.tpot, tpot));
+        }
+    }
 }
 
 fn is_zero(n: &u32) -> bool {

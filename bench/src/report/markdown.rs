@@ -363,7 +363,7 @@ mod tests {
         let rows: Vec<&str> = table.lines().skip(4).take_while(|l| l.starts_with('|')).collect();
         assert_eq!(rows.len(), 1, "the group without ttft_ms has no row: {rows:#?}");
         assert!(rows[0].starts_with("| mps | 1 | 1 |"), "{}", rows[0]);
-        assert!(rows[0].ends_with("| 50.0 ms | 99.0 ms | 20.5 ms | 21.0 ms |"), "{}", rows[0]);
+        assert!(rows[0].ends_with("| 50.0 ms | 99.0 ms | 20.5 ms | 21.0 ms | 1.00x | 1.00x |"), "{}", rows[0]);
         let answer = text.lines().find(|l| l.contains("streamed: ")).expect("the answer speaks of tokens");
         assert!(
             answer.contains("streamed: mps ") && answer.contains("output tokens/s, TTFT p99 99.0 ms, TPOT p99 21.0 ms")

@@ -166,8 +166,19 @@ pub fn conditions_rows(s: &RunSection) -> Vec<Vec<String>> {
 }
 
 /// The streaming table's header: a group whose commands reported `ttft_ms` (LLM serving).
-pub const STREAMING_HEADER: [&str; 9] =
-    ["mode", "workers", "repeat", "requests/s", "output tokens/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99"];
+pub const STREAMING_HEADER: [&str; 11] = [
+    "mode",
+    "workers",
+    "repeat",
+    "requests/s",
+    "output tokens/s",
+    "TTFT p50",
+    "TTFT p99",
+    "TPOT p50",
+    "TPOT p99",
+    "TTFT p99 vs solo",
+    "TPOT p99 vs solo",
+];
 
 /// One row per repeat of each group with streamed requests (empty when none has any).
 pub fn streaming_rows(s: &RunSection) -> Vec<Vec<String>> {
@@ -190,6 +201,8 @@ pub fn streaming_rows(s: &RunSection) -> Vec<Vec<String>> {
                 p(&g.ttft, |l| l.p99_ns),
                 p(&g.tpot, |l| l.p50_ns),
                 p(&g.tpot, |l| l.p99_ns),
+                g.ttft_p99_vs_solo.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into()),
+                g.tpot_p99_vs_solo.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into()),
             ]
         })
         .collect()
