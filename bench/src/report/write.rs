@@ -87,21 +87,40 @@ fn write_run_charts(
         String::new()
     };
     let place = Place { dir, folder, run, gpu, overwrite };
-    let series = keys
-        .iter()
-        .map(|k| {
-            let h = histogram::merged(groups[k].iter().map(|w| &w.histogram));
-            charts::Curve {
-                label: format!("{} x{} (n={})", k.mode, k.workers, h.len()),
-                mode: k.mode.clone(),
-                workers: k.workers,
-                points: charts::percentile_curve(&h),
-            }
-        })
-        .collect();
+    let curves = |figure: &dyn Fn(&Worker) -> Option<&histogram::Recorded>| -> Vec<charts::Curve> {
+        keys.iter()
+            .filter_map(|k| {
+                let parts: Vec<&histogram::Recorded> = groups[k].iter().filter_map(|w| figure(w)).collect();
+                let h = (!parts.is_empty()).then(|| histogram::merged(parts))?;
+                Some(charts::Curve {
+                    label: format!("{} x{} (n={})", k.mode, k.workers, h.len()),
+                    mode: k.mode.clone(),
+                    workers: k.workers,
+                    points: charts::percentile_curve(&h),
+                })
+            })
+            .collect()
+    };
     let title = "Latency by percentile (colour: mode; shade and width: worker count)".to_string();
-    let chart = LatencyChart { title: title.clone(), series };
+    let chart =
+        LatencyChart { title: title.clone(), y_desc: charts::LATENCY_AXIS, series: curves(&|w| Some(&w.histogram)) };
     out.push(place.save(&chart, "latency", title)?);
+    // A streaming (LLM) run: its first tokens and its tokens after them, each on a chart of its own.
+    let streams: [(&str, &str, &'static str, &dyn Fn(&Worker) -> Option<&histogram::Recorded>); 2] = [
+        ("ttft", "Time to first token by percentile", "time to first token (ms)", &|w| {
+            w.streaming.as_ref().map(|s| &s.ttft)
+        }),
+        ("tpot", "Time per output token by percentile", "time per output token after the first (ms)", &|w| {
+            w.streaming.as_ref().and_then(|s| s.tpot.as_ref())
+        }),
+    ];
+    for (name, what, y_desc, figure) in streams {
+        let series = curves(figure);
+        if !series.is_empty() {
+            let title = format!("{what} (colour: mode; shade and width: worker count)");
+            out.push(place.save(&LatencyChart { title: title.clone(), y_desc, series }, name, title)?);
+        }
+    }
 
     let mut counts: Vec<u32> = keys.iter().map(|k| k.workers).filter(|&n| n > 1).collect();
     counts.sort_unstable();
@@ -209,7 +228,8 @@ fn clear_earlier_report(dir: &Path) -> Result<()> {
 }
 
 /// The stems of the charts a report writes.
-const CHART_NAMES: [&str; 6] = ["latency", "timeline-", "occupancy-", "conditions", "sweep", "capacity"];
+const CHART_NAMES: [&str; 8] =
+    ["latency", "ttft.", "tpot.", "timeline-", "occupancy-", "conditions", "sweep", "capacity"];
 
 /// A scoped thread's value, or its panic passed on.
 fn joined<T>(result: std::thread::Result<T>) -> T {
@@ -289,6 +309,28 @@ mod tests {
             vec![synthetic("mps", 1, 0, 0, 400, 1_500_000, 0), synthetic("timeslice", 1, 0, 0, 400, 1_500_000, 0)];
         let loaded = Loaded { workers, sources: 2, ..Default::default() };
         (super::super::model::build(&loaded), loaded)
+    }
+
+    #[test]
+    fn a_streaming_run_gets_a_first_token_and_a_per_token_chart() {
+        use crate::result::histogram::{new_latency_histogram, record, Recorded};
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = crate::analysis::tests::synthetic("mps", 1, 0, 0, 400, 1_500_000, 0);
+        let mut h = new_latency_histogram();
+        (1..=500u64).for_each(|i| record(&mut h, i * 100_000));
+        w.streaming = Some(crate::load::Streaming { ttft: Recorded::of(&h), tpot: Some(Recorded::of(&h)) });
+        let plain = crate::analysis::tests::synthetic("timeslice", 1, 0, 0, 400, 1_500_000, 0);
+        let loaded = Loaded { workers: vec![w, plain], sources: 2, ..Default::default() };
+        let report = super::super::model::build(&loaded);
+        let files = write_all(&report, &loaded, dir.path(), Overwrite::Refuse).unwrap();
+        assert!(files.iter().any(|f| f == "ttft.svg") && files.iter().any(|f| f == "tpot.svg"), "{files:?}");
+        let svg = std::fs::read_to_string(dir.path().join("ttft.svg")).unwrap();
+        assert!(
+            svg.contains("time to first token (ms)") && svg.contains("mps x1 (n=500)"),
+            "one curve, the streamed group's"
+        );
+        assert!(!svg.contains("timeslice x1"));
+        assert!(std::fs::read_to_string(dir.path().join("report.md")).unwrap().contains("ttft.svg"));
     }
 
     #[test]

@@ -30,8 +30,13 @@ pub struct Curve {
 
 pub struct LatencyChart {
     pub title: String,
+    /// What the y axis measures (ms): a request's latency, or a streamed request's TTFT or TPOT.
+    pub y_desc: &'static str,
     pub series: Vec<Curve>,
 }
+
+/// The y axis of the latency chart.
+pub const LATENCY_AXIS: &str = "latency, submit to completion (ms)";
 
 impl Chart for LatencyChart {
     fn size(&self) -> (u32, u32) {
@@ -55,7 +60,7 @@ impl Chart for LatencyChart {
             .configure_mesh()
             .light_line_style(TRANSPARENT)
             .x_desc("percentile")
-            .y_desc("latency, submit to completion (ms)")
+            .y_desc(self.y_desc)
             // Ticks at 1, 2 and 5 of each decade, so a line at 0.6 ms has a tick below it.
             .y_labels(16)
             .x_label_formatter(&|x| format!("{}%", tick((100.0 * (1.0 - 1.0 / x) * 1e3).round() / 1e3)))

@@ -13,7 +13,7 @@ mod sweep;
 mod timeline;
 
 pub use conditions::{ConditionsChart, ConditionsSeries};
-pub use latency::{percentile_curve, Curve, LatencyChart};
+pub use latency::{percentile_curve, Curve, LatencyChart, LATENCY_AXIS};
 pub use sweep::{repeat_points, sweep_series, SweepChart, SweepSeries};
 pub use timeline::{occupancy, timeline_panels, timeline_window_ns, Lane, TimelineChart, TimelinePanel};
 

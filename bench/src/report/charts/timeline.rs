@@ -262,6 +262,7 @@ mod tests {
         assert_eq!(&png_bytes[1..4], b"PNG");
         let latency = LatencyChart {
             title: "latency".into(),
+            y_desc: LATENCY_AXIS,
             series: vec![Curve {
                 label: "mps x2".into(),
                 mode: "mps".into(),
