@@ -87,7 +87,7 @@ fn write_run_charts(
         String::new()
     };
     let place = Place { dir, folder, run, gpu, overwrite };
-    let curves = |figure: &dyn Fn(&Worker) -> Option<&histogram::Recorded>| -> Vec<charts::Curve> {
+    let curves = |figure: Figure| -> Vec<charts::Curve> {
         keys.iter()
             .filter_map(|k| {
                 let parts: Vec<&histogram::Recorded> = groups[k].iter().filter_map(|w| figure(w)).collect();
@@ -106,7 +106,7 @@ fn write_run_charts(
         LatencyChart { title: title.clone(), y_desc: charts::LATENCY_AXIS, series: curves(&|w| Some(&w.histogram)) };
     out.push(place.save(&chart, "latency", title)?);
     // A streaming (LLM) run: its first tokens and its tokens after them, each on a chart of its own.
-    let streams: [(&str, &str, &'static str, &dyn Fn(&Worker) -> Option<&histogram::Recorded>); 2] = [
+    let streams: [(&str, &str, &'static str, Figure); 2] = [
         ("ttft", "Time to first token by percentile", "time to first token (ms)", &|w| {
             w.streaming.as_ref().map(|s| &s.ttft)
         }),
@@ -226,6 +226,9 @@ fn clear_earlier_report(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Which histogram of a worker a percentile chart draws.
+type Figure<'a> = &'a dyn Fn(&Worker) -> Option<&histogram::Recorded>;
 
 /// The stems of the charts a report writes.
 const CHART_NAMES: [&str; 8] =
