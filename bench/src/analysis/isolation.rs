@@ -54,7 +54,7 @@ pub fn verdicts(workers: &[Worker]) -> Vec<IsolationVerdict> {
         }
         let (holders, others): (Vec<&Worker>, Vec<&Worker>) = members.iter().partition(|w| held(w).is_some());
         if !holders.is_empty() {
-            let mut lines: Vec<String> = holders.iter().map(|h| hold_line(&mode, h)).collect();
+            let mut lines: Vec<String> = holders.iter().filter_map(|h| hold_line(&mode, h)).collect();
             lines.push(survivors_line(&others, "the hold"));
             out.push(verdict("memory", &others, None, lines));
         }
@@ -70,11 +70,11 @@ fn held(w: &Worker) -> Option<&crate::result::memory::MemoryHold> {
     w.gpu.context_memory.as_ref()?.held.as_ref()
 }
 
-fn hold_line(mode: &str, h: &Worker) -> String {
-    let m = h.gpu.context_memory.as_ref().expect("a holder has its context's memory");
-    let text = crate::mps::memory::hold_text(m).unwrap_or_default();
-    let free = held(h).map(|x| x.free_after_bytes).unwrap_or(0) as f64 / (1u64 << 30) as f64;
-    format!("{mode}: worker {} {text}; {free:.1} GiB was left free for every other process on the GPU", h.worker)
+fn hold_line(mode: &str, h: &Worker) -> Option<String> {
+    let m = h.gpu.context_memory.as_ref()?;
+    let (text, hold) = (crate::mps::memory::hold_text(m)?, m.held.as_ref()?);
+    let free = hold.free_after_bytes as f64 / (1u64 << 30) as f64;
+    Some(format!("{mode}: worker {} {text}; {free:.1} GiB was left free for every other process on the GPU", h.worker))
 }
 
 /// How many of `others` completed, naming the first failure.
