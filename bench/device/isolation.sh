@@ -25,9 +25,12 @@ for pct in 25 50 100; do
   CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=$pct "$B" run --mode mps --blocks 132 --iters 70000 --duration 3s \
     --run-id "lone-mps-$pct" --out "$O/share/lone-mps-$pct.json" 2>&1 | tail -1
 done
-"$B" run --mode timeslice --blocks 132 --iters 70000 --duration 3s --run-id lone-full --out "$O/share/lone-full.json" \
-  2>&1 | tail -1
+# Time-slicing needs a pipe directory no daemon listens in (with the daemon's, the worker would join it).
+CUDA_MPS_PIPE_DIRECTORY=$(mktemp -d /tmp/sb-iso-none.XXXX) "$B" run --mode timeslice --blocks 132 --iters 70000 \
+  --duration 3s --run-id lone-full --out "$O/share/lone-full.json" 2>&1 | tail -1
 echo quit | nvidia-cuda-mps-control; trap - EXIT
+# The plans start private daemons of their own.
+unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
 echo "### isolation plans: victim beside a greedy (unlimited, limited) and a faulting neighbour, both modes"
 for s in isolation-memory isolation-memory-limited isolation-fault; do
   "$B" plan "bench/scenarios/$s.toml" --slo-p99 5 --max-pods 1 --duration 5s --out "$O/$s" > "$O/$s.txt" 2>&1
