@@ -28,6 +28,16 @@ done
 # Time-slicing needs a pipe directory no daemon listens in (with the daemon's, the worker would join it).
 CUDA_MPS_PIPE_DIRECTORY=$(mktemp -d /tmp/sb-iso-none.XXXX) "$B" run --mode timeslice --blocks 132 --iters 70000 \
   --duration 3s --run-id lone-full --out "$O/share/lone-full.json" 2>&1 | tail -1
+echo "### after a fault under MPS: when is a new client admitted again?"
+# A worker faults after 3000 kernels while a new client is tried every 50 ms (each line: Unix ns, exit code);
+# the worker's result gives the fault's time.
+"$B" run --mode mps --kernel tiny --kernels 20000 --inject-fault-after 3000 --out "$O/share/faulty.json" \
+  > "$O/faulty.txt" 2>&1 &
+faulty=$!
+while kill -0 "$faulty" 2>/dev/null || [ "$(wc -l < "$O/admission.txt" 2>/dev/null || echo 0)" -lt 40 ]; do
+  "$B" check --expect mps > /dev/null 2>&1; echo "$(date +%s%N) $?" >> "$O/admission.txt"; sleep 0.05
+done
+wait "$faulty"; echo "faulty worker exit=$?; $(wc -l < "$O/admission.txt") checks, failed: $(grep -vc ' 0$' "$O/admission.txt")"
 echo quit | nvidia-cuda-mps-control; trap - EXIT
 # The plans start private daemons of their own.
 unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
