@@ -44,6 +44,8 @@ pub fn interrupted() -> bool {
 pub struct WorkerSpec {
     /// Names its log file (`<label>.log`) and its lines in failures.
     pub label: String,
+    /// The worker index it runs as (`--worker-index`; the first lane's for the streams ceiling).
+    pub index: u32,
     /// Arguments after `run` (the barrier flags are added here).
     pub args: Vec<String>,
     pub env: Vec<(String, OsString)>,

@@ -153,7 +153,13 @@ impl Context<'_> {
     }
 
     /// A worker on the GPU at `position`: its `--gpu`, pipe directory and environment under `mode`.
-    fn on_gpu(&self, mode: CompareMode, position: usize, mut args: Vec<String>, label: String) -> WorkerSpec {
+    fn on_gpu(
+        &self,
+        mode: CompareMode,
+        position: usize,
+        (label, index): (String, u32),
+        mut args: Vec<String>,
+    ) -> WorkerSpec {
         let (gpu, pipe_dir, unset) = match (mode, self.mps.get(position)) {
             (CompareMode::Mps, Some(route)) => {
                 let unset = if route.unset_visible_devices { vec!["CUDA_VISIBLE_DEVICES".into()] } else { vec![] };
@@ -166,7 +172,7 @@ impl Context<'_> {
             args.push("--".into());
             args.extend(self.args.foreign.command.iter().cloned());
         }
-        WorkerSpec { label, args, env: vec![("CUDA_MPS_PIPE_DIRECTORY".into(), pipe_dir.into())], unset }
+        WorkerSpec { label, index, args, env: vec![("CUDA_MPS_PIPE_DIRECTORY".into(), pipe_dir.into())], unset }
     }
 
     /// The worker processes of one phase: N workers spread over the GPUs, or for the ceiling one process per GPU.
@@ -184,7 +190,7 @@ impl Context<'_> {
                     args.extend(["--worker-index".into(), first_lane.to_string()]);
                     // Each ceiling process has a GPU of its own: each samples it.
                     args.extend(["--telemetry".into(), "on".into()]);
-                    self.on_gpu(phase.mode, position, args, label)
+                    self.on_gpu(phase.mode, position, (label, first_lane), args)
                 })
                 .collect();
         }
@@ -200,7 +206,7 @@ impl Context<'_> {
                     let half = self.workload.kernels.unwrap_or(1) / 2;
                     args.extend(["--inject-fault-after".into(), half.to_string()]);
                 }
-                self.on_gpu(phase.mode, self.placement.position_of(index), args, label)
+                self.on_gpu(phase.mode, self.placement.position_of(index), (label, index), args)
             })
             .collect()
     }
@@ -253,17 +259,16 @@ impl Context<'_> {
 /// ones (so no index, and no place in the start order, is always on one side). Each supervised worker records
 /// which Pods ran alone beside it, and the first of them samples the GPU (worker 0 may be alone).
 fn split_window(specs: Vec<WorkerSpec>, repeat: u32) -> (Vec<WorkerSpec>, Vec<WorkerSpec>) {
-    let (mut supervised, alone): (Vec<_>, Vec<_>) =
-        specs.into_iter().enumerate().partition(|(index, _)| (*index as u32 + repeat) % 2 == 0);
-    let alone_list = alone.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>().join(",");
-    for (position, (_, spec)) in supervised.iter_mut().enumerate() {
+    let (mut supervised, alone): (Vec<_>, Vec<_>) = specs.into_iter().partition(|spec| (spec.index + repeat) % 2 == 0);
+    let alone_list = alone.iter().map(|s| s.index.to_string()).collect::<Vec<_>>().join(",");
+    for (position, spec) in supervised.iter_mut().enumerate() {
         let mut flags = vec!["--alone-indices".to_string(), alone_list.clone()];
         if position == 0 && !spec.args.iter().any(|a| a == "--telemetry") {
             flags.extend(["--telemetry".into(), "on".into()]);
         }
         orchestrate::insert_before_command(&mut spec.args, flags);
     }
-    (supervised.into_iter().map(|(_, s)| s).collect(), alone.into_iter().map(|(_, s)| s).collect())
+    (supervised, alone)
 }
 
 impl Context<'_> {
@@ -283,14 +288,10 @@ impl Context<'_> {
     /// How the Pods of `specs` run alone in `phase`.
     fn alone_phase<'a>(&'a self, phase: Phase, specs: &[WorkerSpec]) -> alone::AlonePhase<'a> {
         let tenant = &self.args.foreign.tenant;
-        let index = |s: &WorkerSpec| -> Option<u32> {
-            let at = s.args.iter().position(|a| a == "--worker-index")?;
-            s.args.get(at + 1)?.parse().ok()
-        };
         let tenants = specs
             .iter()
             .map(|s| alone::AloneTenant {
-                index: index(s).unwrap_or(0),
+                index: s.index,
                 label: s.label.clone(),
                 env: s.env.clone(),
                 unset: s.unset.clone(),
@@ -785,6 +786,7 @@ mod tests {
     fn a_shared_window_alternates_its_supervised_pods_by_repeat_and_tells_them_who_ran_alone() {
         let spec = |i: u32| WorkerSpec {
             label: format!("w4-mps-{i}-r1"),
+            index: i,
             args: ["--worker-index", &i.to_string(), "--exec", "--", "python3", "t.py"].map(String::from).to_vec(),
             env: vec![],
             unset: vec![],

@@ -77,7 +77,7 @@ pub fn worker_specs(
                 a.extend(["--inject-fault-after".into(), FAULT_AFTER.to_string()]);
             }
             let env = vec![("CUDA_MPS_PIPE_DIRECTORY".to_string(), pipe_dir.as_os_str().to_owned())];
-            Some(WorkerSpec { label, args: a, env, unset: vec![] })
+            Some(WorkerSpec { label, index, args: a, env, unset: vec![] })
         })
         .collect()
 }
