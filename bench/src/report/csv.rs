@@ -20,7 +20,7 @@ pub fn field(text: &str) -> String {
 
 pub fn render(report: &Report) -> String {
     let mut out = String::from(
-        "run_id,mode,workers,gpu_uuid,gpu_name,kernel,verified_workers,workers_reported,complete,kernels,makespan_ns,busy_ns,overlap_fraction,mean_concurrency,kernels_per_s,kernels_per_s_ci_low,kernels_per_s_ci_high,flop_per_s,bytes_per_s,latency_samples,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,fairness_jain,mean_slowdown_vs_solo,repeat,repeats,valid,p99_bound_low_ns,p99_bound_high_ns,kernels_per_s_median,kernels_per_s_across_low,kernels_per_s_across_high,p99_median_ns,p99_across_low_ns,p99_across_high_ns\n",
+        "run_id,mode,workers,gpu_uuid,gpu_name,kernel,verified_workers,workers_reported,complete,kernels,makespan_ns,busy_ns,overlap_fraction,mean_concurrency,kernels_per_s,kernels_per_s_ci_low,kernels_per_s_ci_high,flop_per_s,bytes_per_s,latency_samples,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,fairness_jain,mean_slowdown_vs_solo,repeat,repeats,valid,p99_bound_low_ns,p99_bound_high_ns,kernels_per_s_median,kernels_per_s_across_low,kernels_per_s_across_high,p99_median_ns,p99_across_low_ns,p99_across_high_ns,tokens_per_s,ttft_p50_ns,ttft_p99_ns,tpot_p50_ns,tpot_p99_ns\n",
     );
     for g in &report.analysis.groups {
         let opt = |v: Option<f64>| v.map(|x| format!("{x:.6e}")).unwrap_or_default();
@@ -71,6 +71,13 @@ pub fn render(report: &Report) -> String {
         .into_iter()
         .chain(spread(figures.map(|f| &f.throughput)))
         .chain(spread(figures.and_then(|f| f.p99_ns.as_ref())))
+        .chain([
+            g.tokens_per_s.map(|t| format!("{t:.3}")).unwrap_or_default(),
+            g.ttft.map(|l| l.p50_ns.to_string()).unwrap_or_default(),
+            g.ttft.map(|l| l.p99_ns.to_string()).unwrap_or_default(),
+            g.tpot.map(|l| l.p50_ns.to_string()).unwrap_or_default(),
+            g.tpot.map(|l| l.p99_ns.to_string()).unwrap_or_default(),
+        ])
         .collect::<Vec<String>>();
         out += &cells.join(",");
         out.push('\n');
@@ -81,6 +88,24 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::field;
+
+    #[test]
+    fn every_row_has_the_headers_cells_and_a_streamed_group_its_ttft_and_tpot() {
+        use crate::result::histogram::{new_latency_histogram, record, Recorded};
+        let mut w = crate::analysis::tests::synthetic("mps", 1, 0, 0, 100, 1_000_000, 0);
+        let mut h = new_latency_histogram();
+        (1..=100u64).for_each(|i| record(&mut h, i * 1_000_000));
+        w.streaming = Some(crate::load::Streaming { ttft: Recorded::of(&h), tpot: None });
+        let plain = crate::analysis::tests::synthetic("timeslice", 1, 0, 0, 100, 1_000_000, 0);
+        let loaded = crate::load::Loaded { workers: vec![w, plain], sources: 2, ..Default::default() };
+        let text = super::render(&crate::report::model::build(&loaded));
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+        assert!(rows.iter().all(|r| r.len() == rows[0].len()), "{text}");
+        let at = |name: &str| rows[0].iter().position(|h| *h == name).unwrap();
+        let mps = rows.iter().find(|r| r[1] == "mps").unwrap();
+        assert_eq!((mps[at("ttft_p99_ns")], mps[at("tpot_p99_ns")]), ("99024895", ""));
+        assert_eq!(rows.iter().find(|r| r[1] == "timeslice").unwrap()[at("ttft_p50_ns")], "");
+    }
 
     #[test]
     fn cells_are_quoted_and_formulas_defused() {
