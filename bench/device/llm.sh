@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Issue 28 on the GPU machine: the LLM tenant (bench/tenants/llm.py) alone, then compare at 1, 2, 4 and 8 Pods,
-# MPS against time-slicing, 3 repeats (tokens/s, TTFT and TPOT p99 with their intervals across repeats, each
-# against the solo run), then a plan under the TTFT/TPOT SLOs of bench/scenarios/llm.toml. Everything under
-# OUTDIR. Usage (repo root, binaries in dist/, as root): bash bench/device/llm.sh OUTDIR
+# Issue 28 on the GPU machine, in two calls of at most 10 minutes each (PART: compare or plan):
+#   compare: the LLM tenant (bench/tenants/llm.py) alone, then compare at 1, 2, 4 and 8 Pods, MPS against
+#            time-slicing, 3 repeats of 10 s (tokens/s, TTFT and TPOT p99 with their intervals across repeats,
+#            each against the solo run);
+#   plan:    a plan under the TTFT/TPOT SLOs of bench/scenarios/llm.toml.
+# Everything under OUTDIR. Usage (repo root, binaries in dist/, as root): bash bench/device/llm.sh OUTDIR PART
 set -u
-O=${1:?output directory}; mkdir -p "$O"
+O=${1:?output directory}; PART=${2:?compare or plan}; mkdir -p "$O"
 export PATH=/usr/local/nvidia/bin:$PATH
 B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
-echo "### one Pod alone, closed loop of 4, 20 s"
-"$B" run --mode timeslice --duration 20s --out "$O/alone.json" --exec -- python3 bench/tenants/llm.py 2>&1 | tail -2
-echo "### compare, 1/2/4/8 Pods, Poisson 4 requests/s per Pod, 3 repeats of 20 s"
-"$B" compare --modes timeslice,mps --workers 1,2,4,8 --repeat 3 --duration 20s --rate 4 --out "$O/compare" \
-  --exec -- python3 bench/tenants/llm.py > "$O/compare.txt" 2>&1
-echo "compare exit=$?"; grep -A12 "Streamed requests" "$O/compare/report.md" | head -30
-echo "### plan under TTFT p99 500 ms and TPOT p99 50 ms"
-"$B" plan bench/scenarios/llm.toml --slo-p99 60000 --max-pods 12 --duration 20s --out "$O/plan" > "$O/plan.txt" 2>&1
-echo "plan exit=$?"; tail -6 "$O/plan.txt"
+case "$PART" in
+compare)
+  echo "### one Pod alone, closed loop of 4, 10 s"
+  "$B" run --mode timeslice --duration 10s --out "$O/alone.json" --exec -- python3 bench/tenants/llm.py 2>&1 | tail -2
+  echo "### compare, 1/2/4/8 Pods, Poisson 4 requests/s per Pod, 3 repeats of 10 s"
+  "$B" compare --modes timeslice,mps --workers 1,2,4,8 --repeat 3 --duration 10s --rate 4 --out "$O/compare" \
+    --exec -- python3 bench/tenants/llm.py > "$O/compare.txt" 2>&1
+  echo "compare exit=$?"; grep -A14 "Streamed requests" "$O/compare/report.md" | head -40 ;;
+plan)
+  echo "### plan under TTFT p99 500 ms and TPOT p99 50 ms"
+  "$B" plan bench/scenarios/llm.toml --slo-p99 60000 --max-pods 12 --duration 10s --out "$O/plan" > "$O/plan.txt" 2>&1
+  echo "plan exit=$?"; tail -6 "$O/plan.txt" ;;
+*) echo "PART must be compare or plan" >&2; exit 2 ;;
+esac
