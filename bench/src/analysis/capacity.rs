@@ -208,10 +208,9 @@ pub fn point(
             let in_slo_group = || members.iter().copied().filter(|w| w.group.as_deref() == Some(slo_group));
             let merged = histogram::merged(in_slo_group().map(|w| &w.histogram));
             totals.push(throughput(members.iter().copied()));
+            let slo_members: Vec<&Worker> = in_slo_group().collect();
             let streamed = |figure: fn(&crate::load::Streaming) -> Option<&histogram::Recorded>| {
-                let parts: Vec<&histogram::Recorded> =
-                    in_slo_group().filter_map(|w| w.streaming.as_ref()).filter_map(figure).collect();
-                (!parts.is_empty()).then(|| LatencySummary::of(&histogram::merged(parts)))
+                super::group::streamed(&slo_members, figure)
             };
             RepeatPoint {
                 repeat,

@@ -159,7 +159,7 @@ pub(super) fn summarize_group(
 }
 
 /// One streaming figure (TTFT or TPOT) over the members that reported it, exactly merged.
-fn streamed(
+pub(crate) fn streamed(
     members: &[&Worker],
     figure: impl Fn(&crate::load::Streaming) -> Option<&histogram::Recorded>,
 ) -> Option<LatencySummary> {

@@ -97,18 +97,18 @@ fn survivors_line(others: &[&Worker], event: &str) -> String {
 
 /// p99 of the latencies of `w`'s records that ended before (`true`) or after `at` on the host clock.
 fn p99_around(w: &Worker, at: u64, before: bool) -> Option<f64> {
-    let mut latencies: Vec<u64> = w
+    let mut latencies: Vec<f64> = w
         .records
         .iter()
         .enumerate()
         .filter(|(i, _)| (w.records.interval(*i, Clock::Host).1 < at) == before)
-        .map(|(_, r)| r.latency_ns)
+        .map(|(_, r)| r.latency_ns as f64)
         .collect();
     if latencies.is_empty() {
         return None;
     }
-    latencies.sort_unstable();
-    Some(latencies[((latencies.len() - 1) as f64 * 0.99).round() as usize] as f64)
+    latencies.sort_by(f64::total_cmp);
+    Some(super::stats::percentile_of_sorted(&latencies, 0.99))
 }
 
 /// The median time between two of `w`'s completions on the host clock (0 with fewer than two).

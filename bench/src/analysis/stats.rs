@@ -107,7 +107,8 @@ fn resampled_mean(values: &[f64], rng: &mut SplitMix64) -> f64 {
     (0..values.len()).map(|_| values[rng.below(values.len())]).sum::<f64>() / values.len() as f64
 }
 
-fn percentile_of_sorted(sorted: &[f64], q: f64) -> f64 {
+/// The `q` quantile of sorted values, nearest rank (`sorted` must not be empty).
+pub(crate) fn percentile_of_sorted(sorted: &[f64], q: f64) -> f64 {
     let i = ((sorted.len() - 1) as f64 * q).round() as usize;
     sorted[i]
 }

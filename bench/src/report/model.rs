@@ -50,11 +50,6 @@ pub fn build(loaded: &Loaded) -> Report {
     }
 }
 
-/// `fma 132x256 iters=70000` / `stream 1056x256 256 MiB` / `tiny 1x32`.
-pub fn describe_shape(s: &crate::workload::KernelShape) -> String {
-    s.describe()
-}
-
 /// A group's workload in a few words: its kernel, or the foreign command it ran (cut to 60 characters).
 pub fn describe_workload(shape: Option<&crate::workload::KernelShape>, command: Option<&[String]>) -> String {
     match (command, shape) {
@@ -63,7 +58,7 @@ pub fn describe_workload(shape: Option<&crate::workload::KernelShape>, command: 
             let cut: String = text.chars().take(60).collect();
             format!("command `{cut}{}`", if cut.len() < text.len() { "..." } else { "" })
         }
-        (None, Some(shape)) => describe_shape(shape),
+        (None, Some(shape)) => shape.describe(),
         (None, None) => "unknown workload".into(),
     }
 }
