@@ -70,6 +70,36 @@ pub struct GroupFigures {
     pub samples: u64,
     /// Why the group is INVALID, per repeat (empty: valid).
     pub invalid: Vec<String>,
+    /// Output tokens/s, TTFT and TPOT over the repeats, where the group's commands streamed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streamed: Option<StreamedFigures>,
+}
+
+/// A streaming (LLM serving) group's figures over its repeats: each a median with its interval across repeats.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamedFigures {
+    pub tokens_per_s: Option<Spread>,
+    pub ttft_p99_ns: Spread,
+    pub tpot_p50_ns: Option<Spread>,
+    pub tpot_p99_ns: Option<Spread>,
+    pub ttft_p99_vs_solo: Option<Spread>,
+    pub tpot_p50_vs_solo: Option<Spread>,
+    pub tpot_p99_vs_solo: Option<Spread>,
+}
+
+/// The streamed figures of a group's repeats (`None` where no repeat streamed).
+fn streamed_figures(repeats: &[&GroupSummary]) -> Option<StreamedFigures> {
+    let spread =
+        |f: &dyn Fn(&GroupSummary) -> Option<f64>| Spread::of(&repeats.iter().filter_map(|g| f(g)).collect::<Vec<_>>());
+    Some(StreamedFigures {
+        ttft_p99_ns: spread(&|g| g.ttft.map(|l| l.p99_ns as f64))?,
+        tpot_p50_ns: spread(&|g| g.tpot.map(|l| l.p50_ns as f64)),
+        tpot_p99_ns: spread(&|g| g.tpot.map(|l| l.p99_ns as f64)),
+        tokens_per_s: spread(&|g| g.tokens_per_s),
+        ttft_p99_vs_solo: spread(&|g| g.ttft_p99_vs_solo),
+        tpot_p50_vs_solo: spread(&|g| g.tpot_p50_vs_solo),
+        tpot_p99_vs_solo: spread(&|g| g.tpot_p99_vs_solo),
+    })
 }
 
 impl GroupFigures {
@@ -110,6 +140,7 @@ pub fn group_figures(key: &GroupKey, repeats: &[&GroupSummary]) -> Option<GroupF
                 g.invalid.iter().map(move |r| format!("{} x{} repeat {}: {r}", key.mode, key.workers, g.repeat + 1))
             })
             .collect(),
+        streamed: streamed_figures(repeats),
         throughput,
     })
 }

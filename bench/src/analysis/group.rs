@@ -153,6 +153,7 @@ pub(super) fn summarize_group(
         // Settled in `analyze`, which sees the solo run.
         ttft_p99_vs_solo: None,
         tpot_p99_vs_solo: None,
+        tpot_p50_vs_solo: None,
         key,
     };
     Summarised { summary, window_rates: rates }

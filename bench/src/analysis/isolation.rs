@@ -72,9 +72,8 @@ fn held(w: &Worker) -> Option<&crate::result::memory::MemoryHold> {
 
 fn hold_line(mode: &str, h: &Worker) -> Option<String> {
     let m = h.gpu.context_memory.as_ref()?;
-    let (text, hold) = (crate::mps::memory::hold_text(m)?, m.held.as_ref()?);
-    let free = hold.free_after_bytes as f64 / (1u64 << 30) as f64;
-    Some(format!("{mode}: worker {} {text}; {free:.1} GiB was left free for every other process on the GPU", h.worker))
+    let (text, left) = (crate::mps::memory::hold_text(m)?, crate::mps::memory::left_for_others_text(m)?);
+    Some(format!("{mode}: worker {} {text}; {left}", h.worker))
 }
 
 /// How many of `others` completed, naming the first failure.
@@ -86,6 +85,7 @@ fn survivors_line(others: &[&Worker], event: &str) -> String {
         .map(|w| format!("worker {}: {}", w.worker, w.status.error.as_deref().unwrap_or("incomplete")))
         .collect();
     match failed.first() {
+        None if others.is_empty() => format!("no other worker ran beside it (nothing to survive {event})"),
         None => format!("{survived} of {} other workers survived {event}", others.len()),
         Some(first) => format!(
             "{survived} of {} other workers survived {event}; {} did not (first: {first})",
@@ -177,6 +177,8 @@ mod tests {
         let served = v.served_again_ms.unwrap();
         assert!(served > 0.0 && served <= 1.0 + 1e-9, "the survivor's next kernel ends within one kernel: {served}");
         assert!(v.lines[2].contains("worker 2: served again") && v.lines[2].contains("usual gap"), "{}", v.lines[2]);
+        let alone = failed(synthetic("mps", 1, 0, 0, 100, 1_000_000, 0), "injected GPU fault after 100 kernels: X");
+        assert_eq!(verdicts(&[alone])[0].lines[1], "no other worker ran beside it (nothing to survive the fault)");
     }
 
     #[test]

@@ -124,6 +124,9 @@ pub struct GroupSummary {
     pub ttft_p99_vs_solo: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tpot_p99_vs_solo: Option<f64>,
+    /// TPOT p50 over the solo run's: the median per-token cost of sharing (what studies of LLM serving report).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpot_p50_vs_solo: Option<f64>,
     /// What a Pod's context could use of the GPU's memory and under which limit, in words (`None`: results
     /// written before it was recorded).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -274,7 +277,7 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
         }
     }
     let solo_latency = |key: &GroupKey, repeat: u32| -> Option<f64> {
-        ["timeslice", "unverified", "mps"].iter().find_map(|mode| {
+        SOLO_MODES.iter().find_map(|mode| {
             let solo = GroupKey {
                 run_id: key.run_id.clone(),
                 workers: 1,
@@ -339,26 +342,40 @@ pub fn analyze(workers: &[Worker]) -> Analysis {
     Analysis { method: Method::default(), groups: summaries, figures, comparisons, warnings, shares, isolation }
 }
 
+/// The modes a solo run is taken from, in order of preference: one Pod alone on the GPU, without an MPS server
+/// in its path where the run has such a run.
+const SOLO_MODES: [&str; 3] = ["timeslice", "unverified", "mps"];
+
 /// Sets each streaming group's TTFT and TPOT p99 against its solo run's (see `GroupSummary::ttft_p99_vs_solo`).
 fn streaming_vs_solo(summaries: &mut [GroupSummary]) {
     let solo = |g: &GroupSummary, all: &[GroupSummary]| -> Option<(Option<LatencySummary>, Option<LatencySummary>)> {
         let of_run = |s: &&GroupSummary| {
             s.key.workers == 1 && s.key.run_id == g.key.run_id && s.key.gpu_uuid == g.key.gpu_uuid && s.ttft.is_some()
         };
-        let candidates: Vec<&GroupSummary> = all.iter().filter(of_run).collect();
-        let pick =
-            candidates.iter().find(|s| s.repeat == g.repeat).or_else(|| candidates.iter().min_by_key(|s| s.repeat))?;
+        // The same solo run as the latency's slowdown: time-slicing first, then unverified, then MPS; its same
+        // repeat, else its first.
+        let pick = SOLO_MODES.iter().find_map(|mode| {
+            let candidates: Vec<&GroupSummary> = all.iter().filter(of_run).filter(|s| s.key.mode == *mode).collect();
+            candidates
+                .iter()
+                .find(|s| s.repeat == g.repeat)
+                .or_else(|| candidates.iter().min_by_key(|s| s.repeat))
+                .copied()
+        })?;
         Some((pick.ttft, pick.tpot))
     };
-    let ratio = |a: Option<LatencySummary>, b: Option<LatencySummary>| {
-        let (a, b) = (a?.p99_ns as f64, b?.p99_ns as f64);
+    let ratio = |a: Option<LatencySummary>, b: Option<LatencySummary>, q: fn(&LatencySummary) -> u64| {
+        let (a, b) = (q(&a?) as f64, q(&b?) as f64);
         (b > 0.0).then(|| a / b)
     };
+    type Quantile = fn(&LatencySummary) -> u64;
+    let (p50, p99): (Quantile, Quantile) = (|l| l.p50_ns, |l| l.p99_ns);
     let found: Vec<Option<(Option<LatencySummary>, Option<LatencySummary>)>> =
         summaries.iter().map(|g| if g.ttft.is_some() { solo(g, summaries) } else { None }).collect();
     for (g, solo) in summaries.iter_mut().zip(found) {
         if let Some((ttft, tpot)) = solo {
-            (g.ttft_p99_vs_solo, g.tpot_p99_vs_solo) = (ratio(g.ttft, ttft), ratio(g.tpot, tpot));
+            (g.ttft_p99_vs_solo, g.tpot_p99_vs_solo) = (ratio(g.ttft, ttft, p99), ratio(g.tpot, tpot, p99));
+            g.tpot_p50_vs_solo = ratio(g.tpot, tpot, p50);
         }
     }
 }

@@ -122,9 +122,30 @@ pub fn hold_text(m: &ContextMemory) -> Option<String> {
             format!("{got}, then {why}: stopped by its MPS limit of {}", gib(limit))
         }
         (Some(why), _) => format!(
-            "{got}, then {why}: stopped by the GPU's free memory ({} free then), which no limit reserved",
-            gib(h.free_after_bytes)
+            "{got}, then {why}: stopped by the GPU's free memory ({} free then), {}",
+            gib(h.free_after_bytes),
+            match (&m.limit_source, &m.setting) {
+                (LimitSource::NotEnforced, Some(setting)) => {
+                    format!("not by its limit {setting}, which nothing enforces outside MPS")
+                }
+                _ => "which no limit reserved".into(),
+            }
         ),
+    })
+}
+
+/// What a hold left to everyone else on the GPU: under an enforced limit, all beyond the limit (the holder's
+/// own view of free memory stops at its limit, so says nothing of the GPU's); without one, what the holder saw
+/// free once it held its memory.
+pub fn left_for_others_text(m: &ContextMemory) -> Option<String> {
+    let h = m.held.as_ref()?;
+    Some(match m.limit_bytes {
+        Some(limit) if limit < m.total_bytes => format!(
+            "it could take no more than its limit, so {} of the GPU's {} stayed beyond its reach",
+            gib(m.total_bytes - limit),
+            gib(m.total_bytes)
+        ),
+        _ => format!("{} was left free for every other process on the GPU", gib(h.free_after_bytes)),
     })
 }
 
@@ -244,6 +265,31 @@ mod tests {
         ts.held = Some(hold(20 * GIB, None));
         assert_eq!(hold_text(&ts).unwrap(), "held 20.0 GiB (asked 20G)");
         assert_eq!(hold_text(&resolve((GIB, GIB), true, None, None)), None);
+        let mut unenforced = resolve((9 * GIB, 140 * GIB), false, Some(("0=16G", Some(16 * GIB))), None);
+        unenforced.held = Some(hold(130 * GIB, Some("out of memory")));
+        let text = hold_text(&unenforced).unwrap();
+        assert!(text.ends_with("not by its limit 0=16G, which nothing enforces outside MPS"), "{text}");
+    }
+
+    #[test]
+    fn what_a_hold_left_to_others_is_the_gpu_beyond_its_limit_or_what_it_saw_free() {
+        let mut limited = resolve((16 * GIB, 140 * GIB), true, Some(("0=16G", Some(16 * GIB))), None);
+        limited.held =
+            Some(MemoryHold { asked: "all".into(), held_bytes: 15 * GIB, stopped_by: None, free_after_bytes: 0 });
+        let text = left_for_others_text(&limited).unwrap();
+        assert_eq!(
+            text,
+            "it could take no more than its limit, so 124.0 GiB of the GPU's 140.0 GiB stayed beyond its reach"
+        );
+        let mut open = resolve((140 * GIB, 140 * GIB), false, None, None);
+        open.held = Some(MemoryHold {
+            asked: "all".into(),
+            held_bytes: 139 * GIB,
+            stopped_by: None,
+            free_after_bytes: GIB / 2,
+        });
+        assert_eq!(left_for_others_text(&open).unwrap(), "0.5 GiB was left free for every other process on the GPU");
+        assert_eq!(left_for_others_text(&resolve((GIB, GIB), true, None, None)), None);
     }
 
     #[test]

@@ -184,9 +184,14 @@ fn section(
         out += "<p>GPU conditions during each group (NVML telemetry sampled by worker 0):</p>\n";
         out += &table_html(&super::sections::CONDITIONS_HEADER, conditions.into_iter());
     }
+    let across = super::sections::streamed_across_rows(s);
+    if !across.is_empty() {
+        out += &format!("<p>{}</p>\n", escape(super::sections::STREAMED_ACROSS_INTRO));
+        out += &table_html(&super::sections::STREAMED_ACROSS_HEADER, across.into_iter());
+    }
     let streaming = super::sections::streaming_rows(s);
     if !streaming.is_empty() {
-        out += "<p>Streamed requests (time to first token, and per output token after it; exact over every request):</p>\n";
+        out += "<p>Streamed requests, each repeat (time to first token, and per output token after it; exact over every request):</p>\n";
         out += &table_html(&super::sections::STREAMING_HEADER, streaming.into_iter());
     }
     let memory = super::sections::memory_lines(s);

@@ -205,11 +205,20 @@ fn section(s: &RunSection, several_gpus: bool, with_headline: bool, charts: &[Ch
             out += &format!("| {} |\n", cells(&row));
         }
     }
+    let across = super::sections::streamed_across_rows(s);
+    if !across.is_empty() {
+        let header = super::sections::STREAMED_ACROSS_HEADER;
+        out += &format!("\n{}\n\n", super::sections::STREAMED_ACROSS_INTRO);
+        out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
+        for row in across {
+            out += &format!("| {} |\n", cells(&row));
+        }
+    }
     let streaming = super::sections::streaming_rows(s);
     if !streaming.is_empty() {
         let header = super::sections::STREAMING_HEADER;
         out +=
-            "\nStreamed requests (time to first token, and per output token after it; exact over every request):\n\n";
+            "\nStreamed requests, each repeat (time to first token, and per output token after it; exact over every request):\n\n";
         out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
         for row in streaming {
             out += &format!("| {} |\n", cells(&row));
@@ -359,7 +368,13 @@ mod tests {
         let (ttft, tpot) = (g.ttft.as_ref().unwrap(), g.tpot.as_ref().unwrap());
         assert_eq!((ttft.samples, tpot.samples), (100, 100));
         let text = render(&report, &[]);
-        let table = &text[text.find("Streamed requests (time to first token").expect("a streaming table")..];
+        let across = &text[text.find("Streamed requests over the repeats").expect("a table across repeats")..];
+        let row = across.lines().find(|l| l.starts_with("| mps |")).expect("the streamed group's row");
+        assert!(
+            row.ends_with("| 99.0 ms | 20.5 ms | 21.0 ms | 1.00x | 1.00x | 1.00x |"),
+            "one repeat, no interval: {row}"
+        );
+        let table = &text[text.find("Streamed requests, each repeat").expect("a streaming table")..];
         let rows: Vec<&str> = table.lines().skip(4).take_while(|l| l.starts_with('|')).collect();
         assert_eq!(rows.len(), 1, "the group without ttft_ms has no row: {rows:#?}");
         assert!(rows[0].starts_with("| mps | 1 | 1 |"), "{}", rows[0]);

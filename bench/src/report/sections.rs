@@ -165,6 +165,51 @@ pub fn conditions_rows(s: &RunSection) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// What the streamed table across repeats shows, in words.
+pub const STREAMED_ACROSS_INTRO: &str = "Streamed requests over the repeats (median [95% interval across repeats]; \
+     each repeat's TTFT and TPOT p99 exact over its requests, set against the solo run of the same repeat):";
+
+pub const STREAMED_ACROSS_HEADER: [&str; 10] = [
+    "mode",
+    "workers",
+    "repeats",
+    "output tokens/s",
+    "TTFT p99",
+    "TPOT p50",
+    "TPOT p99",
+    "TTFT p99 vs solo",
+    "TPOT p50 vs solo",
+    "TPOT p99 vs solo",
+];
+
+/// One row per streaming group: its tokens/s, TTFT and TPOT p99 and their ratios to solo over its repeats.
+pub fn streamed_across_rows(s: &RunSection) -> Vec<Vec<String>> {
+    let cell = |v: Option<&crate::analysis::repeats::Spread>, fmt: &dyn Fn(f64) -> String| {
+        v.map(|v| table::spread(v, fmt)).unwrap_or_else(|| "-".into())
+    };
+    let ns = |v: f64| crate::units::format_ns(v);
+    let times = |v: f64| format!("{}x", crate::units::three_digits(v));
+    let count = |v: f64| format!("{v:.0}");
+    s.figures
+        .iter()
+        .filter_map(|f| Some((f, f.streamed.as_ref()?)))
+        .map(|(f, st)| {
+            vec![
+                f.key.mode.clone(),
+                f.key.workers.to_string(),
+                f.repeats.len().to_string(),
+                cell(st.tokens_per_s.as_ref(), &count),
+                cell(Some(&st.ttft_p99_ns), &ns),
+                cell(st.tpot_p50_ns.as_ref(), &ns),
+                cell(st.tpot_p99_ns.as_ref(), &ns),
+                cell(st.ttft_p99_vs_solo.as_ref(), &times),
+                cell(st.tpot_p50_vs_solo.as_ref(), &times),
+                cell(st.tpot_p99_vs_solo.as_ref(), &times),
+            ]
+        })
+        .collect()
+}
+
 /// The streaming table's header: a group whose commands reported `ttft_ms` (LLM serving).
 pub const STREAMING_HEADER: [&str; 11] = [
     "mode",
@@ -212,10 +257,12 @@ pub fn streaming_rows(s: &RunSection) -> Vec<Vec<String>> {
 pub const SHARE_INTRO: &str =
     "Each kind of Pod that asked for a share of the SMs (CUDA_MPS_ACTIVE_THREAD_PERCENTAGE), \
      against the same kernel alone on the whole GPU: a lone Pod (1 worker) shows what its percentage costs on an \
-     otherwise idle GPU; beside others, what it got of the GPU for what it asked.";
+     otherwise idle GPU; beside others, what it got of the GPU for what it asked. `its SMs allow`: what the SMs \
+     its context saw allow a grid of equal blocks (rounds of blocks on the whole GPU over rounds on its SMs; MPS \
+     gave whole pairs of SMs on an H200: 25% of 132 was 32): a share got near it is the percentage's own cost.";
 
-pub const SHARE_HEADER: [&str; 9] =
-    ["run", "group", "kernel", "Pods", "asked", "SMs seen", "kernels/s a Pod", "alone at 100%", "got"];
+pub const SHARE_HEADER: [&str; 10] =
+    ["run", "group", "kernel", "Pods", "asked", "SMs seen", "kernels/s a Pod", "alone at 100%", "got", "its SMs allow"];
 
 pub fn share_rows(rows: &[crate::analysis::share::ShareRow]) -> Vec<Vec<String>> {
     rows.iter()
@@ -230,6 +277,7 @@ pub fn share_rows(rows: &[crate::analysis::share::ShareRow]) -> Vec<Vec<String>>
                 format!("{:.0}", r.per_pod_per_s),
                 format!("{:.0}", r.alone_full_per_s),
                 format!("{:.1}%", r.share_got * 100.0),
+                r.sm_bound.map_or_else(|| "-".into(), |b| format!("{:.1}%", b * 100.0)),
             ]
         })
         .collect()
