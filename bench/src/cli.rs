@@ -590,6 +590,11 @@ pub struct PlanArgs {
     /// How long every point is measured.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// The longest a point's window is stretched to so that an open-loop SLO group collects about 1,200 requests
+    /// (a p99 bound needs 368 in every repeat): a slow tenant (an LLM Pod at 4 requests/s) needs over 92 s at one
+    /// Pod, or its points are `Invalid`.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub max_point_duration: Duration,
     /// CUDA device ordinal.
     #[arg(long, default_value_t = 0)]
     pub gpu: u32,

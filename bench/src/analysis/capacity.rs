@@ -92,6 +92,9 @@ pub struct Point {
     /// verdict is the worst of these and the latency's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streaming: Vec<FigureVerdict>,
+    /// The latency's own verdict, where streaming SLOs also judged the point (`verdict` is the worst of all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_verdict: Option<Verdict>,
     pub failures: Vec<String>,
     /// What the GPU telemetry of the point says went wrong around it (clocks, throttling, other processes):
     /// the verdict stands, but it was reached under these conditions.
@@ -239,7 +242,8 @@ pub fn point(
             Some(judge_figure(name, (*slo_ns)?, &repeats.iter().map(of).collect::<Vec<_>>(), complete))
         })
         .collect();
-    let verdict = streaming.iter().fold(judge(&latencies, slo_ns, complete), |v, f| worse(v, f.verdict));
+    let latency_verdict = judge(&latencies, slo_ns, complete);
+    let verdict = streaming.iter().fold(latency_verdict, |v, f| worse(v, f.verdict));
     Point {
         mode: mode.to_string(),
         pods,
@@ -249,6 +253,7 @@ pub fn point(
         total_throughput: median(&totals),
         rate_per_pod: None,
         verdict,
+        latency_verdict: (!streaming.is_empty()).then_some(latency_verdict),
         streaming,
         p99_upper_ns: p99_upper(&latencies),
         repeats_within: latencies.iter().filter(|l| l.samples > 0 && l.p99_ns <= slo_ns).count() as u32,
@@ -386,6 +391,7 @@ pub(crate) mod tests {
             p99_upper_ns: None,
             repeats_within: 0,
             streaming: vec![],
+            latency_verdict: None,
             failures: vec![],
             conditions: vec![],
         }

@@ -114,16 +114,30 @@ fn streaming_confidence(p: &Point) -> String {
                 capacity::Verdict::Invalid => "cannot be judged (too few samples, or a repeat without it)",
                 capacity::Verdict::Failed => "workers failed",
             };
-            format!("; {name} p99 {p99} against {}: {verdict}", format_ns(f.slo_ns as f64))
+            let upper = f.p99_upper_ns.map(|u| format!(" (upper bound {})", format_ns(u))).unwrap_or_default();
+            format!("; {name} p99 {p99}{upper} against {}: {verdict}", format_ns(f.slo_ns as f64))
         })
         .collect()
+}
+
+/// The latency's own verdict for a plan written before it was recorded: a point that streaming SLOs failed
+/// while every repeat and the bound met the latency's SLO met it.
+fn latency_verdict_of_older_plan(p: &Point, slo_ms: f64) -> capacity::Verdict {
+    let n = (p.repeats.len() as u32).max(1);
+    let bound_within = p.p99_upper_ns.is_some_and(|u| u <= slo_ms * 1e6);
+    match p.verdict {
+        capacity::Verdict::Violates if !p.streaming.is_empty() && p.repeats_within == n && bound_within => {
+            capacity::Verdict::Meets
+        }
+        v => v,
+    }
 }
 
 fn latency_confidence(p: &Point, slo_ms: f64) -> String {
     // Plans written before repeats existed ran every point once and recorded no repeat.
     let n = (p.repeats.len() as u32).max(1);
     let upper = p.p99_upper_ns.map(|u| format!(", p99 upper bound {}", format_ns(u))).unwrap_or_default();
-    match p.verdict {
+    match p.latency_verdict.unwrap_or_else(|| latency_verdict_of_older_plan(p, slo_ms)) {
         capacity::Verdict::Meets if n == 1 => format!("its one repeat within {slo_ms} ms{upper}"),
         capacity::Verdict::Meets => format!("every one of {n} repeats within {slo_ms} ms{upper}"),
         capacity::Verdict::Violates if n == 1 => format!("over {slo_ms} ms in its one repeat"),
@@ -218,7 +232,7 @@ pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
     }
     out += &format!("\n{}\n\n", plan.scenario.description);
     out += &format!(
-        "GPU: {}. Ran as {}. SLO: p99 of group `{}` <= {} ms. Each point measured for {} s.\n\n",
+        "GPU: {}. Ran as {}. SLO: p99 of group `{}` <= {} ms. Each point measured for {} s at least (longer where its SLO group needed more requests for a p99 bound).\n\n",
         plan.gpu.as_deref().unwrap_or("?"),
         plan.ran_on,
         plan.scenario.slo_group().name,
@@ -252,7 +266,7 @@ pub fn markdown(plan: &PlanReport, charts: &[(String, String)]) -> String {
         }
     }
     out += &format!(
-        "\nA point meets the SLO when every repeat's p99 is within it and so is the p99's upper bound: across repeats ({}), or with one repeat its distribution-free 95% bound. `Invalid`: a repeat had too few samples for a p99 bound ({} at least). `Failed`: a worker failed (see each point's directory under points/: worker logs, or pods.log on Kubernetes).\n",
+        "\nA point meets the SLO when every repeat's p99 is within it and so is the p99's upper bound: across repeats ({}), or with one repeat its distribution-free 95% bound. `Invalid`: a repeat had too few samples for a p99 bound ({} at least; a slow open-loop tenant needs a longer `--max-point-duration` or a higher rate). `Failed`: a worker failed (see each point's directory under points/: worker logs, or pods.log on Kubernetes).\n",
         crate::analysis::repeats::METHOD,
         crate::analysis::percentile_bounds::min_samples_95(0.99)
     );
@@ -409,6 +423,20 @@ mod tests {
         assert!(
             line.contains("p99 upper bound 4.60 ms; TTFT p99 61.2 ms against 200 ms: meets; TPOT p99 24.0 ms against 20.0 ms: violates"),
             "{line}"
+        );
+        // A point that fails on its TTFT alone says its latency met the SLO, and the bound that decided.
+        let mut ttft_only = plan.points[0].clone();
+        (ttft_only.verdict, ttft_only.latency_verdict) = (Verdict::Violates, Some(Verdict::Meets));
+        ttft_only.streaming = vec![crate::analysis::capacity::FigureVerdict {
+            p99_upper_ns: Some(1.22e9),
+            ..figure("ttft", 707e6, 1_000_000_000, Verdict::Violates)
+        }];
+        let mut older = ttft_only.clone();
+        older.latency_verdict = None;
+        assert_eq!(confidence(&older, 5.0), confidence(&ttft_only, 5.0), "a plan.json from before the field");
+        assert_eq!(
+            confidence(&ttft_only, 5.0),
+            "every one of 3 repeats within 5 ms, p99 upper bound 4.60 ms; TTFT p99 707 ms (upper bound 1.22 s) against 1.00 s: violates"
         );
     }
 

@@ -206,8 +206,8 @@ fn describe_gpus(gpus: &[String]) -> Option<String> {
     }
 }
 
-/// How long a point runs: `--duration`, stretched (up to 60 s) so that an open-loop SLO group collects enough
-/// samples for its p99 at the expected rate.
+/// How long a point runs: `--duration`, stretched (up to `--max-point-duration`) so that an open-loop SLO group
+/// collects enough samples for its p99 at the expected rate.
 pub fn point_duration(args: &PlanArgs, scenario: &Scenario, load: Load) -> std::time::Duration {
     let (group, pods) = (scenario.slo_group(), load.pods);
     let rate = if group.swept() { load.rate.or(group.rate) } else { group.rate };
@@ -216,7 +216,8 @@ pub fn point_duration(args: &PlanArgs, scenario: &Scenario, load: Load) -> std::
         (_, Some(r)) => r * group.pods_at(pods) as f64,
     };
     let needed = 1.2 * capacity::MIN_SAMPLES_P99 as f64 / requests_per_s;
-    args.duration.max(std::time::Duration::from_secs_f64(needed.min(60.0)))
+    let cap = args.max_point_duration.as_secs_f64().max(args.duration.as_secs_f64());
+    args.duration.max(std::time::Duration::from_secs_f64(needed.min(cap)))
 }
 
 /// The offered rate per Pod of the swept groups at a point.
@@ -568,6 +569,9 @@ mod tests {
         assert_eq!(point_duration(&args, &inference(), load(4, None)).as_secs_f64(), 5.0);
         assert_eq!(point_duration(&args, &inference(), load(1, Some(1.0))).as_secs_f64(), 60.0);
         assert_eq!(point_duration(&args, &inference(), load(1, Some(2000.0))).as_secs_f64(), 5.0);
+        let patient = plan_args(&["--duration", "5s", "--max-point-duration", "2m"]);
+        assert_eq!(point_duration(&patient, &inference(), load(1, Some(4.0))).as_secs_f64(), 120.0);
+        assert_eq!(point_duration(&patient, &inference(), load(1, Some(20.0))).as_secs_f64(), 60.0);
     }
 
     #[test]
