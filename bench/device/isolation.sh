@@ -38,6 +38,21 @@ while kill -0 "$faulty" 2>/dev/null || [ "$(wc -l < "$O/admission.txt" 2>/dev/nu
   "$B" check --expect mps > /dev/null 2>&1; echo "$(date +%s%N) $?" >> "$O/admission.txt"; sleep 0.05
 done
 wait "$faulty"; echo "faulty worker exit=$?; $(wc -l < "$O/admission.txt") checks, failed: $(grep -vc ' 0$' "$O/admission.txt")"
+# Each line's time is when its check ended; a check takes about as long as the gap between two ends.
+python3 - "$O/share/faulty.json" "$O/admission.txt" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+end = r["finished_unix_ns"]  # the faulting worker got its error and ended
+checks = [tuple(map(int, l.split())) for l in open(sys.argv[2])]
+ends = [t for t, _ in checks]
+gap = sorted(b - a for a, b in zip(ends, ends[1:]))[len(ends) // 2] if len(ends) > 1 else 0
+after = [(t, rc) for t, rc in checks if t - gap > end]  # started after the faulting worker ended
+print(f"the faulting worker ended {(end - r['started_unix_ns']) / 1e6:.0f} ms after it started; checks every ~{gap / 1e6:.0f} ms")
+if after:
+    t, rc = after[0]
+    print(f"first check started after it: ended {(t - end) / 1e6:.0f} ms after, {'admitted' if rc == 0 else f'refused (exit {rc})'}")
+print(f"refused: {sum(1 for _, rc in checks if rc != 0)} of {len(checks)}")
+PY
 echo quit | nvidia-cuda-mps-control; trap - EXIT
 # The plans start private daemons of their own.
 unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY

@@ -8,8 +8,8 @@ decoded with every other request in flight, one batched step per token. Each fin
 
 `start_ns` is the request's intended arrival in an open loop, so queueing counts. Lengths are drawn per request:
 prompt tokens uniform in [--prompt-min, --prompt-max], output tokens uniform in [--output-min, --output-max]
-(seeded by SHAREBENCH_SEED and the worker index). The default model (16 layers, d_model 2048, ~0.8 B parameters,
-bf16, ~1.6 GB) loads in seconds and keeps an H200 busy at a few Pods.
+(seeded by SHAREBENCH_SEED and the worker index). The default model (16 layers, d_model 2048, ~0.94 B parameters,
+bf16, ~1.9 GB) loads in seconds and keeps an H200 busy at a few Pods.
 
     sharebench run --mode mps --duration 20s --exec -- python3 bench/tenants/llm.py
     sharebench compare --exec --modes timeslice,mps --workers 1,2,4,8 --repeat 3 --duration 20s -- python3 bench/tenants/llm.py
@@ -29,10 +29,18 @@ p.add_argument("--prompt-max", type=int, default=512)
 p.add_argument("--output-min", type=int, default=32)
 p.add_argument("--output-max", type=int, default=256)
 p.add_argument("--concurrency", type=int, default=4, help="closed loop (no SHAREBENCH_RATE): requests in flight")
+p.add_argument("--device", default="cuda", help="torch device (cpu only to try the tenant on a machine without a GPU)")
 args = p.parse_args()
 
 torch.manual_seed(0)
-dev, dtype = "cuda", torch.bfloat16
+dev, dtype = args.device, torch.bfloat16
+
+
+def synchronize():
+    """Waits for the device, so a token's time is when it exists, not when its kernels were queued."""
+    if dev.startswith("cuda"):
+        torch.cuda.synchronize()
+
 D, H, L = args.d_model, args.heads, args.layers
 HD = D // H
 MAX_LEN = args.prompt_max + args.output_max
@@ -95,7 +103,7 @@ class Request:
 # Load and warm up (never counted): one prefill and a few decode steps.
 first = prefill(0, torch.randint(0, args.vocab, (args.prompt_max,), device=dev))
 decode(torch.tensor([0], device=dev), first.view(1), torch.tensor([args.prompt_max], device=dev))
-torch.cuda.synchronize()
+synchronize()
 
 report = open(os.environ["SHAREBENCH_REPORT"], "w", buffering=1)
 stop = []
@@ -144,9 +152,13 @@ while not stop:
         r = waiting.pop(0)
         r.slot = free.pop()
         r.next_token = prefill(r.slot, r.prompt)
-        torch.cuda.synchronize()
+        synchronize()
         r.ttft_ns, r.generated, r.length = time.time_ns(), 1, r.prompt.shape[0]
-        active.append(r)
+        if r.generated >= r.output:
+            finish(r, r.ttft_ns)
+            free.append(r.slot)
+        else:
+            active.append(r)
     if not active:
         time.sleep(0.0002)
         continue
@@ -155,7 +167,7 @@ while not stop:
     tokens = torch.stack([r.next_token for r in active])
     lengths = torch.tensor([r.length for r in active], device=dev)
     out = decode(slots, tokens, lengths)
-    torch.cuda.synchronize()
+    synchronize()
     now = time.time_ns()
     still = []
     for i, r in enumerate(active):
