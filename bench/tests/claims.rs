@@ -67,7 +67,9 @@ fn plan_answer(dir: &Path) -> String {
     let mut points = Vec::new();
     for p in recorded["points"].as_array().unwrap() {
         let (mode, pods) = (p["mode"].as_str().unwrap(), p["pods"].as_u64().unwrap() as u32);
-        let point_dir = dir.join("points").join(format!("{mode}-{pods}"));
+        // A plan run with --rate names its points by it too (`mps-1-r8`).
+        let rate = recorded["rate_override"].as_f64().map(|r| format!("-r{r:.0}")).unwrap_or_default();
+        let point_dir = dir.join("points").join(format!("{mode}-{pods}{rate}"));
         let workers = sharebench::load::load(&[point_dir.display().to_string()], false).unwrap().workers;
         let processes = p["processes"].as_u64().unwrap() as u32;
         let mut again = capacity::point(mode, pods, processes, &scenario.slo_group().name, slo, &workers, vec![]);
