@@ -342,3 +342,62 @@ fn a_memory_hold_is_stopped_by_the_mps_limit_and_not_under_time_slicing() {
     assert_eq!((m["limit_source"].as_str(), m["setting"].as_str()), (Some("not-enforced"), Some("0=2G")), "{m:#}");
     assert_eq!(m["held"]["held_bytes"], 3u64 << 30, "more than the limit: nothing enforces it");
 }
+
+/// An example tenant of `bench/tenants/`, found from the repository root (where the device runs the suite) or
+/// from this crate.
+fn example_tenant(name: &str) -> String {
+    let from_root = std::path::Path::new("bench/tenants").join(name);
+    if from_root.exists() {
+        return from_root.display().to_string();
+    }
+    format!("{}/tenants/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `greedy_memory.py` (the tenant twin of `--hold-memory`) under an MPS limit of 2 GiB: it takes what the limit
+/// lets it, says what stopped it, and goes on serving.
+#[test]
+#[ignore = "needs an NVIDIA GPU, nvidia-cuda-mps-control and python3 with torch"]
+fn the_greedy_memory_tenant_is_stopped_by_its_mps_limit_and_keeps_serving() {
+    let daemon = PrivateDaemon::start();
+    let out = sharebench()
+        .env("CUDA_MPS_PIPE_DIRECTORY", &daemon.pipe)
+        .env("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", "0=2G")
+        .args(["run", "--mode", "mps", "--duration", "3s", "--exec", "--", "python3"])
+        .args([example_tenant("greedy_memory.py").as_str(), "--gib", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let line = stderr.lines().find(|l| l.contains("greedy_memory: held")).expect("the tenant says what it held");
+    let held: f64 = line.split("held ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(held > 0.5 && held < 2.0, "under its 2 GiB limit: {line}");
+    assert!(line.contains("stopped by"), "{line}");
+    assert_eq!(r["sharing"]["verdict"], "mps_joined", "{r:#}");
+    assert!(r["tenant"]["requests_in_window"].as_u64().unwrap() > 10, "it kept serving: {:#}", r["tenant"]);
+}
+
+/// `llm.py`, small, at 8 requests/s under MPS: its streamed requests give the result TTFT and TPOT histograms
+/// and output tokens.
+#[test]
+#[ignore = "needs an NVIDIA GPU, nvidia-cuda-mps-control and python3 with torch"]
+fn the_llm_tenant_streams_requests_with_their_first_token_and_tokens() {
+    let daemon = PrivateDaemon::start();
+    let small = ["--layers", "2", "--d-model", "256", "--heads", "4", "--vocab", "1000"];
+    let out = sharebench()
+        .env("CUDA_MPS_PIPE_DIRECTORY", &daemon.pipe)
+        .args(["run", "--mode", "mps", "--duration", "4s", "--rate", "8", "--exec", "--", "python3"])
+        .arg(example_tenant("llm.py"))
+        .args(small)
+        .args(["--prompt-min", "16", "--prompt-max", "64", "--output-min", "4", "--output-max", "16"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &r["tenant"];
+    assert!(t["requests_in_window"].as_u64().unwrap() >= 10, "{t:#}");
+    assert!(t["tokens"].as_u64().unwrap() >= 4 * t["requests_in_window"].as_u64().unwrap(), "{t:#}");
+    assert!(t["ttft_histogram"].is_string() && t["tpot_histogram"].is_string(), "{t:#}");
+    assert_eq!(t["protocol_errors"], 0);
+}
