@@ -314,7 +314,11 @@ mod tests {
         let mut ts = synthetic("timeslice", 2, 0, 0, 400, 1_500_000, 0);
         ts.gpu.context_memory = Some(resolve((130 * GIB, 140 * GIB), false, None, None));
         let old = synthetic("timeslice", 1, 0, 0, 400, 1_500_000, 0);
-        let loaded = Loaded { workers: vec![mps, mps_again, ts, old], sources: 4, ..Default::default() };
+        // A second repeat saw a little less free memory: the group is still said once, by its first repeat.
+        let mut second = synthetic("mps", 2, 0, 0, 400, 1_500_000, 0);
+        second.config.repeat = 1;
+        second.gpu.context_memory = Some(resolve((7 * GIB, 140 * GIB), true, Some(("0=8G", Some(8 * GIB))), None));
+        let loaded = Loaded { workers: vec![second, mps, mps_again, ts, old], sources: 5, ..Default::default() };
         let text = render(&crate::report::model::build(&loaded), &[]);
         let lines: Vec<&str> = text.lines().filter(|l| l.contains("a Pod's context")).collect();
         assert_eq!(lines.len(), 2, "one line a group, none for a result without it: {lines:#?}");

@@ -286,16 +286,21 @@ pub fn share_rows(rows: &[crate::analysis::share::ShareRow]) -> Vec<Vec<String>>
 /// One line per mode and worker count (its first repeat's) on what a Pod's context could use of the GPU's
 /// memory; empty where no result recorded it.
 pub fn memory_lines(s: &RunSection) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    for g in &s.groups {
-        if let Some(text) = &g.memory {
-            let line = format!("{} x{}: a Pod's context {text}", g.key.mode, g.key.workers);
-            if !lines.contains(&line) {
-                lines.push(line);
-            }
+    // Repeats see a little more or less free memory: a group's first repeat speaks for it.
+    let mut firsts: Vec<&GroupSummary> = Vec::new();
+    for g in s.groups.iter().copied().filter(|g| g.memory.is_some()) {
+        match firsts.iter_mut().find(|f| (f.key.mode.as_str(), f.key.workers) == (g.key.mode.as_str(), g.key.workers)) {
+            Some(first) if g.repeat < first.repeat => *first = g,
+            Some(_) => {}
+            None => firsts.push(g),
         }
     }
-    lines
+    firsts
+        .iter()
+        .map(|g| {
+            format!("{} x{}: a Pod's context {}", g.key.mode, g.key.workers, g.memory.as_deref().unwrap_or_default())
+        })
+        .collect()
 }
 
 /// One run on one GPU.
