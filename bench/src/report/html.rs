@@ -117,8 +117,9 @@ pub fn render(report: &Report, charts: &[(String, String, String, String)]) -> S
     }
     if !report.analysis.isolation.is_empty() {
         out += "<section><h2>Isolation: what a neighbour's fault or memory did to the others</h2>\n";
-        for v in &report.analysis.isolation {
-            out += &format!("<p>{}, {} x{} (repeat {}):</p><ul>\n", escape(&v.run_id), v.mode, v.workers, v.repeat + 1);
+        for b in super::sections::isolation_blocks(&report.analysis.isolation) {
+            let v = b.verdict;
+            out += &format!("<p>{}, {} x{}{}:</p><ul>\n", escape(&v.run_id), v.mode, v.workers, b.repeats_label());
             out += &v.lines.iter().map(|l| format!("<li>{}</li>\n", escape(l))).collect::<String>();
             out += "</ul>\n";
         }

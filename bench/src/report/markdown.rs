@@ -88,19 +88,13 @@ fn isolation_section(verdicts: &[crate::analysis::isolation::IsolationVerdict]) 
         return String::new();
     }
     let mut out = String::from("\n## Isolation: what a neighbour's fault or memory did to the others\n\n");
-    for v in verdicts {
-        out += &format!("**{}**, {} x{}{}:\n\n", md(&v.run_id), v.mode, v.workers, repeat_suffix(v.repeat));
+    for b in super::sections::isolation_blocks(verdicts) {
+        let v = b.verdict;
+        out += &format!("**{}**, {} x{}{}:\n\n", md(&v.run_id), v.mode, v.workers, b.repeats_label());
         out += &v.lines.iter().map(|l| format!("- {}\n", md(l))).collect::<String>();
         out += "\n";
     }
     out
-}
-
-fn repeat_suffix(repeat: u32) -> String {
-    match repeat {
-        0 => String::new(),
-        r => format!(" repeat {}", r + 1),
-    }
 }
 
 /// Pods that asked MPS for part of the SMs, against the same kernel alone on the whole GPU (empty: none did).

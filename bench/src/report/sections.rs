@@ -4,6 +4,7 @@
 
 use super::model::{describe_workload, Report};
 use super::table;
+use crate::analysis::isolation::IsolationVerdict;
 use crate::analysis::{Comparison, GroupFigures, GroupSummary, Warning, WarningKind};
 use crate::load::studies::Study;
 
@@ -253,6 +254,52 @@ pub fn streaming_rows(s: &RunSection) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The isolation verdicts of one run, mode and worker count whose repeats said the same, said once.
+pub struct IsolationBlock<'a> {
+    pub verdict: &'a IsolationVerdict,
+    /// The repeats (0-based) it stands for, in order.
+    pub repeats: Vec<u32>,
+    /// Whether its run, mode and worker count ran more than one repeat.
+    pub several: bool,
+}
+
+impl IsolationBlock<'_> {
+    /// ` (repeats 1-3 alike)`, ` (repeat 2)`, or nothing for a run of one repeat.
+    pub fn repeats_label(&self) -> String {
+        match self.repeats.as_slice() {
+            [0] if !self.several => String::new(),
+            [one] => format!(" (repeat {})", one + 1),
+            many => {
+                format!(" (repeats {} alike)", many.iter().map(|r| (r + 1).to_string()).collect::<Vec<_>>().join(", "))
+            }
+        }
+    }
+}
+
+/// Consecutive verdicts of one run, mode and worker count with the same sentences become one block.
+pub fn isolation_blocks(verdicts: &[IsolationVerdict]) -> Vec<IsolationBlock<'_>> {
+    let mut blocks: Vec<IsolationBlock> = Vec::new();
+    for v in verdicts {
+        match blocks.last_mut() {
+            Some(b)
+                if (&b.verdict.run_id, &b.verdict.mode, b.verdict.workers, &b.verdict.lines)
+                    == (&v.run_id, &v.mode, v.workers, &v.lines) =>
+            {
+                b.repeats.push(v.repeat)
+            }
+            _ => blocks.push(IsolationBlock { verdict: v, repeats: vec![v.repeat], several: false }),
+        }
+    }
+    let same =
+        |a: &IsolationVerdict, b: &IsolationVerdict| (&a.run_id, &a.mode, a.workers) == (&b.run_id, &b.mode, b.workers);
+    let several: Vec<bool> =
+        blocks.iter().map(|b| verdicts.iter().filter(|v| same(v, b.verdict)).count() > 1).collect();
+    for (b, several) in blocks.iter_mut().zip(several) {
+        b.several = several;
+    }
+    blocks
+}
+
 /// What the SM share table shows, in words.
 pub const SHARE_INTRO: &str =
     "Each kind of Pod that asked for a share of the SMs (CUDA_MPS_ACTIVE_THREAD_PERCENTAGE), \
@@ -470,6 +517,39 @@ mod tests {
         assert_eq!(
             groups[1].line(),
             "too few samples for a distribution-free 95% bound on p99 (368 needed): mps x1 (n=40), mps x2 (n=80), timeslice x2 (n=80)"
+        );
+    }
+
+    #[test]
+    fn repeats_that_said_the_same_about_a_neighbour_are_one_block() {
+        let verdict = |mode: &str, repeat, line: &str| IsolationVerdict {
+            run_id: "plan-x".into(),
+            mode: mode.into(),
+            workers: 2,
+            repeat,
+            event: "fault",
+            others: 1,
+            others_survived: 0,
+            served_again_ms: None,
+            lines: vec![line.into()],
+        };
+        let verdicts = [
+            verdict("mps", 0, "0 of 1 survived"),
+            verdict("mps", 1, "0 of 1 survived"),
+            verdict("mps", 2, "0 of 1 survived"),
+            verdict("timeslice", 0, "served again 142 ms after"),
+            verdict("timeslice", 1, "served again 106 ms after"),
+        ];
+        let blocks = isolation_blocks(&verdicts);
+        let labels: Vec<(String, String)> =
+            blocks.iter().map(|b| (b.verdict.mode.clone(), b.repeats_label())).collect();
+        assert_eq!(
+            labels,
+            [
+                ("mps".into(), " (repeats 1, 2, 3 alike)".into()),
+                ("timeslice".into(), " (repeat 1)".into()),
+                ("timeslice".into(), " (repeat 2)".into())
+            ]
         );
     }
 }
