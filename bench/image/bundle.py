@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes an unpacked image's OCI config.json (umoci unpack) what a Pod runs: a read-only root, the given
-volumes bind-mounted, the image's entrypoint with these arguments, no terminal, and rlimits no lower than the
-host's (an OCI runtime without CAP_SYS_RESOURCE may lower limits, not raise them).
+volumes bind-mounted, the image's entrypoint with these arguments, no terminal, and an open-files limit no higher
+than the host's (an OCI runtime without CAP_SYS_RESOURCE may lower limits, not raise them).
 
     python3 bench/image/bundle.py BUNDLE/config.json '["/usr/local/bin/sharebench"]' '[["/host", "/in", "ro"]]' report /in
 """

@@ -89,8 +89,7 @@ pub struct StreamedFigures {
 
 /// The streamed figures of a group's repeats (`None` where no repeat streamed).
 fn streamed_figures(repeats: &[&GroupSummary]) -> Option<StreamedFigures> {
-    let spread =
-        |f: &dyn Fn(&GroupSummary) -> Option<f64>| Spread::of(&repeats.iter().filter_map(|g| f(g)).collect::<Vec<_>>());
+    let spread = |f: &dyn Fn(&GroupSummary) -> Option<f64>| spread_over(repeats, f);
     Some(StreamedFigures {
         ttft_p99_ns: spread(&|g| g.ttft.map(|l| l.p99_ns as f64))?,
         tpot_p50_ns: spread(&|g| g.tpot.map(|l| l.p50_ns as f64)),
@@ -109,9 +108,13 @@ impl GroupFigures {
 }
 
 /// The figures of one group from its repeats' summaries (`None` without any).
+/// A figure over the repeats that have it.
+fn spread_over(repeats: &[&GroupSummary], figure: &dyn Fn(&GroupSummary) -> Option<f64>) -> Option<Spread> {
+    Spread::of(&repeats.iter().filter_map(|g| figure(g)).collect::<Vec<_>>())
+}
+
 pub fn group_figures(key: &GroupKey, repeats: &[&GroupSummary]) -> Option<GroupFigures> {
-    let spread =
-        |f: &dyn Fn(&GroupSummary) -> Option<f64>| Spread::of(&repeats.iter().filter_map(|g| f(g)).collect::<Vec<_>>());
+    let spread = |f: &dyn Fn(&GroupSummary) -> Option<f64>| spread_over(repeats, f);
     let throughput = spread(&|g| Some(g.kernels_per_s.value))?;
     let median_repeat = repeats
         .iter()
