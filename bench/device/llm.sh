@@ -35,7 +35,7 @@ plan-mps|plan-timeslice)
   echo "plan exit=$?"; tail -8 "$O/plan-$mode.txt" ;;
 solo)
   # One Pod alone, 6 repeats per mode, unpinned and then pinned to two vCPUs: does the per-token time follow the
-  # host's CPU (results/h200/llm: TPOT p50 moved 3x between repeats)? Not yet run.
+  # host's CPU (results/h200/llm: TPOT p50 moved 3x between repeats)? Ran: results/h200/llm/solo-6x*.
   "$B" compare --modes timeslice,mps --workers 1 --repeat 6 --duration 10s --rate 4 --out "$O/solo" \
     --exec -- python3 bench/tenants/llm.py > "$O/solo.txt" 2>&1; echo "solo exit=$?"
   taskset -c 4,5 "$B" compare --modes timeslice,mps --workers 1 --repeat 6 --duration 10s --rate 4 \
