@@ -4,15 +4,16 @@
 kustomize`, offline); what a cluster would do is done with local processes, as podsim.py does for one Job:
 
   apply -k DIR        render DIR, then start the Job's Pods in the background, one container per completion
-                      index, each with a Pod's isolation (podrun.py: own PID/IPC/UTS/mount/network namespaces,
-                      only its declared volumes, ConfigMaps at their mount paths, its uid): an MPS claim gets
+                      index, each started by crun from the OCI spec its Pod translates to (bench/pods: own
+                      PID/IPC/UTS/mount/network namespaces, only its declared volumes, ConfigMaps at their mount
+                      paths, its uid, cgroup limits, seccomp, capabilities): an MPS claim gets
                       the MPS daemon's pipe directory at /tmp/nvidia-mps as NVIDIA's DRA driver injects it, a
                       time-slicing claim only the GPU; a Pod that cannot start stays Pending with the reason
   get job NAME -o json | -o name --ignore-not-found     the Job's status, as the Job controller keeps it
                       (backoffLimit 0: one failed Pod fails the Job and stops the others; activeDeadlineSeconds)
   get pods -l ... -o json                               the Pods' phases
   logs -l ... --prefix                                  every Pod's output, prefixed [pod/NAME/worker]
-  delete -k DIR ...                                     stop the Pods, forget the Job
+  delete -k DIR ...                                     delete the Pods (SIGTERM, then SIGKILL), forget the Job
 
 Environment: SIM_KUBECTL (the real kubectl), SIM_SHAREBENCH (the binary the image would run), SIM_MPS_PIPE_DIRECTORY
 (the MPS daemon a claim with strategy MPS gets), SIM_STATE (state directory, default /tmp/kubectl-sim).
@@ -24,8 +25,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from podrun import JobPods  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pods"))
+from node import JobPods, render_overlay, unmount_under  # noqa: E402
 
 STATE = os.environ.get("SIM_STATE", "/tmp/kubectl-sim")
 
@@ -46,26 +47,12 @@ def read_json(name):
         return json.load(f)
 
 
-def render(directory):
-    """kubectl kustomize, then to JSON objects with the real kubectl's offline patch (no server needed)."""
-    kubectl = os.environ["SIM_KUBECTL"]
-    yaml_text = subprocess.run([kubectl, "kustomize", directory], check=True, capture_output=True, text=True).stdout
-    out = subprocess.run([kubectl, "patch", "--local", "-f", "-", "--type", "merge", "-p", "{}", "-o", "json"],
-                         input=yaml_text, check=True, capture_output=True, text=True).stdout
-    decoder, i, objects = json.JSONDecoder(), 0, []
-    while True:
-        while i < len(out) and out[i].isspace():
-            i += 1
-        if i >= len(out):
-            return objects
-        obj, i = decoder.raw_decode(out, i)
-        objects.append(obj)
-
-
 def run_job():
-    """The background 'cluster': runs the Job's Pods with their isolation (podrun.py) and keeps status.json."""
+    """The background 'cluster': runs the Job's Pods (bench/pods/node.py: each started by crun from its OCI
+    spec) and keeps status.json. SIGTERM (`delete`) deletes the Pods as the kubelet does."""
     objects = read_json("objects.json")
     job = JobPods(objects, os.environ["SIM_SHAREBENCH"], path("run"), os.environ["SIM_MPS_PIPE_DIRECTORY"])
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         spec = job.job["spec"]
         for index in range(spec["completions"]):
@@ -95,12 +82,7 @@ def follow(job, spec):
         if condition and condition[0] == "Failed":
             for p in pods:
                 if p["phase"] == "Running":
-                    p["proc"].send_signal(signal.SIGTERM)
-                    try:
-                        p["proc"].wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        p["proc"].kill()
-                        p["proc"].wait()
+                    job.delete(next(q for q in job.pods if q["name"] == p["name"]))
                     p["phase"] = "Failed"
         status = {phase: sum(1 for p in pods if p["phase"] == phase) for phase in ("Running", "Succeeded", "Failed")}
         write_json("status.json", {
@@ -136,7 +118,7 @@ def main(argv):
     if argv[:2] == ["apply", "-k"]:
         if os.path.exists(path("objects.json")):
             sys.exit('Error from server (AlreadyExists): jobs.batch "sharebench" already exists')
-        objects = render(argv[2])
+        objects = render_overlay(argv[2], os.environ["SIM_KUBECTL"])
         os.makedirs(path("pods"), exist_ok=True)
         write_json("objects.json", objects)
         write_json("status.json", {"active": 0, "succeeded": 0, "failed": 0, "pods": [], "conditions": []})
@@ -172,7 +154,8 @@ def main(argv):
     elif argv[:2] == ["delete", "-k"]:
         if os.path.exists(path("runner.json")):
             stop_group(read_json("runner.json")["pgid"])
-        subprocess.run(["rm", "-rf", STATE])
+        unmount_under(STATE)  # a runner that did not get to unmount must not take a volume's files with it
+        subprocess.run(["rm", "-rf", "--one-file-system", STATE])
     else:
         sys.exit("kubectl-sim: unsupported: %s" % " ".join(argv))
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `sharebench plan --kubernetes` on the GPU machine, which has no cluster. The plan itself is the real one: it
 # writes each point's kustomize overlay, applies it, follows the Job, reads the Pods' logs and deletes it. The
-# kubectl it calls is bench/device/kubectl-sim.py: rendering by the real kubectl (offline), the Job's Pods run
-# by podrun.py with a Pod's isolation (own PID/IPC/UTS/mount/network namespaces, the scenario ConfigMap mounted
-# at its path, uid 65532), an MPS claim gets a private MPS daemon's pipe directory as NVIDIA's DRA driver
-# injects it (bind-mounted at /tmp/nvidia-mps). Run as root; pyroute2 travels as a wheel in .whl/.
+# kubectl it calls is bench/device/kubectl-sim.py: rendering by the real kubectl (offline), the Job's Pods each
+# started by crun from its OCI spec (bench/pods: own PID/IPC/UTS/mount/network namespaces, the scenario ConfigMap
+# mounted at its path, uid 65532, cgroup limits, seccomp), an MPS claim gets a private MPS daemon's pipe directory
+# as NVIDIA's DRA driver injects it (bind-mounted at /tmp/nvidia-mps). Run as root; crun, the image's root and
+# pyroute2 travel in dist/ (bench/device/oci-node.sh --prepare).
 # Prepare here:  bash bench/device/plan-k8s.sh --prepare   (dist/kubectl.xz from the kubectl on PATH)
 # Run there:     bash bench/device/plan-k8s.sh OUTDIR      (repo root, release binary in dist/)
 set -u
@@ -14,7 +15,7 @@ if [ "${1:-}" = "--prepare" ]; then
 fi
 B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
 O=${1:?output directory}; mkdir -p "$O"
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+source bench/device/oci-node.sh && oci_node_setup
 python3 -c 'import lzma, shutil; shutil.copyfileobj(lzma.open("dist/kubectl.xz"), open("/tmp/kubectl-real", "wb"))'
 chmod +x /tmp/kubectl-real
 mkdir -p /tmp/sb-k8s-bin

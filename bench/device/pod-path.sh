@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The Kubernetes pod code path on a real GPU, without a cluster: the rendered dra-timeslicing and dra-mps Jobs
-# run by podsim.py, each Pod with the isolation a container runtime gives it (own PID namespace and /proc, IPC,
-# UTS, mount and network namespaces on a bridge, only its declared volumes, uid 65532, a read-only root), the
+# run by podsim.py, each Pod started by crun from its OCI spec (bench/pods: own PID namespace and /proc, IPC,
+# UTS, mount and network namespaces on a bridge, only its declared volumes, uid 65532, a read-only root, cgroup
+# limits, RuntimeDefault seccomp, no capabilities; bench/device/oci-node.sh sets the node up), the
 # barrier reached Pod to Pod through the Service name, and the Pods' output piped into `sharebench report -`.
 # For dra-mps a private MPS daemon on the node stands in for the one NVIDIA's DRA driver starts for the claim;
 # its pipe directory reaches the Pods only through the claim's CDI edits (/tmp/nvidia-mps).
 # Prepare here (needs kubectl): bash bench/device/pod-path.sh --render   (writes dist/pods-*.json)
-# Run there (repo root, as root, release binary in dist/, pyroute2 wheel in .whl/): bash bench/device/pod-path.sh OUT
+# Run there (repo root, as root, release binary and bench/device/oci-node.sh's files in dist/): bash bench/device/pod-path.sh OUT
 set -u
 if [ "${1:-}" = "--render" ]; then
   for o in dra-timeslicing dra-mps; do
@@ -25,24 +26,8 @@ PY
 fi
 B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
 O=${1:?output directory}; mkdir -p "$O"
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-proofs() {  # one line per worker result in a log: what it saw of itself and how membership was proven
-  python3 - "$1" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if not line.startswith("{") or '"format"' not in line:
-        continue
-    r = json.loads(line)
-    check = r["sharing"].get("check") or {}
-    env = check.get("observations", {}).get("environment", {})
-    m = (check.get("observations") or {}).get("membership") or {}
-    row = (m.get("decision") or {}).get("row") or {}
-    print("  worker %d: pid %s in PID ns %s, uid %s, %s, proof %s, daemon's pid for it %s, %d kernels" % (
-        r["config"]["worker_index"], env.get("pid"), env.get("pid_namespace"), env.get("uid"), r["sharing"]["verdict"],
-        r["sharing"].get("proof"), row.get("pid"), sum(l["kernels"] for l in r["lanes"])))
-PY
-}
+source bench/device/oci-node.sh && oci_node_setup
+proofs() { python3 bench/device/pod-proofs.py "$1"; }  # one line per worker: its pid, namespace, uid, proof
 echo "### dra-timeslicing"
 python3 bench/device/podsim.py dist/pods-dra-timeslicing.json "$B" "$O/logs-timeslicing.txt"
 echo "podsim exit=$?"; proofs "$O/logs-timeslicing.txt"

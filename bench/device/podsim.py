@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Runs the Kubernetes pod code path for real, without Kubernetes: the Pods of a rendered Indexed Job, each
-started by podrun.py with the isolation a container runtime gives it (own PID namespace and /proc, IPC, UTS,
-mount and network namespaces, only the declared volumes, the securityContext's uid, the CDI edits of its GPU
-claim), reaching the barrier Pod to Pod through the Service name. Their outputs are concatenated, as
+started by crun from the OCI spec it translates to (bench/pods/node.py: own PID namespace and /proc, IPC, UTS,
+mount and network namespaces, only the declared volumes, the securityContext's uid, capabilities and seccomp
+profile, cgroup limits, the CDI edits of its GPU claim), reaching the barrier Pod to Pod through the Service name. Their outputs are concatenated, as
 `kubectl logs` would print them. Run as root.
 
 Usage: podsim.py RENDERED.json BINARY LOGFILE [--kill INDEX SECONDS] [--absent INDEX] [--barrier-timeout T]
@@ -11,18 +11,19 @@ Usage: podsim.py RENDERED.json BINARY LOGFILE [--kill INDEX SECONDS] [--absent I
   --absent INDEX         never start that Pod (a Pod that is never scheduled)
   --barrier-timeout T    replace the Job's --barrier-timeout value (to keep the absent-pod case short)
 Environment: SIM_MPS_PIPE_DIRECTORY, the pipe directory of the MPS daemon an MPS claim gets (as NVIDIA's DRA
-driver starts one per claim); PYTHONPATH must reach pyroute2 (carried as a wheel).
+driver starts one per claim); SIM_IMAGE_ROOT, the image's root as a tar (bench/pods/image-root.sh; unset: the
+node's own root stands in for "your image"); SB_RUNTIME, SB_RUNTIME_LIBS, the OCI runtime and the libraries
+carried with it; SIM_KEEP_SPECS, a directory to keep the Pods' config.json in; PYTHONPATH must reach pyroute2.
 Exit code: 0 when every worker succeeded.
 """
 import json
 import os
 import shutil
-import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from podrun import JobPods  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pods"))
+from node import JobPods  # noqa: E402
 
 
 def options(argv):
@@ -59,9 +60,9 @@ def main():
         if kill is not None:
             time.sleep(kill[1])
             target = next(p for p in job.pods if p["index"] == kill[0])
-            target["proc"].send_signal(signal.SIGKILL)  # the shim; its container's pid 1 dies with it
+            job.signal(target, "KILL")
             print("killed pod %d's container (SIGKILL)" % kill[0], file=sys.stderr)
-        codes = [p["proc"].wait() for p in job.pods]
+        codes = [p["proc"].wait() if p["proc"] else 1 for p in job.pods]
         with open(log_path, "w") as log:
             for p in job.pods:
                 logs[p["name"]].close()
@@ -70,6 +71,11 @@ def main():
         print("worker exit codes:", codes, file=sys.stderr)
         sys.exit(0 if all(c == 0 for c in codes) else 1)
     finally:
+        for p in job.pods if os.environ.get("SIM_KEEP_SPECS") else []:  # the OCI specs the Pods ran from
+            spec = os.path.join(p["pod_dir"], "bundle", "config.json")
+            if os.path.exists(spec):
+                os.makedirs(os.environ["SIM_KEEP_SPECS"], exist_ok=True)
+                shutil.copy(spec, os.path.join(os.environ["SIM_KEEP_SPECS"], p["name"] + ".json"))
         job.close()
         shutil.rmtree(state, ignore_errors=True)
 

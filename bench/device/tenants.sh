@@ -3,8 +3,8 @@
 #   compare : compare --exec at 1, 2, 4 and 8 Pods (batch 1, closed loop), time-sliced and under MPS
 #   plan    : plan bench/scenarios/resnet-slo.toml (the tenant's own p99 as the SLO, Pods swept)
 #   noisy   : plan bench/scenarios/noisy-resnet.toml (a sharebench latency Pod beside ResNet batch-8 Pods)
-#   pods    : the noisy scenario as Kubernetes Jobs through the pod runner (podrun.py: each Pod with its own
-#             PID/IPC/UTS/mount/network namespaces, uid 65532), the tenant in "your image" at /app/bench/tenants
+#   pods    : the noisy scenario as Kubernetes Jobs, each Pod started by crun from its OCI spec (bench/pods), the
+#             tenant in "your image" (the node's root, read-only) at /app/bench/tenants
 # Usage (repo root, as root, release binary in dist/): bash bench/device/tenants.sh STAGE OUTDIR
 set -u
 B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
@@ -20,7 +20,8 @@ plan)
 noisy)
   "$B" plan bench/scenarios/noisy-resnet.toml --slo-p99 4 --max-pods 4 --duration 8s --out "$O/plan-noisy-resnet" ;;
 pods)
-  python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+  source bench/device/oci-node.sh && oci_node_setup
+  unset SIM_IMAGE_ROOT  # "your image" holds Python and torch: the node's own root stands in for it
   python3 -c 'import lzma, shutil; shutil.copyfileobj(lzma.open("dist/kubectl.xz"), open("/tmp/kubectl-real", "wb"))'
   chmod +x /tmp/kubectl-real; mkdir -p /tmp/sb-k8s-bin
   printf '#!/bin/sh\nexec python3 %s "$@"\n' "$(readlink -f bench/device/kubectl-sim.py)" > /tmp/sb-k8s-bin/kubectl

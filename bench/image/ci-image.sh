@@ -9,6 +9,8 @@
 #      entrypoint and command become config.json), its root made read-only, and an OCI runtime (runc; crun where
 #      this host's cgroups allow) runs it as the image's user: `--help`, `check` (its no-GPU answer) and `report`
 #      of a committed result set from a read-only volume onto a writable one.
+#   4. the dra-timeslicing Job's first Pod (no GPU claim) translated by bench/pods and run by the same runtime on
+#      the image's root: its uid, capabilities, seccomp, no_new_privs, read-only root, memory limit, masks.
 # Usage (repo root, as root): bash bench/image/ci-image.sh BINARY [WORKDIR]
 set -euo pipefail
 BIN=$(readlink -f "${1:?the sharebench binary to put in the image}")
@@ -21,11 +23,7 @@ eval "$(python3 bench/image/runtime_stage.py Dockerfile)"
 echo "image: debian $SUITE + [$PACKAGES], binary at $BINARY_PATH, user $USER_SPEC, env [$ENV_LIST], entrypoint $ENTRYPOINT_JSON, cmd $CMD_JSON"
 
 # 2. Root file system from Debian's packages, then the image.
-if [ ! -s "$W/rootfs.tar" ]; then
-  mmdebstrap --quiet --variant=minbase --include="${PACKAGES// /,}" \
-    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-    --dpkgopt='path-exclude=/usr/share/locale/*' "$SUITE" "$W/rootfs.tar"
-fi
+if [ ! -s "$W/rootfs.tar" ]; then bash bench/image/image-root.sh "$W/rootfs.tar"; fi
 ctr=$(buildah "${STORE[@]}" from scratch)
 buildah "${STORE[@]}" add "$ctr" "$W/rootfs.tar" / > /dev/null
 buildah "${STORE[@]}" copy --chmod 0755 "$ctr" "$BIN" "$BINARY_PATH" > /dev/null
@@ -72,3 +70,5 @@ if [ "$rc" -eq 0 ] || ! echo "$out" | grep -qi "read-only file system"; then
   exit 1
 fi
 echo "ok: nothing can be written outside the mounted volume (read-only root)"
+echo "== a rendered Pod translated to an OCI spec (bench/pods) and run by $runtime on the image's root"
+python3 bench/pods/smoke.py "$W/rootfs.tar" "$BIN" | tail -1
