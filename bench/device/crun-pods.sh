@@ -5,10 +5,12 @@
 #         and dra-mps Jobs, 3 repeats each, interleaved with the same Jobs through the namespace-level harness of
 #         a5ade54 (bench/device/podrun.py, which made the namespaces itself and applied no cgroup limits, seccomp
 #         or capabilities); every worker's proof of its mode; a report of each harness's Jobs; a Job whose Pods
-#         have a CPU limit too small for a spinning worker (limits.cpu 200m), which the report must flag;
+#         have a CPU limit too small for a spinning worker (limits.cpu 200m): auto waits blocking, and a worker
+#         told to spin is throttled, which the report must flag;
 #   plan: `plan --kubernetes` of the inference scenario over the DRA overlays through kubectl-sim.py and crun.
 # Prepare here: bash bench/device/crun-pods.sh --prepare   (after bash bench/device/oci-node.sh --prepare)
-# Run there:    bash bench/device/crun-pods.sh OUTDIR jobs|plan   (repo root, as root, dist/ carried)
+#   cpu:  the CPU-limit Jobs alone (200m: auto waits blocking; told to spin, it is throttled and flagged).
+# Run there:    bash bench/device/crun-pods.sh OUTDIR jobs|cpu|plan   (repo root, as root, dist/ carried)
 set -u
 if [ "${1:-}" = "--prepare" ]; then
   mkdir -p dist/legacy
@@ -34,6 +36,8 @@ c = next(d for d in docs if d["kind"] == "Job")["spec"]["template"]["spec"]["con
 c["resources"]["limits"]["cpu"] = c["resources"]["requests"]["cpu"] = "200m"
 c["args"][c["args"].index("--kernels") + 1] = "500"
 json.dump(docs, open("dist/pods-cpu-limited.json", "w"))
+c["args"] += ["--sync", "spin"]  # told to spin: the limit must throttle it, and the report must say so
+json.dump(docs, open("dist/pods-cpu-limited-spin.json", "w"))
 PY
   exit 0
 fi
@@ -45,6 +49,25 @@ P=/tmp/sb-dra-mps; rm -rf $P $P-log; mkdir -p $P $P-log
 CUDA_MPS_PIPE_DIRECTORY=$P CUDA_MPS_LOG_DIRECTORY=$P-log nvidia-cuda-mps-control -d; sleep 0.5
 export SIM_MPS_PIPE_DIRECTORY=$P
 proofs() { python3 bench/device/pod-proofs.py "$1"; }
+cpu_limited() {  # limits.cpu 200m: the default (auto) waits blocking, a worker told to spin is throttled
+  for v in cpu-limited cpu-limited-spin; do
+    echo "### $v (limits.cpu 200m$([ $v = cpu-limited-spin ] && echo ', --sync spin'))"
+    python3 bench/device/podsim.py "dist/pods-$v.json" "$B" "$O/logs-$v.txt"
+    echo "podsim exit=$?"
+    python3 - "$O/logs-$v.txt" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    if '"format"' in line:
+        r = json.loads(line[line.find("{"):])
+        h = r["host_conditions"]
+        print("  worker %d: sync %s, cgroup cpu quota %s, memory limit %s, throttled %.2f of %.2f s" % (
+            r["config"]["worker_index"], r["config"]["sync"], h["cpu_quota"], h["memory_limit_bytes"],
+            h["throttled_s"], h["window_s"]))
+PY
+    "$B" report - --out "$O/report-$v" < "$O/logs-$v.txt" > "$O/report-$v.txt" 2>&1
+    echo "report exit=$?"; grep -i "throttl" "$O/report-$v/report.md" | head -3 | cut -c1-400
+  done
+}
 case "$PART" in
 jobs)
   for mode in timeslice mps; do
@@ -68,11 +91,9 @@ jobs)
     cat "$O"/logs-$h-*.txt | "$B" report - --out "$O/report-$h" > "$O/report-$h.txt" 2>&1
     echo "report $h exit=$?"; grep -A4 "over the repeats\|^| mode" "$O/report-$h/report.md" | head -24
   done
-  echo "### a CPU limit too small for a spinning worker (limits.cpu 200m)"
-  python3 bench/device/podsim.py dist/pods-cpu-limited.json "$B" "$O/logs-cpu-limited.txt"
-  echo "podsim exit=$?"
-  "$B" report - --out "$O/report-cpu-limited" < "$O/logs-cpu-limited.txt" > "$O/report-cpu-limited.txt" 2>&1
-  echo "report exit=$?"; grep -i "throttl\|cpu limit" "$O/report-cpu-limited/report.md" | head -5 | cut -c1-400 ;;
+  cpu_limited ;;
+cpu)
+  cpu_limited ;;
 plan)
   python3 -c 'import lzma, shutil; shutil.copyfileobj(lzma.open("dist/kubectl.xz"), open("/tmp/kubectl-real", "wb"))'
   chmod +x /tmp/kubectl-real; mkdir -p /tmp/sb-k8s-bin
@@ -85,7 +106,7 @@ plan)
     --kubectl /tmp/sb-k8s-bin/kubectl --out "$O/plan-inference-crun" > "$O/plan.txt" 2>&1
   echo "plan exit=$?"; tail -12 "$O/plan.txt"
   grep -h "verdict\|mps_joined\|timeslice_verified" -o "$O"/plan-inference-crun/points/*/*/pods.log 2>/dev/null | sort | uniq -c ;;
-*) echo "PART must be jobs or plan" >&2 ;;
+*) echo "PART must be jobs, cpu or plan" >&2 ;;
 esac
 echo quit | CUDA_MPS_PIPE_DIRECTORY=$P nvidia-cuda-mps-control
 for _ in $(seq 50); do pgrep -x nvidia-cuda-mps >/dev/null || break; sleep 0.2; done
