@@ -14,20 +14,7 @@ fi
 oci_node_setup() {
   local t=/tmp/sb-oci
   rm -rf $t && mkdir -p $t/root
-  for deb in dist/debs/*.deb; do dpkg-deb -x "$deb" $t/root 2>/dev/null || python3 - "$deb" $t/root <<'PY'
-import io, lzma, subprocess, sys, tarfile
-data = open(sys.argv[1], "rb").read()  # an ar archive: its data.tar.* member holds the files
-i = 8
-while i < len(data):
-    name, size = data[i:i + 16].decode().strip(), int(data[i + 48:i + 58].decode())
-    body = data[i + 60:i + 60 + size]
-    if name.startswith("data.tar"):
-        if name.endswith(".zst"):
-            body = subprocess.run(["zstd", "-dc"], input=body, capture_output=True, check=True).stdout
-        tarfile.open(fileobj=io.BytesIO(body)).extractall(sys.argv[2])
-    i += 60 + size + (size % 2)
-PY
-  done
+  for deb in dist/debs/*.deb; do dpkg-deb -x "$deb" $t/root; done
   export SB_RUNTIME_LIBS=$t/root/usr/lib/x86_64-linux-gnu
   export SB_RUNTIME=$t/root/usr/bin/crun
   if ! LD_LIBRARY_PATH=$SB_RUNTIME_LIBS $SB_RUNTIME --version > /dev/null 2>&1; then

@@ -67,6 +67,7 @@ def driver_edits(at_host_paths=False):
     for lib_dir in (d for d in LIB_DIRS if os.path.isdir(d)):
         names = os.listdir(lib_dir)
         for lib in DRIVER_LIBS:
+            # The file of the driver's version (libcuda.so.580.159.04), not its soname links.
             real = [n for n in names if n.startswith(lib + ".so.") and not os.path.islink(os.path.join(lib_dir, n))
                     and n.count(".") >= 4]
             for n in real:
@@ -196,8 +197,9 @@ class JobPods:
         self.config_maps = self._config_maps()
         self.mps_pipe_dir = mps_pipe_dir
         self.controller_uid = str(uuid.uuid4())
-        self.seccomp = seccomp.oci_seccomp(seccomp.load_profile(), seccomp.GO_ARCH[os.uname().machine],
-                                           translate.capabilities(self.container, 1)["bounding"])
+        # The filter depends on the bounding set only, which is the same for any uid.
+        bounding = translate.capabilities(self.container, uid=0)["bounding"]
+        self.seccomp = seccomp.oci_seccomp(seccomp.load_profile(), seccomp.GO_ARCH[os.uname().machine], bounding)
         self.pods = []
 
     def _config_maps(self):
