@@ -7,9 +7,9 @@
 #         or capabilities); every worker's proof of its mode; a report of each harness's Jobs; a Job whose Pods
 #         have a CPU limit too small for a spinning worker (limits.cpu 200m): auto waits blocking, and a worker
 #         told to spin is throttled, which the report must flag;
+#   cpu:  the CPU-limit Jobs alone (200m: auto waits blocking; told to spin, it is throttled and flagged);
 #   plan: `plan --kubernetes` of the inference scenario over the DRA overlays through kubectl-sim.py and crun.
 # Prepare here: bash bench/device/crun-pods.sh --prepare   (after bash bench/device/oci-node.sh --prepare)
-#   cpu:  the CPU-limit Jobs alone (200m: auto waits blocking; told to spin, it is throttled and flagged).
 # Run there:    bash bench/device/crun-pods.sh OUTDIR jobs|cpu|plan   (repo root, as root, dist/ carried)
 set -u
 if [ "${1:-}" = "--prepare" ]; then
@@ -41,7 +41,7 @@ json.dump(docs, open("dist/pods-cpu-limited-spin.json", "w"))
 PY
   exit 0
 fi
-O=${1:?output directory}; PART=${2:?jobs or plan}; mkdir -p "$O"
+O=${1:?output directory}; PART=${2:?jobs, cpu or plan}; mkdir -p "$O"
 export PATH=/usr/local/nvidia/bin:$PATH
 B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
 source bench/device/oci-node.sh && oci_node_setup
@@ -95,11 +95,7 @@ jobs)
 cpu)
   cpu_limited ;;
 plan)
-  python3 -c 'import lzma, shutil; shutil.copyfileobj(lzma.open("dist/kubectl.xz"), open("/tmp/kubectl-real", "wb"))'
-  chmod +x /tmp/kubectl-real; mkdir -p /tmp/sb-k8s-bin
-  printf '#!/bin/sh\nexec python3 %s "$@"\n' "$(readlink -f bench/device/kubectl-sim.py)" > /tmp/sb-k8s-bin/kubectl
-  chmod +x /tmp/sb-k8s-bin/kubectl
-  export SIM_KUBECTL=/tmp/kubectl-real SIM_SHAREBENCH=$B SIM_STATE=/tmp/kubectl-sim
+  kubectl_sim_setup "$B"
   echo "### plan inference as Kubernetes Jobs through crun (DRA overlays): SLO p99 5 ms, up to 4 Pods, 3 repeats"
   "$B" plan bench/scenarios/inference.toml --slo-p99 5 --max-pods 4 --repeat 3 \
     --kubernetes timeslice=manifests/overlays/dra-timeslicing --kubernetes mps=manifests/overlays/dra-mps \

@@ -2,6 +2,8 @@
 # (CRI-O's default; runc where crun will not start) unpacked from the Debian packages carried in dist/debs,
 # the image's root from dist/image-root.tar.xz (bench/image/image-root.sh), pyroute2 from dist/whl for the Pod
 # network. Exports what bench/pods/node.py reads: SB_RUNTIME, SB_RUNTIME_LIBS, SIM_IMAGE_ROOT, PYTHONPATH.
+# `kubectl_sim_setup BINARY`: the kubectl that `plan --kubernetes` calls (bench/device/kubectl-sim.py, rendering
+# with the real kubectl from dist/kubectl.xz) at /tmp/sb-k8s-bin/kubectl, with what it reads exported.
 # Prepare here: bash bench/device/oci-node.sh --prepare   (needs Debian's archive, PyPI and root)
 if [ "${1:-}" = "--prepare" ]; then
   set -e
@@ -25,4 +27,11 @@ oci_node_setup() {
   export SIM_IMAGE_ROOT=$t/image-root.tar
   python3 -m pip install -q --no-index --no-deps --target $t/site dist/whl/*.whl 2>&1 | grep -v WARNING
   export PYTHONPATH=$t/site
+}
+kubectl_sim_setup() {
+  python3 -c 'import lzma, shutil; shutil.copyfileobj(lzma.open("dist/kubectl.xz"), open("/tmp/kubectl-real", "wb"))'
+  chmod +x /tmp/kubectl-real; mkdir -p /tmp/sb-k8s-bin
+  printf '#!/bin/sh\nexec python3 %s "$@"\n' "$(readlink -f bench/device/kubectl-sim.py)" > /tmp/sb-k8s-bin/kubectl
+  chmod +x /tmp/sb-k8s-bin/kubectl
+  export SIM_KUBECTL=/tmp/kubectl-real SIM_SHAREBENCH=${1:?the sharebench binary} SIM_STATE=/tmp/kubectl-sim
 }

@@ -16,14 +16,10 @@ fi
 B=$(readlink -f "${SHAREBENCH_BIN:-dist/sharebench}")
 O=${1:?output directory}; mkdir -p "$O"
 source bench/device/oci-node.sh && oci_node_setup
-python3 -c 'import lzma, shutil; shutil.copyfileobj(lzma.open("dist/kubectl.xz"), open("/tmp/kubectl-real", "wb"))'
-chmod +x /tmp/kubectl-real
-mkdir -p /tmp/sb-k8s-bin
-printf '#!/bin/sh\nexec python3 %s "$@"\n' "$(readlink -f bench/device/kubectl-sim.py)" > /tmp/sb-k8s-bin/kubectl
-chmod +x /tmp/sb-k8s-bin/kubectl
+kubectl_sim_setup "$B"
 P=/tmp/sb-dra-mps; rm -rf $P $P-log; mkdir -p $P $P-log
 CUDA_MPS_PIPE_DIRECTORY=$P CUDA_MPS_LOG_DIRECTORY=$P-log nvidia-cuda-mps-control -d; sleep 0.5
-export SIM_KUBECTL=/tmp/kubectl-real SIM_SHAREBENCH=$B SIM_MPS_PIPE_DIRECTORY=$P SIM_STATE=/tmp/kubectl-sim
+export SIM_MPS_PIPE_DIRECTORY=$P
 K=(--kubectl /tmp/sb-k8s-bin/kubectl)
 DRA=(--kubernetes timeslice=manifests/overlays/dra-timeslicing --kubernetes mps=manifests/overlays/dra-mps)
 summary() {  # group, mode, SMs the context saw, ATP asked for, verdict, kernels: one line per worker result

@@ -2,8 +2,8 @@
 """Runs the Kubernetes pod code path for real, without Kubernetes: the Pods of a rendered Indexed Job, each
 started by crun from the OCI spec it translates to (bench/pods/node.py: own PID namespace and /proc, IPC, UTS,
 mount and network namespaces, only the declared volumes, the securityContext's uid, capabilities and seccomp
-profile, cgroup limits, the CDI edits of its GPU claim), reaching the barrier Pod to Pod through the Service name. Their outputs are concatenated, as
-`kubectl logs` would print them. Run as root.
+profile, cgroup limits, the CDI edits of its GPU claim), reaching the barrier Pod to Pod through the Service
+name. Their outputs are concatenated, as `kubectl logs` would print them. Run as root.
 
 Usage: podsim.py RENDERED.json BINARY LOGFILE [--kill INDEX SECONDS] [--absent INDEX] [--barrier-timeout T]
   (RENDERED.json: `kubectl kustomize OVERLAY` as a JSON list)
@@ -11,7 +11,7 @@ Usage: podsim.py RENDERED.json BINARY LOGFILE [--kill INDEX SECONDS] [--absent I
   --absent INDEX         never start that Pod (a Pod that is never scheduled)
   --barrier-timeout T    replace the Job's --barrier-timeout value (to keep the absent-pod case short)
 Environment: SIM_MPS_PIPE_DIRECTORY, the pipe directory of the MPS daemon an MPS claim gets (as NVIDIA's DRA
-driver starts one per claim); SIM_IMAGE_ROOT, the image's root as a tar (bench/pods/image-root.sh; unset: the
+driver starts one per claim); SIM_IMAGE_ROOT, the image's root as a tar (bench/image/image-root.sh; unset: the
 node's own root stands in for "your image"); SB_RUNTIME, SB_RUNTIME_LIBS, the OCI runtime and the libraries
 carried with it; SIM_KEEP_SPECS, a directory to keep the Pods' config.json in; PYTHONPATH must reach pyroute2.
 Exit code: 0 when every worker succeeded.

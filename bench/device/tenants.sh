@@ -22,13 +22,10 @@ noisy)
 pods)
   source bench/device/oci-node.sh && oci_node_setup
   unset SIM_IMAGE_ROOT  # "your image" holds Python and torch: the node's own root stands in for it
-  python3 -c 'import lzma, shutil; shutil.copyfileobj(lzma.open("dist/kubectl.xz"), open("/tmp/kubectl-real", "wb"))'
-  chmod +x /tmp/kubectl-real; mkdir -p /tmp/sb-k8s-bin
-  printf '#!/bin/sh\nexec python3 %s "$@"\n' "$(readlink -f bench/device/kubectl-sim.py)" > /tmp/sb-k8s-bin/kubectl
-  chmod +x /tmp/sb-k8s-bin/kubectl
+  kubectl_sim_setup "$B"
   P=/tmp/sb-dra-mps; rm -rf $P $P-log; mkdir -p $P $P-log
   CUDA_MPS_PIPE_DIRECTORY=$P CUDA_MPS_LOG_DIRECTORY=$P-log nvidia-cuda-mps-control -d; sleep 0.5
-  export SIM_KUBECTL=/tmp/kubectl-real SIM_SHAREBENCH=$B SIM_MPS_PIPE_DIRECTORY=$P SIM_STATE=/tmp/kubectl-sim
+  export SIM_MPS_PIPE_DIRECTORY=$P
   # "Your image": the repo's bench/ at /app/bench and this machine's Python with torch (its site directory at
   # /app/python-site, on PYTHONPATH; its python3 first on PATH), as a Dockerfile FROM a PyTorch image would have.
   site=$(python3 -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')

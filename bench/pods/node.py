@@ -137,10 +137,10 @@ class Image:
                 os.makedirs(inside)
                 subprocess.run(["mount", "--rbind", "-o", "ro", host, inside], check=True)
                 subprocess.run(["mount", "-o", "remount,bind,ro", inside], check=True)
-        local_bin = os.path.join(root, "usr/local/bin")  # the binary alone at the image's path
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755,size=1m", "tmpfs", local_bin], check=True)
-        open(os.path.join(local_bin, "sharebench"), "w").close()
-        subprocess.run(["mount", "--bind", "-o", "ro", self.binary, os.path.join(local_bin, "sharebench")], check=True)
+        at = os.path.join(root, self.config["binary"].lstrip("/"))  # the binary alone in its image directory
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755,size=1m", "tmpfs", os.path.dirname(at)], check=True)
+        open(at, "w").close()
+        subprocess.run(["mount", "--bind", "-o", "ro", self.binary, at], check=True)
         for pair in (p for p in os.environ.get("SIM_IMAGE_FILES", "").split(",") if p):
             host, in_image = pair.split(":", 1)  # the user's own files in their image (a Dockerfile COPY)
             at = os.path.join(root, in_image.lstrip("/"))
@@ -254,7 +254,7 @@ class JobPods:
                 out[name] = path
         return out
 
-    def _cdi(self, pod, root):
+    def _cdi(self, root):
         """The CDI edits of the container's GPU (none without one); the soname links go into its root."""
         access = translate.gpu_access(self.pod_spec, self.container)
         if access is None:
@@ -310,7 +310,7 @@ class JobPods:
         qos = translate.qos_class(container).lower()
         node = {"image": self.image.config, "hostname": pod["hostname"], "env": pod["env"], "pod_name": pod["name"],
                 "namespace": "default", "pod_files": pod_files, "shm": shm, "volumes": self._volumes(pod),
-                "cdi": self._cdi(pod, root), "netns": pod["netns"],
+                "cdi": self._cdi(root), "netns": pod["netns"],
                 "cgroups_path": "/kubepods/%spod%s/%s" % ("" if qos == "guaranteed" else qos + "/", pod["uid"],
                                                          pod["name"]),
                 "machine_memory": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
